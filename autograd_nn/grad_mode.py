@@ -1,0 +1,81 @@
+"""What the engine records, and how: ``no_grad``, ``enable_grad``, ``detect_anomaly``, ``name_scope``."""
+
+from __future__ import annotations
+
+from contextlib import ContextDecorator
+
+
+class _Mode:
+    """The recording switches every operation reads; one instance, ``STATE``."""
+
+    __slots__ = ("anomaly", "enabled", "scope")
+
+    def __init__(self) -> None:
+        self.enabled = True  # record operations for backward
+        self.anomaly = False  # check every output and gradient for NaN/Inf
+        self.scope: str | None = None  # "layer1" or "net/layer1" inside name_scope blocks
+
+
+STATE = _Mode()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded for backward."""
+    return STATE.enabled
+
+
+class _SetGradEnabled(ContextDecorator):
+    _value = True
+
+    def __enter__(self) -> None:
+        self._previous = STATE.enabled
+        STATE.enabled = self._value
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.enabled = self._previous
+
+
+class no_grad(_SetGradEnabled):  # noqa: N801 - named like PyTorch's
+    """Inside this block (or decorated function) nothing is recorded; results never require grad."""
+
+    _value = False
+
+
+class enable_grad(_SetGradEnabled):  # noqa: N801
+    """Turn recording back on inside a ``no_grad`` block."""
+
+    _value = True
+
+
+class detect_anomaly(ContextDecorator):  # noqa: N801
+    """Raise ``AnomalyError`` naming the first op whose output or gradient holds NaN or Inf.
+
+    Slower (every array is checked), so it is meant for hunting a bad value, not for training.
+    """
+
+    def __enter__(self) -> None:
+        self._previous = STATE.anomaly
+        STATE.anomaly = True
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.anomaly = self._previous
+
+
+class name_scope(ContextDecorator):  # noqa: N801
+    """Tag the tensors and ops created inside with a scope name; drawings group them into a cluster.
+
+    Scopes nest: ``name_scope("net")`` around ``name_scope("layer1")`` gives ``"net/layer1"``.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"name_scope: the name must be a non-empty string without '/', got {name!r}")
+        self.name = name
+
+    def __enter__(self) -> str:
+        self._previous = STATE.scope
+        STATE.scope = self.name if self._previous is None else f"{self._previous}/{self.name}"
+        return STATE.scope
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.scope = self._previous
