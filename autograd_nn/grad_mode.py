@@ -35,19 +35,19 @@ class _SetGradEnabled(ContextDecorator):
         STATE.enabled = self._previous
 
 
-class no_grad(_SetGradEnabled):  # noqa: N801 - named like PyTorch's
+class no_grad(_SetGradEnabled):
     """Inside this block (or decorated function) nothing is recorded; results never require grad."""
 
     _value = False
 
 
-class enable_grad(_SetGradEnabled):  # noqa: N801
+class enable_grad(_SetGradEnabled):
     """Turn recording back on inside a ``no_grad`` block."""
 
     _value = True
 
 
-class detect_anomaly(ContextDecorator):  # noqa: N801
+class detect_anomaly(ContextDecorator):
     """Raise ``AnomalyError`` naming the first op whose output or gradient holds NaN or Inf.
 
     Slower (every array is checked), so it is meant for hunting a bad value, not for training.
@@ -61,7 +61,7 @@ class detect_anomaly(ContextDecorator):  # noqa: N801
         STATE.anomaly = self._previous
 
 
-class name_scope(ContextDecorator):  # noqa: N801
+class name_scope(ContextDecorator):
     """Tag the tensors and ops created inside with a scope name; drawings group them into a cluster.
 
     Scopes nest: ``name_scope("net")`` around ``name_scope("layer1")`` gives ``"net/layer1"``.

@@ -1,0 +1,499 @@
+"""The Tensor: a NumPy array that records the operations applied to it, and reverse-mode backward.
+
+Recording: every operation goes through ``apply``, which runs the op's forward on arrays and, when
+an input requires grad, stores the op as the result's node (the op keeps its input tensors, never
+its output, so dropping the loss frees the whole graph by reference counting).
+
+Backward: an iterative topological sort from the output, then one pass in reverse order that asks
+each node's op for its vector-Jacobian products. Gradients reaching an operand are summed back to
+the operand's shape in ONE place (``_unbroadcast``), fan-out contributions are added, and only
+buffers the engine allocated itself are ever added into in place.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import ops
+from .errors import AnomalyError, AutogradError, ShapeError
+from .grad_mode import STATE
+
+
+def _as_float_array(data, where: str) -> np.ndarray:
+    """``data`` as a float array: float32 and float64 are kept, integers and booleans become float64."""
+    array = np.asarray(data)
+    if array.dtype == np.float64 or array.dtype == np.float32:
+        return array
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64)
+    raise TypeError(
+        f"{where}: cannot make a tensor from {type(data).__name__} (dtype {array.dtype}); "
+        "give numbers, a list of numbers or a numeric ndarray"
+    )
+
+
+def _new(data: np.ndarray, requires_grad: bool) -> Tensor:
+    """A Tensor around an array the engine produced (no conversion or checks: the fast path)."""
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.requires_grad = requires_grad
+    t.grad = None
+    t.name = None
+    t._op = None
+    t.scope = STATE.scope
+    return t
+
+
+class Tensor:
+    """An n-dimensional float array that remembers how it was computed, for ``backward()``.
+
+    ``data`` is float64 unless a float32 array is given (ints and bools become float64); an ndarray
+    of either float type is used as it is, not copied. ``requires_grad=True`` marks a leaf whose
+    gradient ``backward()`` accumulates into ``.grad`` (an ndarray of the same shape).
+    """
+
+    __slots__ = ("__weakref__", "_op", "data", "grad", "name", "requires_grad", "scope")
+    __array_ufunc__ = None  # `ndarray + Tensor` then defers to Tensor.__radd__ (and so on)
+
+    def __init__(self, data, requires_grad: bool = False, name: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Tensor: name must be a string or None, got {type(name).__name__}")
+        self.data = _as_float_array(data, "Tensor")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.name = name
+        self._op = None
+        self.scope = STATE.scope
+
+    # ------------------------------------------------------------ facts about the array
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def op(self) -> ops.Op | None:
+        """The recorded operation that produced this tensor; None for leaves and untracked results."""
+        return self._op
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element has an item; this one has shape {self.shape}"
+            )
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, cut from the graph (requires no grad)."""
+        t = _new(self.data, False)
+        t.name = self.name
+        return t
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad`` becomes None)."""
+        self.grad = None
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.data, dtype=dtype)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extras = []
+        if self.dtype != np.float64:
+            extras.append(f"dtype={self.dtype}")
+        if self._op is not None:
+            extras.append(f"op={self._op.label()}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name is not None:
+            extras.append(f"name={self.name!r}")
+        return f"Tensor({', '.join([body, *extras])})"
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other) -> Tensor:
+        return apply(ops.Add(), self, other)
+
+    def __radd__(self, other) -> Tensor:
+        return apply(ops.Add(), other, self)
+
+    def __sub__(self, other) -> Tensor:
+        return apply(ops.Sub(), self, other)
+
+    def __rsub__(self, other) -> Tensor:
+        return apply(ops.Sub(), other, self)
+
+    def __mul__(self, other) -> Tensor:
+        return apply(ops.Mul(), self, other)
+
+    def __rmul__(self, other) -> Tensor:
+        return apply(ops.Mul(), other, self)
+
+    def __truediv__(self, other) -> Tensor:
+        return apply(ops.Div(), self, other)
+
+    def __rtruediv__(self, other) -> Tensor:
+        return apply(ops.Div(), other, self)
+
+    def __matmul__(self, other) -> Tensor:
+        return apply(ops.MatMul(), self, other)
+
+    def __rmatmul__(self, other) -> Tensor:
+        return apply(ops.MatMul(), other, self)
+
+    def __neg__(self) -> Tensor:
+        return apply(ops.Neg(), self)
+
+    def __pow__(self, exponent) -> Tensor:
+        if isinstance(exponent, bool) or not isinstance(exponent, (int, float, np.integer, np.floating)):
+            raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__}")
+        return apply(ops.Pow(exponent), self)
+
+    def __rpow__(self, base) -> Tensor:
+        raise TypeError("pow: a tensor exponent is not supported; write exp(t * log(base)) instead")
+
+    def __getitem__(self, index) -> Tensor:
+        return apply(ops.Index(index), self)
+
+    # ------------------------------------------------------------ shapes
+    @property
+    def T(self) -> Tensor:
+        return apply(ops.Transpose(None), self)
+
+    def transpose(self, *axes) -> Tensor:
+        """Permute axes as ``ndarray.transpose``: no axes reverses them."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return apply(ops.Transpose(tuple(axes) if axes else None), self)
+
+    def reshape(self, *shape) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return apply(ops.Reshape(tuple(shape)), self)
+
+    # ------------------------------------------------------------ reductions and functions
+    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Sum(axis, keepdims), self)
+
+    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Mean(axis, keepdims), self)
+
+    def max(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Max(axis, keepdims), self)
+
+    def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
+        return ops.logsumexp(self, axis, keepdims)
+
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return ops.log_softmax(self, axis)
+
+    # ------------------------------------------------------------ differentiation
+    def backward(self, grad=None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        A single-valued output needs no ``grad``; any other needs one of its own shape (the
+        vector in the vector-Jacobian product). ``create_graph=True`` records the backward pass
+        itself, so the leaves' ``.grad`` become Tensors that can be differentiated again.
+        """
+        seed = _seed(self, grad, create_graph, "backward")
+        _backpropagate(self, seed, create_graph, wanted=None)
+
+
+# ---------------------------------------------------------------- recording
+
+
+def _constant(value, dtype: np.dtype, op: ops.Op) -> Tensor:
+    """A non-Tensor operand as a constant tensor; numbers take the other operand's dtype."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, (complex, np.complexfloating)):
+        return _new(np.asarray(value, dtype=dtype), False)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biu":
+        return _new(value.astype(dtype), False)
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return _new(_as_float_array(value, op.name), False)
+    raise TypeError(
+        f"{op.name}: unsupported operand type {type(value).__name__!r}; use a Tensor, an ndarray or a number"
+    )
+
+
+def apply(op: ops.Op, *args) -> Tensor:
+    """Run ``op`` on its inputs and, when any of them requires grad, record it as the result's node."""
+    for a in args:
+        if not isinstance(a, Tensor):
+            dtype = next((b.data.dtype for b in args if isinstance(b, Tensor)), np.dtype(np.float64))
+            args = tuple(b if isinstance(b, Tensor) else _constant(b, dtype, op) for b in args)
+            break
+    try:
+        out = op.forward(*[a.data for a in args])
+    except ShapeError:
+        raise
+    except ValueError:
+        raise ShapeError(op.shape_error(*[a.data.shape for a in args])) from None
+    except IndexError as error:
+        raise IndexError(f"{op.name}: {error} (tensor of shape {args[0].data.shape})") from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)  # NumPy reductions give scalars; a Tensor always holds an ndarray
+    requires_grad = STATE.enabled and any(a.requires_grad for a in args)
+    result = _new(out, requires_grad)
+    if requires_grad:
+        op.parents = args
+        op.needs_grad = tuple(a.requires_grad for a in args)
+        op.scope = STATE.scope
+        result._op = op
+    if STATE.anomaly:
+        op.origin = _user_location()
+        _check_forward(op, out, args)
+    return result
+
+
+# ---------------------------------------------------------------- backward
+
+
+def _seed(root: Tensor, grad, create_graph: bool, where: str):
+    """The gradient backward starts from: ones for a single value, else the caller's ``grad``."""
+    if not isinstance(root, Tensor):
+        raise TypeError(f"{where}: expected a Tensor output, got {type(root).__name__}")
+    if not root.requires_grad:
+        raise AutogradError(
+            f"{where}: the output does not require grad (no leaf with requires_grad=True leads to it, "
+            "or it was computed under no_grad), so there is nothing to differentiate"
+        )
+    if grad is None:
+        if root.data.size != 1:
+            raise ShapeError(
+                f"{where}: the output has shape {root.shape}, not a single value, so a gradient is needed: "
+                f"pass grad=, an array of the output's shape {root.shape}"
+            )
+        seed = np.ones_like(root.data)
+    else:
+        seed = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=root.dtype)
+        if seed.shape != root.shape:
+            raise ShapeError(
+                f"{where}: the gradient has shape {seed.shape} but the output has shape {root.shape}"
+            )
+    if create_graph:
+        return grad if isinstance(grad, Tensor) else _new(seed, False)
+    return seed
+
+
+def _reverse_topological_order(root: Tensor) -> list[Tensor]:
+    """Every tensor that requires grad and leads to ``root``, each before the ones it was computed from.
+
+    Iterative depth-first search (no recursion limit), linear in the size of the graph.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        if t._op is not None:
+            for parent in t._op.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
+    """Sum ``g`` over the axes broadcasting added, so it has the operand's ``shape`` again.
+
+    The one place broadcasting is undone: extra leading axes and size-1 axes are summed away.
+    """
+    g_shape = g.shape
+    if g_shape == shape:
+        return g
+    extra = len(g_shape) - len(shape)
+    if extra < 0 or any(gs != s and s != 1 for gs, s in zip(g_shape[extra:], shape, strict=True)):
+        raise ShapeError(
+            f"{op.name}: the gradient of shape {g_shape} does not fit the operand's shape {shape}"
+        )
+    stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and g_shape[extra + i] != 1)
+    return g.sum(axis=tuple(range(extra)) + stretched, keepdims=True).reshape(shape)
+
+
+def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set[int] | None) -> dict[int, object]:
+    """Reverse mode from ``root``. With ``wanted`` None, accumulate into the leaves' ``.grad``;
+    otherwise return the gradients of the tensors whose ids are in ``wanted`` and touch no ``.grad``.
+    """
+    grads: dict[int, object] = {id(root): seed}
+    owned: set[int] = set()  # ids whose gradient buffer the engine allocated here (safe to add into)
+    found: dict[int, object] = {}
+    recording = STATE.enabled
+    STATE.enabled = create_graph  # the backward pass is itself recorded only on request
+    try:
+        for t in _reverse_topological_order(root):
+            key = id(t)
+            g = grads.pop(key, None)
+            if g is None:
+                continue
+            if wanted is not None and key in wanted:
+                found[key] = g  # complete: every use of t was processed before t
+            op = t._op
+            if op is None:
+                if wanted is None:
+                    _accumulate_into_leaf(t, g, key in owned, create_graph)
+                continue
+            if create_graph:
+                input_grads = op.vjp(g, t, *op.parents)
+            else:
+                input_grads = op.vjp(g, t.data, *[p.data for p in op.parents])
+            for i, (parent, needed, pg) in enumerate(
+                zip(op.parents, op.needs_grad, input_grads, strict=True)
+            ):
+                if not needed or pg is None:
+                    continue
+                pg = _unbroadcast(pg, parent.data.shape, op)
+                if not create_graph and (type(pg) is not np.ndarray or pg.dtype != parent.data.dtype):
+                    pg = np.asarray(pg, dtype=parent.data.dtype)
+                if STATE.anomaly:
+                    _check_backward(op, i, pg)
+                pkey = id(parent)
+                held = grads.get(pkey)
+                if held is None:
+                    grads[pkey] = pg
+                elif pkey in owned:
+                    np.add(held, pg, out=held)
+                else:
+                    grads[pkey] = held + pg
+                    if not create_graph:
+                        grads[pkey] = np.asarray(grads[pkey])
+                        owned.add(pkey)
+    finally:
+        STATE.enabled = recording
+    return found
+
+
+def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> None:
+    """Add ``g`` to ``leaf.grad`` without ever writing into an array someone else may hold."""
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+    elif leaf.grad is None:
+        leaf.grad = g if owned else g.copy()
+    else:
+        previous = leaf.grad.data if isinstance(leaf.grad, Tensor) else leaf.grad
+        leaf.grad = previous + g
+
+
+def grad(
+    output: Tensor,
+    inputs: Tensor | Sequence[Tensor],
+    grad_output=None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+):
+    """The gradients of ``output`` with respect to ``inputs``, returned rather than stored in ``.grad``.
+
+    Inputs may be leaves or intermediate results. With ``create_graph=True`` the results are
+    Tensors that can be differentiated again (Hessian-vector products); otherwise ndarrays. An
+    input that does not lead to the output is an error unless ``allow_unused`` (then None).
+    """
+    single = isinstance(inputs, Tensor)
+    targets = [inputs] if single else list(inputs)
+    for i, t in enumerate(targets):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise AutogradError(f"grad: input {i} is not a Tensor that requires grad")
+    seed = _seed(output, grad_output, create_graph, "grad")
+    found = _backpropagate(output, seed, create_graph, wanted={id(t) for t in targets})
+    results = []
+    for i, t in enumerate(targets):
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            label = f" ({t.name})" if t.name else ""
+            raise AutogradError(f"grad: input {i}{label} does not lead to the output; pass allow_unused=True")
+        results.append(g if g is None or create_graph else np.array(g))
+    return results[0] if single else results
+
+
+# ---------------------------------------------------------------- anomaly detection
+
+
+def _user_location() -> str:
+    """' (created at file:line)' for the first caller outside the engine's own modules."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") in (__name__, ops.__name__):
+        frame = frame.f_back
+    return "" if frame is None else f" (created at {frame.f_code.co_filename}:{frame.f_lineno})"
+
+
+def _first_bad(array: np.ndarray) -> str | None:
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return None
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{int(bad.sum())} of {array.size} values are NaN or Inf, the first at index {where}"
+
+
+def _check_forward(op: ops.Op, out: np.ndarray, inputs: tuple[Tensor, ...]) -> None:
+    problem = _first_bad(out)
+    if problem is None:
+        return
+    tainted = [i for i, a in enumerate(inputs) if not np.isfinite(a.data).all()]
+    cause = f"input(s) {tainted} already held NaN/Inf" if tainted else "every input was finite"
+    raise AnomalyError(
+        f"{op.label()}{op.origin} gave a non-finite output of shape {out.shape}: {problem}; {cause}"
+    )
+
+
+def _check_backward(op: ops.Op, index: int, g) -> None:
+    problem = _first_bad(g.data if isinstance(g, Tensor) else g)
+    if problem is not None:
+        origin = getattr(op, "origin", "")
+        raise AnomalyError(f"backward of {op.label()}{origin}: the gradient for its input {index}: {problem}")
