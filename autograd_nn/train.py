@@ -1,0 +1,178 @@
+"""The training loop and what it records: per-epoch costs and held-out accuracy, with a progress bar."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .data import Dataset, one_hot, stratified_split
+from .grad_mode import no_grad
+from .nn import Network
+from .optim import make_optimizer
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run; with ``seed`` fixed, a run is reproducible."""
+
+    hidden: tuple[int, ...] = (25,)
+    epochs: int = 100
+    lr: float = 0.01
+    lam: float = 0.0
+    batch_size: int | None = 64  # None: full batch, as in the tutorial
+    optimizer: str = "adam"  # "gd" (the tutorial's rule), "momentum" or "adam"
+    seed: int = 0
+    holdout: float = 0.2
+    patience: int | None = None  # stop after this many epochs without a better held-out cost
+    scale_inputs: bool = True  # divide inputs by the training set's largest |value|
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            raise ValueError(f"hidden: give one or more positive layer sizes, got {self.hidden}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lam < 0:
+            raise ValueError(f"lambda must be zero or positive, got {self.lam}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1 (or None for full batch), got {self.batch_size}")
+        if not 0 <= self.holdout < 1:
+            raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1, got {self.patience}")
+        if self.patience is not None and self.holdout == 0:
+            raise ValueError("early stopping (patience) needs a held-out split; set holdout above 0")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+
+@dataclass
+class History:
+    """Per-epoch measurements; held-out values are NaN when there is no held-out split."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_cost: list[float] = field(default_factory=list)
+    heldout_cost: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    heldout_accuracy: list[float] = field(default_factory=list)
+
+    def append(self, **values: float) -> None:
+        for name, value in values.items():
+            getattr(self, name).append(value)
+
+    def rows(self) -> list[dict[str, float]]:
+        columns = asdict(self)
+        return [{name: columns[name][i] for name in columns} for i in range(len(self.epoch))]
+
+
+@dataclass
+class TrainResult:
+    network: Network
+    history: History
+    config: TrainConfig
+    train_set: Dataset
+    heldout_set: Dataset
+    seconds: float
+    stopped_early: bool
+    best_epoch: int  # the epoch whose parameters the network holds
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The measurements of the epoch whose parameters were kept."""
+        return self.history.rows()[self.best_epoch - 1]
+
+
+def evaluate(network: Network, dataset: Dataset, lam: float = 0.0) -> tuple[float, float]:
+    """(cost, accuracy) of the network on a dataset, without recording anything."""
+    if dataset.m == 0:
+        return float("nan"), float("nan")
+    with no_grad():
+        cost = network.cost(dataset.X, one_hot(dataset.y, network.sizes[-1]), lam).item()
+    return cost, network.accuracy(dataset.X, dataset.y)
+
+
+def train_network(
+    dataset: Dataset, config: TrainConfig | None = None, *, progress: bool = True
+) -> TrainResult:
+    """Split ``dataset`` (stratified), then train a sigmoid network on the training part.
+
+    Each step is the forward code ``network.cost(X, Y, lam).backward()`` and an optimizer step;
+    after every epoch the train cost, held-out cost and held-out accuracy are recorded (and shown
+    live on the progress bar). With ``patience``, training stops once the held-out cost has not
+    improved for that many epochs, and the network keeps the best epoch's parameters.
+    """
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    train_set, heldout_set = stratified_split(dataset, config.holdout, seed=config.seed)
+    scale = 1.0
+    if config.scale_inputs:
+        largest = float(np.max(np.abs(train_set.X))) if train_set.X.size else 0.0
+        scale = largest if largest > 0 else 1.0
+    dtype = np.dtype(config.dtype)
+    sizes = [dataset.n, *config.hidden, dataset.num_labels]
+    network = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
+    optimizer = make_optimizer(config.optimizer, network.parameters, config.lr)
+
+    X = train_set.X.astype(dtype)
+    Y = one_hot(train_set.y, dataset.num_labels).astype(dtype)
+    m = train_set.m
+    batch = m if config.batch_size is None else min(config.batch_size, m)
+    rng = np.random.default_rng(config.seed)
+    history = History()
+    best_cost, best_epoch, best_params, stale = np.inf, 0, None, 0
+    stopped_early = False
+
+    bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress, leave=True)
+    for epoch in bar:
+        order = rng.permutation(m) if batch < m else np.arange(m)
+        for start in range(0, m, batch):
+            rows = order[start : start + batch]
+            optimizer.zero_grad()
+            cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
+            cost.backward()
+            optimizer.step()
+        train_cost, train_accuracy = evaluate(network, train_set, config.lam)
+        heldout_cost, heldout_accuracy = evaluate(network, heldout_set, config.lam)
+        history.append(
+            epoch=epoch,
+            train_cost=train_cost,
+            heldout_cost=heldout_cost,
+            train_accuracy=train_accuracy,
+            heldout_accuracy=heldout_accuracy,
+        )
+        bar.set_postfix(
+            cost=f"{train_cost:.4f}",
+            heldout_cost=f"{heldout_cost:.4f}",
+            heldout_acc=f"{heldout_accuracy:.3f}",
+        )
+
+        if config.patience is None:
+            best_epoch = epoch
+            continue
+        if heldout_cost < best_cost:
+            best_cost, best_epoch, stale = heldout_cost, epoch, 0
+            best_params = [p.data.copy() for p in network.parameters]
+        else:
+            stale += 1
+            if stale >= config.patience:
+                stopped_early = True
+                break
+    bar.close()
+    if best_params is not None:
+        for parameter, saved in zip(network.parameters, best_params, strict=True):
+            parameter.data = saved
+    return TrainResult(
+        network=network,
+        history=history,
+        config=config,
+        train_set=train_set,
+        heldout_set=heldout_set,
+        seconds=time.perf_counter() - started,
+        stopped_early=stopped_early,
+        best_epoch=best_epoch,
+    )
