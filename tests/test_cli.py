@@ -1,0 +1,180 @@
+"""The autograd-nn command line: train writes a complete run; user errors are one line, no traceback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autograd_nn.cli import confusion_matrix, main
+from autograd_nn.nn import Network
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = ROOT / "data" / "digits.xlsx"
+QUICK = ["--epochs", "3", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One short training run shared by the evaluate/predict tests."""
+    out = tmp_path_factory.mktemp("runs") / "quick"
+    assert main(["train", "--out", str(out), *QUICK]) == 0
+    return out
+
+
+def test_train_writes_history_curve_weights_and_summary(trained_run):
+    assert sorted(p.name for p in trained_run.iterdir()) == [
+        "cost_curve.png",
+        "history.csv",
+        "summary.json",
+        "weights.npz",
+    ]
+    with open(trained_run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert set(rows[0]) == {"epoch", "train_cost", "heldout_cost", "train_accuracy", "heldout_accuracy"}
+    assert (trained_run / "cost_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["data"]["examples"] == 1797 and summary["data"]["features"] == 64
+    assert summary["network"]["sizes"] == [64, 25, 10]
+    assert summary["config"]["epochs"] == 3 and summary["config"]["optimizer"] == "adam"
+    assert 0 < summary["final"]["heldout_accuracy"] <= 1
+    assert summary["final"]["heldout_accuracy"] == pytest.approx(
+        float(rows[-1]["heldout_accuracy"]), abs=1e-6
+    )
+    assert summary["seconds"] > 0
+    assert Network.load(trained_run / "weights.npz").sizes == [64, 25, 10]
+
+
+def test_train_prints_the_held_out_accuracy(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "run"), *QUICK]) == 0
+    printed = capsys.readouterr().out
+    assert "1797 examples x 64 features" in printed
+    assert "held-out accuracy:" in printed and "359 examples" in printed
+
+
+def test_train_never_overwrites_an_earlier_run_unless_asked(trained_run, capsys):
+    before = (trained_run / "weights.npz").read_bytes()
+    assert main(["train", "--out", str(trained_run), *QUICK]) == 1
+    error = capsys.readouterr().err
+    assert "already holds a run" in error and "--overwrite" in error
+    assert error.count("\n") == 1
+    assert (trained_run / "weights.npz").read_bytes() == before
+
+
+def test_train_overwrites_when_asked(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *QUICK]) == 0
+    assert main(["train", "--out", str(out), "--overwrite", "--epochs", "1", "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["config"]["epochs"] == 1
+
+
+def test_train_options_reach_the_network(tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--out",
+        str(out),
+        "--hidden",
+        "16,8",
+        "--optimizer",
+        "gd",
+        "--batch-size",
+        "0",
+        "--lambda",
+        "1",
+    ]
+    assert main([*args, "--lr", "1.5", "--seed", "3", "--holdout", "0.25", *QUICK]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["network"]["sizes"] == [64, 16, 8, 10]
+    config = summary["config"]
+    assert (config["optimizer"], config["batch_size"], config["lam"], config["lr"], config["seed"]) == (
+        "gd",
+        None,
+        1.0,
+        1.5,
+        3,
+    )
+    assert summary["data"]["heldout_examples"] == pytest.approx(1797 * 0.25, abs=10)
+
+
+def test_evaluate_prints_accuracy_and_a_confusion_matrix(trained_run, capsys):
+    assert main(["evaluate", "--weights", str(trained_run / "weights.npz"), "--data", str(BUNDLED)]) == 0
+    printed = capsys.readouterr().out
+    assert "1797 examples; accuracy" in printed
+    table = printed.splitlines()[-11:]
+    assert table[0].split()[0] == "true\\pred"
+    counts = np.array([[int(c) for c in line.split()[1:]] for line in table[1:]])
+    assert counts.shape == (10, 10) and counts.sum() == 1797
+
+
+def test_confusion_matrix_counts_true_against_predicted():
+    counts = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), classes=3)
+    np.testing.assert_array_equal(counts, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
+
+
+def test_predict_writes_one_csv_row_per_example(trained_run, tmp_path):
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "--weights", str(trained_run / "weights.npz"), "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["row", "label", "digit", "score"]
+    assert len(frame) == 1797
+    assert frame["label"].between(1, 10).all()
+    assert ((frame["label"] % 10) == frame["digit"]).all()
+    expected = Network.load(trained_run / "weights.npz").predict(
+        pd.read_excel(BUNDLED, sheet_name="X", header=None).to_numpy()
+    )
+    np.testing.assert_array_equal(frame["label"], expected)
+
+
+def test_predict_refuses_to_overwrite(trained_run, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    out.write_text("keep me")
+    assert main(["predict", "--weights", str(trained_run / "weights.npz"), "--out", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+
+
+def test_evaluate_rejects_weights_for_another_input_size(tmp_path, capsys):
+    Network([400, 25, 10]).save(tmp_path / "course.npz")
+    assert main(["evaluate", "--weights", str(tmp_path / "course.npz")]) == 1
+    assert "takes 400 inputs but the data has 64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--data", "missing.xlsx"], "missing.xlsx: file not found"),
+        (["evaluate", "--weights", "missing.npz"], "no such weights file"),
+        (["train", "--holdout", "1.5"], "holdout"),
+    ],
+)
+def test_user_errors_are_one_line_on_stderr(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 1
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1 and "Traceback" not in error
+    assert not (tmp_path / "runs").exists()  # nothing half-made is left behind
+
+
+def test_a_bad_workbook_exits_non_zero_without_a_traceback_in_a_real_process(tmp_path):
+    bad = tmp_path / "bad.xlsx"
+    with pd.ExcelWriter(bad) as writer:
+        pd.DataFrame([[1, 2], [3, "oops"]]).to_excel(writer, sheet_name="X", header=False, index=False)
+        pd.DataFrame([[1], [2]]).to_excel(writer, sheet_name="y", header=False, index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "autograd_nn.cli", "train", "--data", str(bad), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "sheet 'X', row 2, column B" in done.stderr and "'oops'" in done.stderr
+    assert not (tmp_path / "r" / "weights.npz").exists()
