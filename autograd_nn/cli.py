@@ -243,8 +243,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from .data import labels_to_digits, load_features
+    from .files import write_atomically
     from .grad_mode import no_grad
-    from .runs import write_atomically
 
     features = load_features(args.data or _default_data(), x_sheet=args.x_sheet)
     network = _network_for(args, features.shape[1])
@@ -262,10 +262,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(buffer.getvalue())
         return 0
-    if args.out.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.out} already exists; pass --overwrite to replace it")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(args.out, buffer.getvalue().encode())
+    write_atomically(args.out, buffer.getvalue().encode(), overwrite=args.overwrite)
     print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
     return 0
 

@@ -8,15 +8,16 @@ hand-derived backprop of the same network lives in ``reference.py``, as the orac
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .errors import AutogradError
+from .files import write_atomically
 from .grad_mode import name_scope, no_grad
 from .ops import binary_cross_entropy_with_logits
 from .tensor import Tensor
@@ -99,8 +100,10 @@ class Network:
         for layer, (theta, bias) in enumerate(self.params, start=1):
             with name_scope(f"layer{layer}"):
                 z = a @ theta.T + bias
+                z.name = f"z{layer + 1}"  # the tutorial's numbering: theta1 maps a1 = X to z2
                 if layer < last:
                     a = z.sigmoid()
+                    a.name = f"a{layer + 1}"
         return z
 
     def forward(self, X) -> Tensor:
@@ -143,9 +146,6 @@ class Network:
     # ------------------------------------------------------------ saving and loading (no pickle)
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the parameters to an ``.npz`` file atomically; refuse to replace one unless asked."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
         arrays = {
             "sizes": np.asarray(self.sizes, dtype=np.int64),
             "input_scale": np.asarray(self.input_scale, dtype=np.float64),
@@ -153,11 +153,9 @@ class Network:
         for theta, bias in self.params:
             arrays[theta.name] = theta.data
             arrays[bias.name] = bias.data
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz.tmp", delete=False) as handle:
-            np.savez(handle, **arrays)
-        os.replace(handle.name, path)
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return write_atomically(path, buffer.getvalue(), overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:

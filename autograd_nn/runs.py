@@ -11,13 +11,13 @@ import io
 import json
 import os
 import platform
-import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from .files import write_atomically
 from .train import History, TrainResult
 
 HISTORY_FILE = "history.csv"
@@ -39,13 +39,6 @@ def check_run_folder(out: str | os.PathLike, *, overwrite: bool = False) -> Path
             f"{folder} already holds a run ({', '.join(earlier)}); choose another --out or pass --overwrite"
         )
     return folder
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file in the same folder and a rename."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(content)
-    os.replace(handle.name, path)
 
 
 def history_csv(history: History) -> str:
@@ -133,11 +126,11 @@ def write_run(result: TrainResult, out: str | os.PathLike, *, overwrite: bool = 
         "weights": folder / WEIGHTS_FILE,
         "summary": folder / SUMMARY_FILE,
     }
-    write_atomically(paths["history"], history_csv(result.history).encode())
+    write_atomically(paths["history"], history_csv(result.history).encode(), overwrite=True)
     sizes = "-".join(str(s) for s in result.network.sizes)
     title = f"{sizes} sigmoid network, {result.config.optimizer}, lr={result.config.lr:g}"
-    write_atomically(paths["curve"], cost_curve_png(result.history, title))
+    write_atomically(paths["curve"], cost_curve_png(result.history, title), overwrite=True)
     result.network.save(paths["weights"], overwrite=True)
     text = json.dumps(summary(result), indent=2) + "\n"
-    write_atomically(paths["summary"], text.encode())
+    write_atomically(paths["summary"], text.encode(), overwrite=True)
     return paths

@@ -1,0 +1,57 @@
+"""Writing files safely: whole or not at all, and never over a user's file unless asked."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomically(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, moved into place in
+    one step, so a reader never sees half a file. An existing ``path`` is replaced only with
+    ``overwrite=True``; otherwise FileExistsError, even if the file appears while writing.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        temp = Path(handle.name)
+        try:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.close()
+            temp.unlink(missing_ok=True)
+            raise
+    os.chmod(temp, 0o666 & ~_umask())  # as any new file would be, not tempfile's private 0o600
+    try:
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            _move_without_replacing(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+def _move_without_replacing(temp: Path, path: Path) -> None:
+    """Give ``temp`` the name ``path``, failing if ``path`` exists (a hard link cannot replace a file)."""
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it") from None
+    except OSError:  # no hard links on this file system: check, then rename
+        if path.exists():
+            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it") from None
+        os.replace(temp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
