@@ -18,6 +18,7 @@ from .ops import (
     tanh,
 )
 from .tensor import Tensor, grad
+from .viz import draw_graph, save_graph
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "Tensor",
     "binary_cross_entropy_with_logits",
     "detect_anomaly",
+    "draw_graph",
     "enable_grad",
     "exp",
     "grad",
@@ -41,6 +43,7 @@ __all__ = [
     "no_grad",
     "numerical_gradient",
     "relu",
+    "save_graph",
     "sigmoid",
     "softmax",
     "tanh",
