@@ -66,15 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=(25,),
         help="hidden layer sizes, e.g. 25 or 32,16 (default: 25)",
     )
-    train.add_argument("--epochs", type=int, default=100, help="passes over the training set (default: 100)")
+    train.add_argument("--epochs", type=int, default=300, help="passes over the training set (default: 300)")
     train.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="learning rate (default: 0.01 for adam, 0.5 for momentum, 2.0 for gd)",
+        help="learning rate (default: 0.003 for adam, 0.5 for momentum, 2.0 for gd)",
     )
     train.add_argument(
-        "--lambda", dest="lam", type=float, default=0.0, help="L2 regularization strength (default: 0)"
+        "--lambda", dest="lam", type=float, default=0.3, help="L2 regularization strength (default: 0.3)"
     )
     train.add_argument(
         "--batch-size", type=int, default=64, help="examples per step; 0 means full batch (default: 64)"
@@ -152,7 +152,7 @@ def _fresh_run_folder() -> Path:
     return folder
 
 
-DEFAULT_LR = {"adam": 0.01, "momentum": 0.5, "gd": 2.0}
+DEFAULT_LR = {"adam": 0.003, "momentum": 0.5, "gd": 2.0}
 
 
 def run_train(args: argparse.Namespace) -> int:

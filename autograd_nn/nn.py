@@ -60,12 +60,13 @@ class Network:
             eps = init_epsilon(fan_in, fan_out)
             theta = rng.uniform(-eps, eps, size=(fan_out, fan_in)).astype(dtype)
             bias = rng.uniform(-eps, eps, size=fan_out).astype(dtype)
-            self.params.append(
-                (
-                    Tensor(theta, requires_grad=True, name=f"theta{layer}"),
-                    Tensor(bias, requires_grad=True, name=f"b{layer}"),
+            with name_scope(f"layer{layer}"):  # so a drawing puts each layer's parameters in its frame
+                self.params.append(
+                    (
+                        Tensor(theta, requires_grad=True, name=f"theta{layer}"),
+                        Tensor(bias, requires_grad=True, name=f"b{layer}"),
+                    )
                 )
-            )
 
     @property
     def parameters(self) -> list[Tensor]:
@@ -131,6 +132,7 @@ class Network:
             if lam:
                 squares = [(theta**2).sum() for theta, _ in self.params]
                 J = J + (lam / (2 * m_reg)) * sum(squares[1:], squares[0])
+        J.name = "J"
         return J
 
     def predict(self, X) -> np.ndarray:

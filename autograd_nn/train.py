@@ -19,9 +19,9 @@ class TrainConfig:
     """Everything that decides a training run; with ``seed`` fixed, a run is reproducible."""
 
     hidden: tuple[int, ...] = (25,)
-    epochs: int = 100
-    lr: float = 0.01
-    lam: float = 0.0
+    epochs: int = 300
+    lr: float = 0.003
+    lam: float = 0.3
     batch_size: int | None = 64  # None: full batch, as in the tutorial
     optimizer: str = "adam"  # "gd" (the tutorial's rule), "momentum" or "adam"
     seed: int = 0
@@ -127,7 +127,8 @@ def train_network(
     best_cost, best_epoch, best_params, stale = np.inf, 0, None, 0
     stopped_early = False
 
-    bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress, leave=True)
+    # disable=None: the bar shows on a terminal only, so logs and pipes get no carriage-return noise
+    bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=None if progress else True)
     for epoch in bar:
         order = rng.permutation(m) if batch < m else np.arange(m)
         for start in range(0, m, batch):

@@ -178,3 +178,33 @@ def test_a_bad_workbook_exits_non_zero_without_a_traceback_in_a_real_process(tmp
     assert "Traceback" not in done.stderr
     assert "sheet 'X', row 2, column B" in done.stderr and "'oops'" in done.stderr
     assert not (tmp_path / "r" / "weights.npz").exists()
+
+
+def test_graph_draws_the_network_cost_as_svg_with_layers_and_gradients(tmp_path, dot_program):
+    import xml.etree.ElementTree as ElementTree
+
+    out = tmp_path / "net.svg"
+    assert main(["graph", "--hidden", "25", "--out", str(out)]) == 0
+    svg = out.read_text()
+    ElementTree.fromstring(svg)  # well-formed XML
+    for text in (
+        "theta1",
+        "theta2",
+        "b1",
+        "matmul",
+        "sigmoid",
+        "bce_with_logits",
+        "layer1",
+        "layer2",
+        "cost",
+        "grad: norm",
+    ):
+        assert text in svg, text
+
+
+def test_graph_writes_dot_source_without_graphviz_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "net.dot"
+    assert main(["graph", "--format", "dot", "--out", str(out)]) == 0
+    assert out.read_text().startswith("digraph")
+    assert main(["graph", "--format", "dot", "--out", str(out)]) == 1
+    assert "already exists" in capsys.readouterr().err
