@@ -27,12 +27,16 @@ def is_grad_enabled() -> bool:
 class _SetGradEnabled(ContextDecorator):
     _value = True
 
+    def __init__(self) -> None:
+        # A stack, not one saved value: a decorated function may call itself (one instance, nested)
+        self._saved: list[bool] = []
+
     def __enter__(self) -> None:
-        self._previous = STATE.enabled
+        self._saved.append(STATE.enabled)
         STATE.enabled = self._value
 
     def __exit__(self, *exc: object) -> None:
-        STATE.enabled = self._previous
+        STATE.enabled = self._saved.pop()
 
 
 class no_grad(_SetGradEnabled):
@@ -53,12 +57,15 @@ class detect_anomaly(ContextDecorator):
     Slower (every array is checked), so it is meant for hunting a bad value, not for training.
     """
 
+    def __init__(self) -> None:
+        self._saved: list[bool] = []  # a stack: the same instance may be entered again while active
+
     def __enter__(self) -> None:
-        self._previous = STATE.anomaly
+        self._saved.append(STATE.anomaly)
         STATE.anomaly = True
 
     def __exit__(self, *exc: object) -> None:
-        STATE.anomaly = self._previous
+        STATE.anomaly = self._saved.pop()
 
 
 class name_scope(ContextDecorator):
@@ -71,11 +78,13 @@ class name_scope(ContextDecorator):
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(f"name_scope: the name must be a non-empty string without '/', got {name!r}")
         self.name = name
+        self._saved: list[str | None] = []  # a stack: the same instance may be entered again while active
 
     def __enter__(self) -> str:
-        self._previous = STATE.scope
-        STATE.scope = self.name if self._previous is None else f"{self._previous}/{self.name}"
+        previous = STATE.scope
+        self._saved.append(previous)
+        STATE.scope = self.name if previous is None else f"{previous}/{self.name}"
         return STATE.scope
 
     def __exit__(self, *exc: object) -> None:
-        STATE.scope = self._previous
+        STATE.scope = self._saved.pop()

@@ -82,7 +82,7 @@ def gradcheck(
 
     def evaluate() -> float:
         with no_grad():
-            return float(fn(*copies).data)
+            return fn(*copies).item()  # float(ndarray) fails for shape (1,) in NumPy 2
 
     rng = np.random.default_rng(seed)
     for i in checked:

@@ -53,7 +53,7 @@ class Op:
 
 
 def _is_array(v) -> bool:
-    return isinstance(v, np.ndarray)
+    return isinstance(v, (np.ndarray, np.generic))  # arithmetic on 0-d arrays gives NumPy scalars
 
 
 def _data(v) -> np.ndarray:
@@ -117,10 +117,11 @@ def _expand_reduced(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: 
 
 def stable_sigmoid(z: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-z) without overflow anywhere: only e^-|z| (in (0, 1]) is ever computed."""
-    e = np.abs(z)
+    e = np.abs(z, out=np.empty_like(z))  # out=: an array even for 0-d z (ufuncs return scalars there)
     np.negative(e, out=e)
-    np.exp(e, out=e)  # e = exp(-|z|)
-    r = e + 1
+    with np.errstate(under="ignore"):  # e^-|z| is 0 for |z| > ~745: the right value, not an error
+        np.exp(e, out=e)  # e = exp(-|z|)
+    r = np.add(e, 1, out=np.empty_like(e))
     np.reciprocal(r, out=r)  # r = 1 / (1 + exp(-|z|)) = sigmoid(|z|)
     np.multiply(e, r, out=e)  # e = sigmoid(-|z|)
     np.copyto(r, e, where=z < 0)
@@ -201,7 +202,8 @@ class Pow(Op):
     name = "pow"
 
     def __init__(self, exponent: float) -> None:
-        self.exponent = exponent
+        # A NumPy scalar exponent as a Python number, so it takes x's dtype (float32 stays float32)
+        self.exponent = exponent.item() if isinstance(exponent, np.generic) else exponent
 
     def details(self) -> str:
         return f"{self.exponent:g}"
@@ -368,7 +370,7 @@ class Max(Sum):
     def vjp(self, g, out, x):
         kept = _kept_shape(x.shape, self.axes)
         is_max = _data(x) == _data(out).reshape(kept)
-        share = is_max / is_max.sum(axis=self.axes, keepdims=True)
+        share = is_max / is_max.sum(axis=self.axes, keepdims=True, dtype=_data(x).dtype)  # x's float type
         return (_expand_reduced(g, x.shape, self.axes, self.keepdims) * share,)
 
 
@@ -444,8 +446,9 @@ class BCEWithLogits(Op):
         return self.reduction
 
     def forward(self, z, y):
-        loss = np.logaddexp(0, z)
-        loss -= y * z
+        with np.errstate(under="ignore"):  # log(1 + e^-|z|) underflows to 0 for large |z|: exact
+            loss = np.logaddexp(0, z)
+        loss = loss - y * z  # not in place: y may broadcast z to a larger shape
         if self.reduction == "none":
             return loss
         total = loss.sum()
@@ -453,8 +456,9 @@ class BCEWithLogits(Op):
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
-        if self.reduction == "mean":
-            g = g / _data(z).size
+        if self.reduction != "none":  # g is one value: spread it over the elementwise loss's shape
+            shape = np.broadcast_shapes(z.shape, y.shape)  # z's or y's, whichever broadcasts larger
+            g = _broadcast_to(g / int(np.prod(shape)) if self.reduction == "mean" else g, shape)
         gz = g * (_sigmoid(z) - y) if need_z else None
         gy = -(g * z) if need_y else None
         return gz, gy
@@ -502,7 +506,7 @@ class Transpose(Op):
     def vjp(self, g, out, x):
         if self.axes is None:
             return (g.transpose(),)
-        return (g.transpose(tuple(np.argsort(self.axes))),)
+        return (g.transpose(tuple(int(i) for i in np.argsort([a % x.ndim for a in self.axes]))),)
 
 
 class BroadcastTo(Op):
@@ -539,7 +543,7 @@ def _normalize_index(index):
         if isinstance(p, _tensor.Tensor):
             p = p.data
         if isinstance(p, list):
-            p = np.asarray(p)
+            p = np.asarray(p) if p else np.zeros(0, dtype=np.intp)  # [] selects nothing, as in NumPy
         if isinstance(p, np.ndarray) and p.dtype == bool:
             normalized.extend(np.nonzero(p))
         elif isinstance(p, np.ndarray) and p.dtype.kind not in "iu":

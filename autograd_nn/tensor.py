@@ -118,7 +118,7 @@ class Tensor:
         self.grad = None
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return np.asarray(self.data, dtype=dtype)
+        return np.array(self.data, dtype=dtype, copy=copy)  # np.array(t) copies, np.asarray(t) shares
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -424,12 +424,14 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set[int] | No
 def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> None:
     """Add ``g`` to ``leaf.grad`` without ever writing into an array someone else may hold."""
     if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        # The first gradient as a recorded copy (``g + 0``): g may be shared (``add`` hands both of
+        # its operands the same one) or be the caller's grad= tensor.
+        leaf.grad = g + 0 if leaf.grad is None else leaf.grad + g
     elif leaf.grad is None:
         leaf.grad = g if owned else g.copy()
     else:
         previous = leaf.grad.data if isinstance(leaf.grad, Tensor) else leaf.grad
-        leaf.grad = previous + g
+        leaf.grad = np.asarray(previous + g)  # asarray: for 0-d arrays NumPy's sum is a scalar
 
 
 def grad(
