@@ -53,7 +53,10 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch measurements; held-out values are NaN when there is no held-out split."""
+    """Per-epoch measurements; held-out values are NaN when there is no held-out split.
+
+    Costs are the cross-entropy part of J (no L2 term), on the whole train or held-out set.
+    """
 
     epoch: list[int] = field(default_factory=list)
     train_cost: list[float] = field(default_factory=list)
@@ -87,12 +90,16 @@ class TrainResult:
         return self.history.rows()[self.best_epoch - 1]
 
 
-def evaluate(network: Network, dataset: Dataset, lam: float = 0.0) -> tuple[float, float]:
-    """(cost, accuracy) of the network on a dataset, without recording anything."""
+def evaluate(network: Network, dataset: Dataset) -> tuple[float, float]:
+    """(cost, accuracy) of the network on a dataset, without recording anything.
+
+    The cost is the cross-entropy without the L2 term, as in the course's learning curves, so
+    train and held-out costs measure the same thing and can be compared.
+    """
     if dataset.m == 0:
         return float("nan"), float("nan")
     with no_grad():
-        cost = network.cost(dataset.X, one_hot(dataset.y, network.sizes[-1]), lam).item()
+        cost = network.cost(dataset.X, one_hot(dataset.y, network.sizes[-1])).item()
     return cost, network.accuracy(dataset.X, dataset.y)
 
 
@@ -137,8 +144,8 @@ def train_network(
             cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
             cost.backward()
             optimizer.step()
-        train_cost, train_accuracy = evaluate(network, train_set, config.lam)
-        heldout_cost, heldout_accuracy = evaluate(network, heldout_set, config.lam)
+        train_cost, train_accuracy = evaluate(network, train_set)
+        heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
         history.append(
             epoch=epoch,
             train_cost=train_cost,
