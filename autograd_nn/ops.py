@@ -8,8 +8,9 @@ same line runs as plain NumPy during an ordinary backward pass and is recorded a
 under ``backward(create_graph=True)``; the few functions the two do not share are the small
 ``_exp``/``_sigmoid``/``_broadcast_to``/... helpers below. A VJP may return a gradient with
 broadcast extra axes: the engine sums it back to the input's shape in one place
-(``tensor._unbroadcast``). An op instance is also the graph node: the engine stores the input
-tensors on it (``parents``), never its output, so graphs hold no reference cycles.
+(``tensor._unbroadcast``). An op instance is also the graph node. It declares what its VJP reads
+(``keeps_inputs``, ``keeps_output``) and the engine keeps just that; an input value it does not
+keep reaches the VJP as the node that computed it, which still tells ``shape`` and ``ndim``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,32 @@ from .errors import ShapeError
 
 
 class Op:
-    """A primitive operation; an instance is one node of a recorded graph."""
+    """A primitive operation; an instance is one node of a recorded graph.
 
-    __slots__ = ("__weakref__", "needs_grad", "origin", "parents", "scope")
+    A recorded node keeps only what its VJP reads. ``keeps_inputs``: the input values (otherwise
+    an intermediate input is held as the node that produced it, so its array can be freed as soon
+    as the user drops it). ``keeps_output``: the output array (``output``). ``shape`` and
+    ``dtype`` describe the output, so a VJP that only needs ``x.shape`` works on a node too.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "dtype",
+        "needs_grad",
+        "origin",
+        "output",
+        "output_name",
+        "parents",
+        "scope",
+        "shape",
+    )
     name = "op"
+    keeps_inputs = True
+    keeps_output = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -153,6 +176,7 @@ def _reduction_details(axis, keepdims: bool) -> str:
 
 class Add(Op):
     __slots__ = ()
+    keeps_inputs = False
     name = "add"
 
     def forward(self, a, b):
@@ -164,6 +188,7 @@ class Add(Op):
 
 class Sub(Op):
     __slots__ = ()
+    keeps_inputs = False
     name = "sub"
 
     def forward(self, a, b):
@@ -187,6 +212,7 @@ class Mul(Op):
 
 class Div(Op):
     __slots__ = ()
+    keeps_output = True
     name = "div"
 
     def forward(self, a, b):
@@ -199,6 +225,7 @@ class Div(Op):
 
 class Neg(Op):
     __slots__ = ()
+    keeps_inputs = False
     name = "neg"
 
     def forward(self, x):
@@ -281,6 +308,7 @@ class MatMul(Op):
 
 class Exp(Op):
     __slots__ = ()
+    keeps_inputs, keeps_output = False, True
     name = "exp"
 
     def forward(self, x):
@@ -303,6 +331,7 @@ class Log(Op):
 
 class Sigmoid(Op):
     __slots__ = ()
+    keeps_inputs, keeps_output = False, True
     name = "sigmoid"
 
     def forward(self, x):
@@ -319,6 +348,7 @@ class Sigmoid(Op):
 
 class Tanh(Op):
     __slots__ = ()
+    keeps_inputs, keeps_output = False, True
     name = "tanh"
 
     def forward(self, x):
@@ -330,13 +360,14 @@ class Tanh(Op):
 
 class ReLU(Op):
     __slots__ = ()
+    keeps_inputs, keeps_output = False, True
     name = "relu"
 
     def forward(self, x):
         return np.maximum(x, 0)
 
     def vjp(self, g, out, x):
-        return (g * (_data(x) > 0),)
+        return (g * (_data(out) > 0),)  # out > 0 exactly where x > 0
 
 
 # ---------------------------------------------------------------- reductions
@@ -344,6 +375,7 @@ class ReLU(Op):
 
 class Sum(Op):
     __slots__ = ("axes", "axis", "keepdims")
+    keeps_inputs = False
     name = "sum"
 
     def __init__(self, axis=None, keepdims: bool = False) -> None:
@@ -378,6 +410,7 @@ class Max(Sum):
 
     __slots__ = ()
     name = "max"
+    keeps_inputs, keeps_output = True, True
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
@@ -397,6 +430,7 @@ class LogSumExp(Sum):
 
     __slots__ = ()
     name = "logsumexp"
+    keeps_inputs, keeps_output = True, True
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
@@ -414,6 +448,7 @@ class LogSumExp(Sum):
 
 class Softmax(Op):
     __slots__ = ("axis",)
+    keeps_inputs, keeps_output = False, True
     name = "softmax"
 
     def __init__(self, axis: int = -1) -> None:
@@ -492,20 +527,21 @@ class BCEWithLogits(Op):
 
 
 class Reshape(Op):
-    __slots__ = ("shape",)
+    __slots__ = ("new_shape",)
     name = "reshape"
+    keeps_inputs = False
 
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
+    def __init__(self, new_shape: tuple[int, ...]) -> None:
+        self.new_shape = new_shape
 
     def details(self) -> str:
-        return str(self.shape)
+        return str(self.new_shape)
 
     def shape_error(self, shape) -> str:
-        return f"reshape: cannot reshape a tensor of shape {shape} into shape {self.shape}"
+        return f"reshape: cannot reshape a tensor of shape {shape} into shape {self.new_shape}"
 
     def forward(self, x):
-        return x.reshape(self.shape)
+        return x.reshape(self.new_shape)
 
     def vjp(self, g, out, x):
         return (g.reshape(x.shape),)
@@ -513,6 +549,7 @@ class Reshape(Op):
 
 class Transpose(Op):
     __slots__ = ("axes",)
+    keeps_inputs = False
     name = "transpose"
 
     def __init__(self, axes: tuple[int, ...] | None) -> None:
@@ -534,20 +571,21 @@ class Transpose(Op):
 
 
 class BroadcastTo(Op):
-    __slots__ = ("shape",)
+    __slots__ = ("target_shape",)
     name = "broadcast_to"
+    keeps_inputs = False
 
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
+    def __init__(self, target_shape: tuple[int, ...]) -> None:
+        self.target_shape = target_shape
 
     def details(self) -> str:
-        return str(self.shape)
+        return str(self.target_shape)
 
     def shape_error(self, shape) -> str:
-        return f"broadcast_to: cannot broadcast a tensor of shape {shape} to shape {self.shape}"
+        return f"broadcast_to: cannot broadcast a tensor of shape {shape} to shape {self.target_shape}"
 
     def forward(self, x):
-        return np.broadcast_to(x, self.shape)
+        return np.broadcast_to(x, self.target_shape)
 
     def vjp(self, g, out, x):
         return (g,)  # the engine sums the broadcast axes back
@@ -582,6 +620,7 @@ class Index(Op):
 
     __slots__ = ("index",)
     name = "getitem"
+    keeps_inputs = False
 
     def __init__(self, index) -> None:
         self.index = _normalize_index(index)
@@ -599,14 +638,15 @@ class Index(Op):
 class ScatterAdd(Op):
     """Zeros of ``shape`` with ``g`` added at ``index``; repeated indices accumulate (``np.add.at``)."""
 
-    __slots__ = ("index", "shape")
+    __slots__ = ("index", "target_shape")
     name = "scatter_add"
+    keeps_inputs = False
 
-    def __init__(self, index, shape: tuple[int, ...]) -> None:
-        self.index, self.shape = index, shape
+    def __init__(self, index, target_shape: tuple[int, ...]) -> None:
+        self.index, self.target_shape = index, target_shape
 
     def forward(self, g):
-        result = np.zeros(self.shape, dtype=g.dtype)
+        result = np.zeros(self.target_shape, dtype=g.dtype)
         if _is_basic_index(self.index):
             result[self.index] = g
         else:

@@ -1,11 +1,13 @@
 """The Tensor: a NumPy array that records the operations applied to it, and reverse-mode backward.
 
 Recording: every operation goes through ``apply``, which runs the op's forward on arrays and, when
-an input requires grad, stores the op as the result's node (the op keeps its input tensors, never
-its output, so dropping the loss frees the whole graph by reference counting).
+an input requires grad, stores the op as the result's node. A node keeps only what its VJP reads
+(input tensors, or its output array), holds other intermediate inputs as the nodes that computed
+them, and never holds its output tensor: intermediates nobody needs are freed as soon as the user
+drops them, and dropping the loss frees the whole graph by reference counting.
 
-Backward: an iterative topological sort from the output, then one pass in reverse order that asks
-each node's op for its vector-Jacobian products. Gradients reaching an operand are summed back to
+Backward: an iterative topological sort from the output over nodes and leaves, then one pass in
+reverse order that asks each node's op for its vector-Jacobian products. Gradients reaching an operand are summed back to
 the operand's shape in ONE place (``_unbroadcast``), fan-out contributions are added, and only
 buffers the engine allocated itself are ever added into in place.
 """
@@ -41,7 +43,7 @@ def _new(data: np.ndarray, requires_grad: bool) -> Tensor:
     t.data = data
     t.requires_grad = requires_grad
     t.grad = None
-    t.name = None
+    t._name = None
     t._op = None
     t.scope = STATE.scope
     return t
@@ -55,20 +57,30 @@ class Tensor:
     gradient ``backward()`` accumulates into ``.grad`` (an ndarray of the same shape).
     """
 
-    __slots__ = ("__weakref__", "_op", "data", "grad", "name", "requires_grad", "scope")
+    __slots__ = ("__weakref__", "_name", "_op", "data", "grad", "requires_grad", "scope")
     __array_ufunc__ = None  # `ndarray + Tensor` then defers to Tensor.__radd__ (and so on)
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"Tensor: name must be a string or None, got {type(name).__name__}")
         self.data = _as_float_array(data, "Tensor")
         self.requires_grad = bool(requires_grad)
         self.grad = None
-        self.name = name
         self._op = None
+        self.name = name
         self.scope = STATE.scope
+
+    @property
+    def name(self) -> str | None:
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"Tensor: name must be a string or None, got {type(value).__name__}")
+        self._name = value
+        if self._op is not None:  # the node remembers it: a drawing may outlive this tensor
+            self._op.output_name = value
 
     # ------------------------------------------------------------ facts about the array
     @property
@@ -110,7 +122,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph (requires no grad)."""
         t = _new(self.data, False)
-        t.name = self.name
+        t._name = self._name
         return t
 
     def zero_grad(self) -> None:
@@ -287,8 +299,12 @@ def apply(op: ops.Op, *args) -> Tensor:
     requires_grad = STATE.enabled and any(a.requires_grad for a in args)
     result = _new(out, requires_grad)
     if requires_grad:
-        op.parents = args
+        # Keep only what the VJP reads: an intermediate input whose values it does not need is
+        # held as its node, so that tensor's array is freed once the user drops it.
+        op.parents = args if op.keeps_inputs else tuple(a if a._op is None else a._op for a in args)
         op.needs_grad = tuple(a.requires_grad for a in args)
+        op.output = out if op.keeps_output else None
+        op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
         op.scope = STATE.scope
         result._op = op
     if STATE.anomaly:
@@ -327,27 +343,34 @@ def _seed(root: Tensor, grad, create_graph: bool, where: str):
     return seed
 
 
-def _reverse_topological_order(root: Tensor) -> list[Tensor]:
-    """Every tensor that requires grad and leads to ``root``, each before the ones it was computed from.
+def _target(value: Tensor | ops.Op) -> Tensor | ops.Op:
+    """Where a value's gradient is collected: the node that computed it, or the leaf tensor itself."""
+    if isinstance(value, Tensor) and value._op is not None:
+        return value._op
+    return value
+
+
+def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
+    """Every node and leaf that leads to ``root``, each before the ones it was computed from.
 
     Iterative depth-first search (no recursion limit), linear in the size of the graph.
     """
-    order: list[Tensor] = []
+    order: list[Tensor | ops.Op] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Tensor | ops.Op, bool]] = [(root, False)]
     while stack:
-        t, inputs_done = stack.pop()
+        item, inputs_done = stack.pop()
         if inputs_done:
-            order.append(t)
+            order.append(item)
             continue
-        if id(t) in visited:
+        if id(item) in visited:
             continue
-        visited.add(id(t))
-        stack.append((t, True))
-        if t._op is not None:
-            for parent in t._op.parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+        visited.add(id(item))
+        stack.append((item, True))
+        if isinstance(item, ops.Op):
+            for parent, needed in zip(item.parents, item.needs_grad, strict=True):
+                if needed and id(target := _target(parent)) not in visited:
+                    stack.append((target, False))
     order.reverse()
     return order
 
@@ -369,43 +392,55 @@ def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
     return g.sum(axis=tuple(range(extra)) + stretched, keepdims=True).reshape(shape)
 
 
+def _vjp_arguments(op: ops.Op, create_graph: bool) -> tuple:
+    """What ``op.vjp`` gets besides g: its output and inputs as arrays (plain backward) or Tensors
+    (recorded backward). Values the node did not keep are passed as nodes, which only tell shapes."""
+    if create_graph:
+        out = op
+        if op.keeps_output:  # the saved array as a Tensor computed by op, so it stays differentiable
+            out = _new(op.output, True)
+            out._op = op
+        return (out, *op.parents)
+    out = op.output if op.keeps_output else op
+    return (out, *[p.data if isinstance(p, Tensor) else p for p in op.parents])
+
+
 def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set[int] | None) -> dict[int, object]:
     """Reverse mode from ``root``. With ``wanted`` None, accumulate into the leaves' ``.grad``;
-    otherwise return the gradients of the tensors whose ids are in ``wanted`` and touch no ``.grad``.
+    otherwise return the gradients collected at the targets (nodes or leaves) whose ids are in
+    ``wanted``, and touch no ``.grad``.
     """
-    grads: dict[int, object] = {id(root): seed}
+    start = _target(root)
+    grads: dict[int, object] = {id(start): seed}
     owned: set[int] = set()  # ids whose gradient buffer the engine allocated here (safe to add into)
     found: dict[int, object] = {}
     recording = STATE.enabled
     STATE.enabled = create_graph  # the backward pass is itself recorded only on request
     try:
-        for t in _reverse_topological_order(root):
-            key = id(t)
+        for item in _reverse_topological_order(start):
+            key = id(item)
             g = grads.pop(key, None)
             if g is None:
                 continue
             if wanted is not None and key in wanted:
-                found[key] = g  # complete: every use of t was processed before t
-            op = t._op
-            if op is None:
+                found[key] = g  # complete: every use of the value was processed before it
+            if isinstance(item, Tensor):  # a leaf
                 if wanted is None:
-                    _accumulate_into_leaf(t, g, key in owned, create_graph)
+                    _accumulate_into_leaf(item, g, key in owned, create_graph)
                 continue
-            if create_graph:
-                input_grads = op.vjp(g, t, *op.parents)
-            else:
-                input_grads = op.vjp(g, t.data, *[p.data for p in op.parents])
+            op = item
+            input_grads = op.vjp(g, *_vjp_arguments(op, create_graph))
             for i, (parent, needed, pg) in enumerate(
                 zip(op.parents, op.needs_grad, input_grads, strict=True)
             ):
                 if not needed or pg is None:
                     continue
-                pg = _unbroadcast(pg, parent.data.shape, op)
-                if not create_graph and (type(pg) is not np.ndarray or pg.dtype != parent.data.dtype):
-                    pg = np.asarray(pg, dtype=parent.data.dtype)
+                pg = _unbroadcast(pg, parent.shape, op)
+                if not create_graph and (type(pg) is not np.ndarray or pg.dtype != parent.dtype):
+                    pg = np.asarray(pg, dtype=parent.dtype)
                 if STATE.anomaly:
                     _check_backward(op, i, pg)
-                pkey = id(parent)
+                pkey = id(_target(parent))
                 held = grads.get(pkey)
                 if held is None:
                     grads[pkey] = pg
@@ -453,10 +488,10 @@ def grad(
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise AutogradError(f"grad: input {i} is not a Tensor that requires grad")
     seed = _seed(output, grad_output, create_graph, "grad")
-    found = _backpropagate(output, seed, create_graph, wanted={id(t) for t in targets})
+    found = _backpropagate(output, seed, create_graph, wanted={id(_target(t)) for t in targets})
     results = []
     for i, t in enumerate(targets):
-        g = found.get(id(t))
+        g = found.get(id(_target(t)))
         if g is None and not allow_unused:
             label = f" ({t.name})" if t.name else ""
             raise AutogradError(f"grad: input {i}{label} does not lead to the output; pass allow_unused=True")

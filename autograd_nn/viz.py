@@ -130,13 +130,13 @@ def draw_graph(
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"draw_graph: rankdir must be one of 'LR', 'TB', 'RL', 'BT', got {rankdir!r}")
 
-    order = _breadth_first(root)
+    order, values = _breadth_first(root)
     drawn, left_out = order[:max_nodes], order[max_nodes:]
 
-    names: dict[int, str] = {}  # id(tensor or op) -> DOT node name, in traversal order
+    names: dict[int, str] = {}  # id(value or op) -> DOT node name, in traversal order
     counts = {"t": 0, "op": 0}
     for item in drawn:
-        prefix = "t" if isinstance(item, Tensor) else "op"
+        prefix = "op" if isinstance(item, Op) else "t"
         names[id(item)] = f"{prefix}{counts[prefix]}"
         counts[prefix] += 1
 
@@ -167,8 +167,8 @@ def draw_graph(
     # Graphviz then stacks the scopes down the page instead of spreading them sideways.
     by_scope: dict[str | None, list[tuple[str, dict[str, str]]]] = {None: []}
     for item in drawn if backward else reversed(drawn):
-        if isinstance(item, Tensor):
-            kind = _tensor_kind(item, item is root)
+        if isinstance(item, _Value):
+            kind = _tensor_kind(item, item.tensor is root)
             attrs = {
                 "label": _tensor_label(item, kind, show_values, show_grads),
                 "tooltip": _plain(_tensor_tooltip(item, kind)),
@@ -189,7 +189,7 @@ def draw_graph(
     cut: list[str] = []  # drawn nodes with inputs that were not drawn
     for item in drawn:
         here = names[id(item)]
-        if isinstance(item, Tensor):
+        if isinstance(item, _Value):
             op = item.op
             if op is None:
                 continue
@@ -199,16 +199,16 @@ def draw_graph(
                 cut.append(here)
         else:
             missing = False
-            for parent in item.parents:
+            for parent, needed in zip(values[id(item)], item.needs_grad, strict=True):
                 if id(parent) in names:
-                    _edge(graph, names[id(parent)], here, backward, carries_grad=parent.requires_grad)
+                    _edge(graph, names[id(parent)], here, backward, carries_grad=needed)
                 else:
                     missing = True
             if missing:
                 cut.append(here)
 
     if left_out:
-        n_tensors = sum(1 for item in left_out if isinstance(item, Tensor))
+        n_tensors = sum(1 for item in left_out if isinstance(item, _Value))
         n_ops = len(left_out) - n_tensors
         note = (
             f"… {len(left_out):,} more nodes not drawn (max_nodes={max_nodes:,})\n"
@@ -224,49 +224,110 @@ def draw_graph(
     return graph
 
 
-def _breadth_first(root: Tensor) -> list[Tensor | Op]:
-    """Every tensor and op that leads to ``root``, nearest first (tensor, its op, the op's inputs, ...)."""
-    order: list[Tensor | Op] = []
-    seen = {id(root)}
-    queue: deque[Tensor | Op] = deque([root])
+class _Value:
+    """One tensor in the drawing. A graph node keeps an intermediate result only as the op that
+    computed it (its array may be freed), so a value is a tensor, an op's output, or both."""
+
+    __slots__ = ("op", "tensor")
+
+    def __init__(self, tensor: Tensor | None, op: Op | None) -> None:
+        self.tensor, self.op = tensor, op
+
+    @property
+    def name(self) -> str | None:
+        return self.tensor.name if self.tensor is not None else self.op.output_name
+
+    @property
+    def scope(self) -> str | None:
+        return self.tensor.scope if self.tensor is not None else self.op.scope
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.tensor.shape if self.tensor is not None else self.op.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.tensor.dtype if self.tensor is not None else self.op.dtype
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """The values, while something still holds them."""
+        if self.tensor is not None:
+            return self.tensor.data
+        return self.op.output if self.op.keeps_output else None
+
+    @property
+    def grad(self):
+        return None if self.tensor is None else self.tensor.grad
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.op is not None or (self.tensor is not None and self.tensor.requires_grad)
+
+
+def _breadth_first(root: Tensor) -> tuple[list[_Value | Op], dict[int, list[_Value]]]:
+    """Every value and op that leads to ``root``, nearest first (value, its op, the op's inputs, ...),
+    and for each op (by id) the values it takes, in order."""
+    values: dict[int, _Value] = {}  # one per leaf tensor (by id) and per op's output (by the op's id)
+
+    def value_of(parent: Tensor | Op) -> _Value:
+        op = parent if isinstance(parent, Op) else parent.op
+        key = id(op) if op is not None else id(parent)
+        if key not in values:
+            values[key] = _Value(parent if isinstance(parent, Tensor) else None, op)
+        elif isinstance(parent, Tensor) and values[key].tensor is None:
+            values[key].tensor = parent  # the same output, also held as a tensor: its values are known
+        return values[key]
+
+    start = value_of(root)
+    order: list[_Value | Op] = []
+    inputs: dict[int, list[_Value]] = {}
+    seen = {id(start)}
+    queue: deque[_Value | Op] = deque([start])
     while queue:
         item = queue.popleft()
         order.append(item)
-        nexts = (item.op,) if isinstance(item, Tensor) else item.parents
+        if isinstance(item, _Value):
+            nexts = [] if item.op is None else [item.op]
+        else:
+            nexts = inputs[id(item)] = [value_of(p) for p in item.parents]
         for nxt in nexts:
-            if nxt is not None and id(nxt) not in seen:
+            if id(nxt) not in seen:
                 seen.add(id(nxt))
                 queue.append(nxt)
-    return order
+    return order, inputs
 
 
-def _tensor_kind(t: Tensor, is_root: bool) -> str:
+def _tensor_kind(value: _Value, is_root: bool) -> str:
     if is_root:
         return "output"
-    if t.op is not None:
+    if value.op is not None:
         return "intermediate"
-    return "parameter" if t.requires_grad else "constant"
+    return "parameter" if value.requires_grad else "constant"
 
 
-def _tensor_label(t: Tensor, kind: str, show_values: bool, show_grads: bool) -> str:
+def _tensor_label(value: _Value, kind: str, show_values: bool, show_grads: bool) -> str:
     """An HTML-like label: bold name, then shape and dtype, then optional value and gradient lines."""
-    if kind == "constant" and t.name is None and t.data.ndim == 0:
-        return f"<<b>{html.escape(_number(t.data.item()))}</b>>"  # a Python number in the formula
-    title = t.name if t.name is not None else {"parameter": "parameter", "output": "output"}.get(kind)
+    data = value.data
+    if kind == "constant" and value.name is None and data.ndim == 0:
+        return f"<<b>{html.escape(_number(data.item()))}</b>>"  # a Python number in the formula
+    title = value.name if value.name is not None else {"parameter": "parameter", "output": "output"}.get(kind)
     lines = [] if title is None else [f"<b>{html.escape(title)}</b>"]
-    lines.append(f'<font point-size="10">{html.escape(_shape(t.data))} {t.data.dtype}</font>')
+    lines.append(f'<font point-size="10">{html.escape(_shape(value.shape))} {value.dtype}</font>')
     if show_values:
-        lines.append(f'<font point-size="9" color="grey25">{html.escape(_values(t.data))}</font>')
-    if show_grads and t.grad is not None:
-        g = t.grad.data if isinstance(t.grad, Tensor) else np.asarray(t.grad)
+        summary = "values freed after use" if data is None else _values(data)
+        lines.append(f'<font point-size="9" color="grey25">{html.escape(summary)}</font>')
+    if show_grads and value.grad is not None:
+        g = value.grad.data if isinstance(value.grad, Tensor) else np.asarray(value.grad)
         lines.append(f'<font point-size="9" color="firebrick">{html.escape(_grad_summary(g))}</font>')
     return "<" + "<br/>".join(lines) + ">"
 
 
-def _tensor_tooltip(t: Tensor, kind: str) -> str:
-    parts = [kind if t.name is None else f"{t.name} ({kind})", f"{_shape(t.data)} {t.data.dtype}"]
-    if t.scope is not None:
-        parts.append(f"scope {t.scope}")
+def _tensor_tooltip(value: _Value, kind: str) -> str:
+    name = value.name
+    parts = [kind if name is None else f"{name} ({kind})", f"{_shape(value.shape)} {value.dtype}"]
+    if value.scope is not None:
+        parts.append(f"scope {value.scope}")
     return ", ".join(parts)
 
 
@@ -274,8 +335,8 @@ def _op_tooltip(op: Op, scope: str | None) -> str:
     return op.label() if scope is None else f"{op.label()} in scope {scope}"
 
 
-def _shape(a: np.ndarray) -> str:
-    return "scalar" if a.ndim == 0 else str(tuple(int(s) for s in a.shape))
+def _shape(shape: tuple[int, ...]) -> str:
+    return "scalar" if len(shape) == 0 else str(tuple(int(s) for s in shape))
 
 
 def _number(x: float) -> str:

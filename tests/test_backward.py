@@ -661,3 +661,38 @@ def test_grad_with_create_graph_returns_tensors():
     assert g.requires_grad
     np.testing.assert_array_equal(g.data, 3 * x.data**2)
     assert x.grad is None
+
+
+def test_intermediates_no_vjp_reads_are_freed_while_the_loss_is_alive():
+    # sigmoid's VJP reads only its output and add's reads nothing, so the graph must not keep the
+    # matmul and add results alive: this is what keeps a step's peak memory near hand-written NumPy.
+    gc.disable()
+    try:
+        x = Tensor(np.ones((4, 3)))
+        w = Tensor(np.full((3, 2), 0.1), requires_grad=True)
+        b = Tensor(np.zeros(2), requires_grad=True)
+        product = x @ w
+        z = product + b
+        a = z.sigmoid()
+        loss = (a * a).sum()
+        freed_product, freed_z, kept_a = weakref.ref(product), weakref.ref(z), weakref.ref(a)
+        del product, z, a
+        assert freed_product() is None and freed_z() is None
+        assert kept_a() is not None  # mul reads its inputs, so a stays
+        loss.backward()
+    finally:
+        gc.enable()
+    expected_a = 1 / (1 + np.exp(-0.3))
+    dz = 2 * expected_a * expected_a * (1 - expected_a)
+    np.testing.assert_allclose(b.grad, np.full(2, 4 * dz))
+    np.testing.assert_allclose(w.grad, np.full((3, 2), 4 * dz))
+
+
+def test_second_derivatives_work_through_ops_that_keep_only_their_output():
+    x = Tensor(0.4, requires_grad=True)
+    y = (x * 2.0).sigmoid()  # the mul's output is dropped by sigmoid's node; sigmoid keeps its output
+    (first,) = [ag.grad(y, x, create_graph=True)]
+    (second,) = [ag.grad(first, x)]
+    s = 1 / (1 + np.exp(-0.8))
+    assert float(first.data) == pytest.approx(2 * s * (1 - s), rel=1e-12)
+    assert float(second) == pytest.approx(4 * s * (1 - s) * (1 - 2 * s), rel=1e-12)
