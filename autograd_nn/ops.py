@@ -28,18 +28,20 @@ class Op:
     an intermediate input is held as the node that produced it, so its array can be freed as soon
     as the user drops it). ``keeps_output``: the output array (``output``). ``shape`` and
     ``dtype`` describe the output, so a VJP that only needs ``x.shape`` works on a node too.
+    ``targets`` says where each input's gradient goes: the node that computed the input, the leaf
+    tensor itself, or None when the input needs no gradient.
     """
 
     __slots__ = (
         "__weakref__",
         "dtype",
-        "needs_grad",
         "origin",
         "output",
         "output_name",
         "parents",
         "scope",
         "shape",
+        "targets",
     )
     name = "op"
     keeps_inputs = True
@@ -48,6 +50,11 @@ class Op:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    @property
+    def needs_grad(self) -> tuple[bool, ...]:
+        """For each input, whether a gradient must flow to it (VJPs skip the others' work)."""
+        return tuple([target is not None for target in self.targets])
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError

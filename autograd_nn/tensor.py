@@ -296,13 +296,23 @@ def apply(op: ops.Op, *args) -> Tensor:
         raise IndexError(f"{op.name}: {error} (tensor of shape {args[0].data.shape})") from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)  # NumPy reductions give scalars; a Tensor always holds an ndarray
-    requires_grad = STATE.enabled and any(a.requires_grad for a in args)
+    requires_grad = False
+    if STATE.enabled:
+        for a in args:
+            if a.requires_grad:
+                requires_grad = True
+                break
     result = _new(out, requires_grad)
     if requires_grad:
-        # Keep only what the VJP reads: an intermediate input whose values it does not need is
-        # held as its node, so that tensor's array is freed once the user drops it.
-        op.parents = args if op.keeps_inputs else tuple(a if a._op is None else a._op for a in args)
-        op.needs_grad = tuple(a.requires_grad for a in args)
+        # Where each input's gradient goes, and what the VJP reads: an intermediate input whose
+        # values it does not need is held as its node, so that tensor's array is freed once the
+        # user drops it. (One tuple serves both when they agree: fewer objects for the cyclic GC.)
+        targets = tuple([(a if a._op is None else a._op) if a.requires_grad else None for a in args])
+        op.targets = targets
+        if op.keeps_inputs:
+            op.parents = args
+        else:
+            op.parents = targets if None not in targets else tuple([a if a._op is None else a._op for a in args])
         op.output = out if op.keeps_output else None
         op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
         op.scope = STATE.scope
@@ -353,24 +363,21 @@ def _target(value: Tensor | ops.Op) -> Tensor | ops.Op:
 def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
     """Every node and leaf that leads to ``root``, each before the ones it was computed from.
 
-    Iterative depth-first search (no recursion limit), linear in the size of the graph.
+    Iterative depth-first search (no recursion limit), linear in the size of the graph. Nodes and
+    tensors hash by identity, so they are their own keys.
     """
     order: list[Tensor | ops.Op] = []
-    visited: set[int] = set()
+    visited: set[Tensor | ops.Op] = set()
     stack: list[tuple[Tensor | ops.Op, bool]] = [(root, False)]
     while stack:
         item, inputs_done = stack.pop()
         if inputs_done:
             order.append(item)
-            continue
-        if id(item) in visited:
-            continue
-        visited.add(id(item))
-        stack.append((item, True))
-        if isinstance(item, ops.Op):
-            for parent, needed in zip(item.parents, item.needs_grad, strict=True):
-                if needed and id(target := _target(parent)) not in visited:
-                    stack.append((target, False))
+        elif item not in visited:
+            visited.add(item)
+            stack.append((item, True))
+            if type(item) is not Tensor:  # a node; leaves have no inputs
+                stack.extend((t, False) for t in item.targets if t is not None and t not in visited)
     order.reverse()
     return order
 
@@ -392,65 +399,64 @@ def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
     return g.sum(axis=tuple(range(extra)) + stretched, keepdims=True).reshape(shape)
 
 
-def _vjp_arguments(op: ops.Op, create_graph: bool) -> tuple:
-    """What ``op.vjp`` gets besides g: its output and inputs as arrays (plain backward) or Tensors
-    (recorded backward). Values the node did not keep are passed as nodes, which only tell shapes."""
-    if create_graph:
-        out = op
-        if op.keeps_output:  # the saved array as a Tensor computed by op, so it stays differentiable
-            out = _new(op.output, True)
-            out._op = op
-        return (out, *op.parents)
-    out = op.output if op.keeps_output else op
-    return (out, *[p.data if isinstance(p, Tensor) else p for p in op.parents])
+def _recorded_vjp_arguments(op: ops.Op) -> tuple:
+    """What ``op.vjp`` gets besides g under create_graph: its output and inputs as Tensors, so the
+    VJP is recorded. Values the node did not keep are passed as nodes, which only tell shapes."""
+    out = op
+    if op.keeps_output:  # the saved array as a Tensor computed by op, so it stays differentiable
+        out = _new(op.output, True)
+        out._op = op
+    return (out, *op.parents)
 
 
-def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set[int] | None) -> dict[int, object]:
+def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -> dict:
     """Reverse mode from ``root``. With ``wanted`` None, accumulate into the leaves' ``.grad``;
-    otherwise return the gradients collected at the targets (nodes or leaves) whose ids are in
-    ``wanted``, and touch no ``.grad``.
+    otherwise return the gradients collected at the targets (nodes or leaves) in ``wanted``, and
+    touch no ``.grad``.
     """
     start = _target(root)
-    grads: dict[int, object] = {id(start): seed}
-    owned: set[int] = set()  # ids whose gradient buffer the engine allocated here (safe to add into)
-    found: dict[int, object] = {}
+    grads: dict = {start: seed}  # target -> the gradient summed so far
+    owned: set = set()  # targets whose gradient buffer the engine allocated here (safe to add into)
+    found: dict = {}
     recording = STATE.enabled
     STATE.enabled = create_graph  # the backward pass is itself recorded only on request
     try:
         for item in _reverse_topological_order(start):
-            key = id(item)
-            g = grads.pop(key, None)
+            g = grads.pop(item, None)
             if g is None:
                 continue
-            if wanted is not None and key in wanted:
-                found[key] = g  # complete: every use of the value was processed before it
-            if isinstance(item, Tensor):  # a leaf
+            if wanted is not None and item in wanted:
+                found[item] = g  # complete: every use of the value was processed before it
+            if type(item) is Tensor:  # a leaf
                 if wanted is None:
-                    _accumulate_into_leaf(item, g, key in owned, create_graph)
+                    _accumulate_into_leaf(item, g, item in owned, create_graph)
                 continue
             op = item
-            input_grads = op.vjp(g, *_vjp_arguments(op, create_graph))
-            for i, (parent, needed, pg) in enumerate(
-                zip(op.parents, op.needs_grad, input_grads, strict=True)
-            ):
-                if not needed or pg is None:
+            if create_graph:
+                input_grads = op.vjp(g, *_recorded_vjp_arguments(op))
+            else:  # arrays; a value the node did not keep goes as the node, which tells its shape
+                out = op.output if op.keeps_output else op
+                input_grads = op.vjp(g, out, *[p.data if type(p) is Tensor else p for p in op.parents])
+            for i, target in enumerate(op.targets):
+                pg = input_grads[i]
+                if target is None or pg is None:
                     continue
-                pg = _unbroadcast(pg, parent.shape, op)
-                if not create_graph and (type(pg) is not np.ndarray or pg.dtype != parent.dtype):
-                    pg = np.asarray(pg, dtype=parent.dtype)
+                if pg.shape != target.shape:
+                    pg = _unbroadcast(pg, target.shape, op)
+                if not create_graph and (type(pg) is not np.ndarray or pg.dtype != target.dtype):
+                    pg = np.asarray(pg, dtype=target.dtype)
                 if STATE.anomaly:
                     _check_backward(op, i, pg)
-                pkey = id(_target(parent))
-                held = grads.get(pkey)
+                held = grads.get(target)
                 if held is None:
-                    grads[pkey] = pg
-                elif pkey in owned:
+                    grads[target] = pg
+                elif target in owned:
                     np.add(held, pg, out=held)
+                elif create_graph:
+                    grads[target] = held + pg
                 else:
-                    grads[pkey] = held + pg
-                    if not create_graph:
-                        grads[pkey] = np.asarray(grads[pkey])
-                        owned.add(pkey)
+                    grads[target] = np.asarray(held + pg)
+                    owned.add(target)
     finally:
         STATE.enabled = recording
     return found
@@ -488,10 +494,10 @@ def grad(
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise AutogradError(f"grad: input {i} is not a Tensor that requires grad")
     seed = _seed(output, grad_output, create_graph, "grad")
-    found = _backpropagate(output, seed, create_graph, wanted={id(_target(t)) for t in targets})
+    found = _backpropagate(output, seed, create_graph, wanted={_target(t) for t in targets})
     results = []
     for i, t in enumerate(targets):
-        g = found.get(id(_target(t)))
+        g = found.get(_target(t))
         if g is None and not allow_unused:
             label = f" ({t.name})" if t.name else ""
             raise AutogradError(f"grad: input {i}{label} does not lead to the output; pass allow_unused=True")
