@@ -312,7 +312,9 @@ def apply(op: ops.Op, *args) -> Tensor:
         if op.keeps_inputs:
             op.parents = args
         else:
-            op.parents = targets if None not in targets else tuple([a if a._op is None else a._op for a in args])
+            op.parents = (
+                targets if None not in targets else tuple([a if a._op is None else a._op for a in args])
+            )
         op.output = out if op.keeps_output else None
         op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
         op.scope = STATE.scope
