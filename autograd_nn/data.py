@@ -28,6 +28,7 @@ __all__ = [
     "labels_to_digits",
     "load_csv",
     "load_dataset",
+    "load_features",
     "load_workbook",
     "one_hot",
     "stratified_split",
