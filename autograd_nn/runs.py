@@ -56,14 +56,18 @@ def cost_curve_png(history: History, title: str) -> bytes:
 
     matplotlib.use("Agg")  # no screen needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     figure, cost_axis = plt.subplots(figsize=(7, 4.2), dpi=120)
     cost_axis.plot(history.epoch, history.train_cost, label="train cost", color="tab:blue")
     if not np.all(np.isnan(history.heldout_cost)):
         cost_axis.plot(history.epoch, history.heldout_cost, label="held-out cost", color="tab:orange")
     cost_axis.set_xlabel("epoch")
-    cost_axis.set_ylabel("cost J")
+    cost_axis.set_ylabel("cross-entropy cost (no L2 term)")
     cost_axis.set_yscale("log")
+    # Plain numbers (0.3, 1, 2) rather than 3x10^-1, 10^0, 2x10^0; between decades only 2, 3 and 5.
+    cost_axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    cost_axis.yaxis.set_minor_formatter(FuncFormatter(_sparse_log_label))
     cost_axis.grid(True, alpha=0.3)
     lines, labels = cost_axis.get_legend_handles_labels()
     if not np.all(np.isnan(history.heldout_accuracy)):
@@ -85,6 +89,11 @@ def cost_curve_png(history: History, title: str) -> bytes:
     figure.savefig(buffer, format="png")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _sparse_log_label(value: float, _position: int) -> str:
+    leading = round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
+    return f"{value:g}" if leading in (2, 3, 5) else ""
 
 
 def summary(result: TrainResult) -> dict:
