@@ -200,6 +200,9 @@ def test_graph_draws_the_network_cost_as_svg_with_layers_and_gradients(tmp_path,
         "grad: norm",
     ):
         assert text in svg, text
+    # z2, a2, z3 were freed after the forward pass; their nodes remember the names the network gave them
+    for name in ("z2", "a2", "z3"):
+        assert f">{name}<" in svg, name
 
 
 def test_graph_writes_dot_source_without_graphviz_and_refuses_to_overwrite(tmp_path, capsys):
