@@ -307,14 +307,12 @@ def apply(op: ops.Op, *args) -> Tensor:
         # Where each input's gradient goes, and what the VJP reads: an intermediate input whose
         # values it does not need is held as its node, so that tensor's array is freed once the
         # user drops it. (One tuple serves both when they agree: fewer objects for the cyclic GC.)
-        targets = tuple([(a if a._op is None else a._op) if a.requires_grad else None for a in args])
+        targets = tuple([_target(a) if a.requires_grad else None for a in args])
         op.targets = targets
         if op.keeps_inputs:
             op.parents = args
         else:
-            op.parents = (
-                targets if None not in targets else tuple([a if a._op is None else a._op for a in args])
-            )
+            op.parents = targets if None not in targets else tuple([_target(a) for a in args])
         op.output = out if op.keeps_output else None
         op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
         op.scope = STATE.scope
@@ -491,14 +489,14 @@ def grad(
     input that does not lead to the output is an error unless ``allow_unused`` (then None).
     """
     single = isinstance(inputs, Tensor)
-    targets = [inputs] if single else list(inputs)
-    for i, t in enumerate(targets):
+    requested = [inputs] if single else list(inputs)
+    for i, t in enumerate(requested):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise AutogradError(f"grad: input {i} is not a Tensor that requires grad")
     seed = _seed(output, grad_output, create_graph, "grad")
-    found = _backpropagate(output, seed, create_graph, wanted={_target(t) for t in targets})
+    found = _backpropagate(output, seed, create_graph, wanted={_target(t) for t in requested})
     results = []
-    for i, t in enumerate(targets):
+    for i, t in enumerate(requested):
         g = found.get(_target(t))
         if g is None and not allow_unused:
             label = f" ({t.name})" if t.name else ""
