@@ -148,9 +148,10 @@ def _expand_reduced(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: 
 def stable_sigmoid(z: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-z) for every float z, without warnings.
 
-    e^-z overflows to inf for z < -709 (giving exactly 0) and underflows to 0 for z > 745 (giving
-    1): both are the correctly rounded results, so only those two warnings are silenced. Relative
-    precision is full everywhere, and it is one exp and three in-place passes (no masks, no where=).
+    e^-z underflows to 0 for z > 745 (giving 1, correctly rounded) and overflows to inf for
+    z < -709 (giving 0 where the true value is a subnormal below 1e-308); only those two warnings
+    are silenced. Elsewhere relative precision is full. One exp and three in-place passes (no masks,
+    no where=).
     """
     t = np.negative(z, out=np.empty_like(z))  # out=: stays an array even for 0-d z
     with np.errstate(over="ignore", under="ignore"):
@@ -507,13 +508,13 @@ class BCEWithLogits(Op):
 
     def forward(self, z, y):
         if self.reduction != "none" and z.shape == y.shape:  # the common case, with no y*z temporary
-            total = softplus(z).sum() - np.vdot(y, z)
-            return total / z.size if self.reduction == "mean" else total
-        loss = softplus(z) - y * z  # not in place: y may broadcast z to a larger shape
-        if self.reduction == "none":
-            return loss
-        total = loss.sum()
-        return total / loss.size if self.reduction == "mean" else total
+            total, count = softplus(z).sum() - np.vdot(y, z), z.size
+        else:
+            loss = softplus(z) - y * z  # not in place: y may broadcast z to a larger shape
+            if self.reduction == "none":
+                return loss
+            total, count = loss.sum(), loss.size
+        return total / count if self.reduction == "mean" else total
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad

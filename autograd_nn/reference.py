@@ -7,8 +7,9 @@ Network: ``params = [(theta_1, b_1), ..., (theta_L, b_L)]`` with ``theta_l`` of 
 ``b_l`` of shape (units_out,); ``a_0 = X`` (m, n), ``z_l = a_{l-1} @ theta_l.T + b_l``, ``a_l = sigmoid(z_l)`` for
 every layer, the output included. ``Y`` is one-hot (m, K).
 
-Underflow to zero (``exp(-1000)``) is the correctly rounded result in these formulas, so every function ignores
-it even when the caller runs under ``np.errstate(all="raise")``; overflow, 0/0 and log(0) cannot happen.
+Underflow to zero (``exp(-1000)``) is harmless in these formulas, so every function ignores it even when the
+caller runs under ``np.errstate(all="raise")``; so is the overflow of e^-z inside ``sigmoid`` (see there).
+0/0 and log(0) cannot happen.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ __all__ = ["cost", "cost_and_gradients", "forward", "numerical_gradients", "sigm
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """The logistic function 1 / (1 + e^-z), correct over the whole float range. Float dtypes are kept.
 
-    e^-z overflows to inf for very negative z (giving exactly 0) and underflows to 0 for very positive z
-    (giving 1); both are the correctly rounded results, so those warnings are silenced. Relative precision
-    is full everywhere, and it is one exp and three in-place passes.
+    e^-z underflows to 0 for z > 745 (giving 1, correctly rounded) and overflows to inf for z < -709 (giving 0
+    where the true value is a subnormal below 1e-308); only those two warnings are silenced. Elsewhere
+    relative precision is full. One exp and three in-place passes.
     """
     z = np.asarray(z)
     if not np.issubdtype(z.dtype, np.floating):
