@@ -269,14 +269,13 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_graph(args: argparse.Namespace) -> int:
     from .data import load_dataset, one_hot
-    from .nn import Network
+    from .nn import Network, input_scale_for
     from .viz import draw_graph, save_graph
 
     fmt = args.format or (args.out.suffix.lstrip(".") if args.out and args.out.suffix else "svg")
     out = args.out or Path(f"network_graph.{fmt}")
     dataset = load_dataset(args.data or _default_data())
-    scale = float(np.max(np.abs(dataset.X))) or 1.0
-    network = Network([dataset.n, *args.hidden, dataset.num_labels], input_scale=scale)
+    network = Network([dataset.n, *args.hidden, dataset.num_labels], input_scale=input_scale_for(dataset.X))
     cost = network.cost(dataset.X, one_hot(dataset.y, dataset.num_labels))
     cost.backward()
     sizes = "-".join(str(s) for s in network.sizes)

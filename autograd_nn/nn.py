@@ -35,6 +35,12 @@ def init_epsilon(fan_in: int, fan_out: int) -> float:
     return float(np.sqrt(6.0) / np.sqrt(fan_in + fan_out))
 
 
+def input_scale_for(X: np.ndarray) -> float:
+    """The ``input_scale`` that puts X in [-1, 1]: its largest |value| (1 for an empty or all-zero X)."""
+    largest = float(np.max(np.abs(X))) if np.size(X) else 0.0
+    return largest if largest > 0 else 1.0
+
+
 class Network:
     """A fully connected sigmoid network, e.g. sizes ``[400, 25, 10]`` as in the tutorial.
 

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, one_hot, stratified_split
 from .grad_mode import no_grad
-from .nn import Network
+from .nn import Network, input_scale_for
 from .optim import make_optimizer
 
 
@@ -116,10 +116,7 @@ def train_network(
     config = config or TrainConfig()
     started = time.perf_counter()
     train_set, heldout_set = stratified_split(dataset, config.holdout, seed=config.seed)
-    scale = 1.0
-    if config.scale_inputs:
-        largest = float(np.max(np.abs(train_set.X))) if train_set.X.size else 0.0
-        scale = largest if largest > 0 else 1.0
+    scale = input_scale_for(train_set.X) if config.scale_inputs else 1.0
     dtype = np.dtype(config.dtype)
     sizes = [dataset.n, *config.hidden, dataset.num_labels]
     network = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)

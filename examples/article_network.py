@@ -15,7 +15,7 @@ import numpy as np
 
 import autograd_nn as ag
 from autograd_nn.data import labels_to_digits, load_dataset, one_hot, stratified_split
-from autograd_nn.nn import Network, init_epsilon
+from autograd_nn.nn import Network, init_epsilon, input_scale_for
 from autograd_nn.optim import GradientDescent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ print("   first labels:", data.y[:10], "-> digits", labels_to_digits(data.y[:10]
 
 # 2. Hold out a fifth of the examples (stratified) so the accuracy we report is honest.
 train, heldout = stratified_split(data, holdout=0.2, seed=0)
-scale = float(train.X.max())  # pixels run 0..16 here; the course's images are already in [0, 1]
+scale = input_scale_for(train.X)  # pixels run 0..16 here; the course's images are already in [0, 1]
 X, Y = train.X, one_hot(train.y)
 print(f"2. train: {train.m} examples, held out: {heldout.m}; one-hot Y: {Y.shape[0]} x {Y.shape[1]}")
 

@@ -11,7 +11,7 @@ import pytest
 import autograd_nn as ag
 from autograd_nn import reference
 from autograd_nn.data import load_dataset, one_hot
-from autograd_nn.nn import Network, WeightsFileError, init_epsilon
+from autograd_nn.nn import Network, WeightsFileError, init_epsilon, input_scale_for
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "digits.xlsx"
 
@@ -217,3 +217,9 @@ def test_network_rejects_bad_sizes():
         Network([64])
     with pytest.raises(ValueError, match="sizes"):
         Network([64, 0, 10])
+
+
+def test_input_scale_for_is_the_largest_absolute_value_or_one():
+    assert input_scale_for(np.array([[0.0, -3.0], [2.0, 1.0]])) == 3.0
+    assert input_scale_for(np.zeros((2, 2))) == 1.0
+    assert input_scale_for(np.zeros((0, 4))) == 1.0
