@@ -245,12 +245,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from .data import labels_to_digits, load_features
     from .files import write_atomically
     from .grad_mode import no_grad
+    from .nn import labels_from_scores
 
     features = load_features(args.data or _default_data(), x_sheet=args.x_sheet)
     network = _network_for(args, features.shape[1])
     with no_grad():
         scores = network.forward(features).data
-    labels = np.argmax(scores, axis=1) + 1
+    labels = labels_from_scores(scores)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["row", "label", "digit", "score"])

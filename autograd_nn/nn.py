@@ -41,6 +41,11 @@ def input_scale_for(X: np.ndarray) -> float:
     return largest if largest > 0 else 1.0
 
 
+def labels_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Predicted labels 1..K: the argmax of each row of outputs (or logits: sigmoid keeps the order)."""
+    return np.argmax(scores, axis=1) + 1
+
+
 class Network:
     """A fully connected sigmoid network, e.g. sizes ``[400, 25, 10]`` as in the tutorial.
 
@@ -127,7 +132,10 @@ class Network:
         ``num_examples`` is the m of the regularization term (default: the rows of X). A
         mini-batch passes the training set's size, so every batch estimates the same objective.
         """
-        z = self.logits(X)
+        return self.cost_from_logits(self.logits(X), Y, lam, num_examples)
+
+    def cost_from_logits(self, z: Tensor, Y, lam: float = 0.0, num_examples: int | None = None) -> Tensor:
+        """``cost`` given the output logits ``z = logits(X)``, for callers that also need z."""
         m = z.shape[0]
         m_reg = m if num_examples is None else num_examples
         Y = Y if isinstance(Y, Tensor) else Tensor(np.asarray(Y, dtype=self.dtype), name="y")
@@ -144,7 +152,7 @@ class Network:
     def predict(self, X) -> np.ndarray:
         """Predicted labels 1..K (argmax of the output; label K is digit 0 in the tutorial's data)."""
         with no_grad():
-            return np.argmax(self.logits(X).data, axis=1) + 1
+            return labels_from_scores(self.logits(X).data)
 
     def accuracy(self, X, y) -> float:
         """Fraction of examples whose argmax prediction equals the true label."""

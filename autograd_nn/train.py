@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, one_hot, stratified_split
 from .grad_mode import no_grad
-from .nn import Network, input_scale_for
+from .nn import Network, input_scale_for, labels_from_scores
 from .optim import make_optimizer
 
 
@@ -99,8 +99,10 @@ def evaluate(network: Network, dataset: Dataset) -> tuple[float, float]:
     if dataset.m == 0:
         return float("nan"), float("nan")
     with no_grad():
-        cost = network.cost(dataset.X, one_hot(dataset.y, network.sizes[-1])).item()
-    return cost, network.accuracy(dataset.X, dataset.y)
+        z = network.logits(dataset.X)  # once, for both the cost and the predictions
+        cost = network.cost_from_logits(z, one_hot(dataset.y, network.sizes[-1])).item()
+    accuracy = float(np.mean(labels_from_scores(z.data) == dataset.y))
+    return cost, accuracy
 
 
 def train_network(

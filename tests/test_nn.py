@@ -11,7 +11,7 @@ import pytest
 import autograd_nn as ag
 from autograd_nn import reference
 from autograd_nn.data import load_dataset, one_hot
-from autograd_nn.nn import Network, WeightsFileError, init_epsilon, input_scale_for
+from autograd_nn.nn import Network, WeightsFileError, init_epsilon, input_scale_for, labels_from_scores
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "digits.xlsx"
 
@@ -223,3 +223,7 @@ def test_input_scale_for_is_the_largest_absolute_value_or_one():
     assert input_scale_for(np.array([[0.0, -3.0], [2.0, 1.0]])) == 3.0
     assert input_scale_for(np.zeros((2, 2))) == 1.0
     assert input_scale_for(np.zeros((0, 4))) == 1.0
+
+
+def test_labels_from_scores_are_the_argmax_column_plus_one():
+    np.testing.assert_array_equal(labels_from_scores(np.array([[0.1, 0.7, 0.2], [0.9, 0.0, 0.1]])), [2, 1])
