@@ -51,7 +51,7 @@ import numpy as np
 from .errors import AutogradError
 from .files import write_atomically
 from .ops import Op
-from .tensor import Tensor
+from .tensor import Tensor, _target
 
 __all__ = ["LEGEND", "GraphvizNotFoundError", "draw_graph", "save_graph"]
 
@@ -271,9 +271,10 @@ def _breadth_first(root: Tensor) -> tuple[list[_Value | Op], dict[int, list[_Val
     values: dict[int, _Value] = {}  # one per leaf tensor (by id) and per op's output (by the op's id)
 
     def value_of(parent: Tensor | Op) -> _Value:
-        op = parent if isinstance(parent, Op) else parent.op
-        key = id(op) if op is not None else id(parent)
+        source = _target(parent)  # the op that computed the value, or the leaf tensor itself
+        key = id(source)
         if key not in values:
+            op = source if isinstance(source, Op) else None
             values[key] = _Value(parent if isinstance(parent, Tensor) else None, op)
         elif isinstance(parent, Tensor) and values[key].tensor is None:
             values[key].tensor = parent  # the same output, also held as a tensor: its values are known
