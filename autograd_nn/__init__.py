@@ -3,9 +3,9 @@
 Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autograd_nn as ag``.
 """
 
+from .checking import gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
-from .gradcheck import gradcheck, numerical_gradient
 from .ops import (
     binary_cross_entropy_with_logits,
     exp,

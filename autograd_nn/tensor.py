@@ -511,9 +511,13 @@ def grad(
 def _user_location() -> str:
     """' (created at file:line)' for the first caller outside the engine's own modules."""
     frame = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__") in (__name__, ops.__name__):
+    while frame is not None and _is_engine_module(frame.f_globals.get("__name__", "")):
         frame = frame.f_back
     return "" if frame is None else f" (created at {frame.f_code.co_filename}:{frame.f_lineno})"
+
+
+def _is_engine_module(name: str) -> bool:
+    return name == __name__ or name == ops.__name__ or name.startswith(ops.__name__ + ".")
 
 
 def _first_bad(array: np.ndarray) -> str | None:

@@ -62,10 +62,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's engine
 
-from autograd_nn import Tensor, reference
-from autograd_nn.data import one_hot
+from autograd_nn import Tensor
+from autograd_nn.digits import reference
+from autograd_nn.digits.data import one_hot
+from autograd_nn.digits.network import Network
 from autograd_nn.files import write_atomically
-from autograd_nn.nn import Network
 
 REPO = Path(__file__).resolve().parents[1]
 START_MARKER = "<!-- benchmark:start -->"

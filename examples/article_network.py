@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 import autograd_nn as ag
-from autograd_nn.data import labels_to_digits, load_dataset, one_hot, stratified_split
-from autograd_nn.nn import Network, init_epsilon, input_scale_for
+from autograd_nn.digits.data import labels_to_digits, load_dataset, one_hot, stratified_split
+from autograd_nn.digits.network import Network, init_epsilon, input_scale_for
 from autograd_nn.optim import GradientDescent
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from autograd_nn.data import load_dataset, stratified_split
+from autograd_nn.digits.data import load_dataset, stratified_split
 
 ROOT = Path(__file__).resolve().parent.parent
 data = load_dataset(sys.argv[1] if len(sys.argv) > 1 else ROOT / "data" / "digits.xlsx")

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autograd_nn.cli import confusion_matrix, main
-from autograd_nn.nn import Network
+from autograd_nn.digits.cli import confusion_matrix, main
+from autograd_nn.digits.network import Network
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "data" / "digits.xlsx"
@@ -169,7 +169,16 @@ def test_a_bad_workbook_exits_non_zero_without_a_traceback_in_a_real_process(tmp
         pd.DataFrame([[1, 2], [3, "oops"]]).to_excel(writer, sheet_name="X", header=False, index=False)
         pd.DataFrame([[1], [2]]).to_excel(writer, sheet_name="y", header=False, index=False)
     done = subprocess.run(
-        [sys.executable, "-m", "autograd_nn.cli", "train", "--data", str(bad), "--out", str(tmp_path / "r")],
+        [
+            sys.executable,
+            "-m",
+            "autograd_nn.digits.cli",
+            "train",
+            "--data",
+            str(bad),
+            "--out",
+            str(tmp_path / "r"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

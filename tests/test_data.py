@@ -8,7 +8,7 @@ import numpy as np
 import openpyxl
 import pytest
 
-from autograd_nn.data import (
+from autograd_nn.digits.data import (
     DataError,
     Dataset,
     labels_to_digits,
@@ -442,7 +442,7 @@ def test_binary_file_named_csv(tmp_path, labels_csv):
 def test_load_features_reads_only_the_examples_sheet(tmp_path):
     import pandas as pd
 
-    from autograd_nn.data import load_features
+    from autograd_nn.digits.data import load_features
 
     path = tmp_path / "unlabelled.xlsx"
     pd.DataFrame([[1, 2], [3, 4]]).to_excel(path, sheet_name="X", header=False, index=False)

@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 
 import autograd_nn as ag
-from autograd_nn import reference
-from autograd_nn.data import load_dataset, one_hot
-from autograd_nn.nn import Network, WeightsFileError, init_epsilon, input_scale_for, labels_from_scores
+from autograd_nn.digits import reference
+from autograd_nn.digits.data import load_dataset, one_hot
+from autograd_nn.digits.network import (
+    Network,
+    WeightsFileError,
+    init_epsilon,
+    input_scale_for,
+    labels_from_scores,
+)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "digits.xlsx"
 

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from autograd_nn import reference as ref
+from autograd_nn.digits import reference as ref
 
 # Central differences in float64: truncation error ~ eps**2 and roundoff ~ ulp(J) / eps (J is of order 1 here),
 # so eps = 3e-5 is near the best step and resolves relative differences well below 1e-9. (At the default

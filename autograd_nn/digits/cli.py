@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AutogradError
+from ..errors import AutogradError
 
-BUNDLED_DATA = Path(__file__).resolve().parent.parent / "data" / "digits.xlsx"
+BUNDLED_DATA = Path(__file__).resolve().parents[2] / "data" / "digits.xlsx"
 
 
 def _default_data() -> Path:
@@ -214,7 +214,7 @@ def format_confusion(counts: np.ndarray) -> str:
 
 
 def _network_for(args: argparse.Namespace, features: int):
-    from .nn import Network
+    from .network import Network
 
     network = Network.load(args.weights)
     if network.sizes[0] != features:
@@ -242,10 +242,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from ..files import write_atomically
+    from ..grad_mode import no_grad
     from .data import labels_to_digits, load_features
-    from .files import write_atomically
-    from .grad_mode import no_grad
-    from .nn import labels_from_scores
+    from .network import labels_from_scores
 
     features = load_features(args.data or _default_data(), x_sheet=args.x_sheet)
     network = _network_for(args, features.shape[1])
@@ -269,9 +269,9 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_graph(args: argparse.Namespace) -> int:
+    from ..viz import draw_graph, save_graph
     from .data import load_dataset, one_hot
-    from .nn import Network, input_scale_for
-    from .viz import draw_graph, save_graph
+    from .network import Network, input_scale_for
 
     fmt = args.format or (args.out.suffix.lstrip(".") if args.out and args.out.suffix else "svg")
     out = args.out or Path(f"network_graph.{fmt}")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograd_nn.errors import AutogradError
+from ..errors import AutogradError
 
 if TYPE_CHECKING:  # pandas is imported only when a file is read: it is slow to import
     import pandas as pd

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_atomically
+from ..files import write_atomically
 from .train import History, TrainResult
 
 HISTORY_FILE = "history.csv"

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..grad_mode import no_grad
+from ..optim import make_optimizer
 from .data import Dataset, one_hot, stratified_split
-from .grad_mode import no_grad
-from .nn import Network, input_scale_for, labels_from_scores
-from .optim import make_optimizer
+from .network import Network, input_scale_for, labels_from_scores
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,10 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
-from .errors import AutogradError
-from .files import write_atomically
-from .ops import Op
-from .tensor import Tensor, _target
+from ..errors import AutogradError
+from ..files import write_atomically
+from ..ops import Op
+from ..tensor import Tensor, _target
 
 __all__ = ["LEGEND", "GraphvizNotFoundError", "draw_graph", "save_graph"]
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AutogradError
-from .files import write_atomically
-from .grad_mode import name_scope, no_grad
-from .ops import binary_cross_entropy_with_logits
-from .tensor import Tensor
+from ..errors import AutogradError
+from ..files import write_atomically
+from ..grad_mode import name_scope, no_grad
+from ..ops import binary_cross_entropy_with_logits
+from ..tensor import Tensor
 
 
 class WeightsFileError(AutogradError, ValueError):

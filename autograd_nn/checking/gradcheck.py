@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import GradcheckError
-from .grad_mode import no_grad
-from .tensor import Tensor
+from ..errors import GradcheckError
+from ..grad_mode import no_grad
+from ..tensor import Tensor
 
 
 def numerical_gradient(fn: Callable[[], float], array: np.ndarray, eps: float = 1e-6) -> np.ndarray:

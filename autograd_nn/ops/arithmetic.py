@@ -1,0 +1,136 @@
+"""Arithmetic: + - * / ** @ and negation, each op's forward beside its vector-Jacobian product."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Op, _swap_last_two
+
+
+class Add(Op):
+    __slots__ = ()
+    keeps_inputs = False
+    name = "add"
+
+    def forward(self, a, b):
+        return a + b
+
+    def vjp(self, g, out, a, b):
+        return g, g
+
+
+class Sub(Op):
+    __slots__ = ()
+    keeps_inputs = False
+    name = "sub"
+
+    def forward(self, a, b):
+        return a - b
+
+    def vjp(self, g, out, a, b):
+        return g, -g
+
+
+class Mul(Op):
+    __slots__ = ()
+    name = "mul"
+
+    def forward(self, a, b):
+        return a * b
+
+    def vjp(self, g, out, a, b):
+        need_a, need_b = self.needs_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Op):
+    __slots__ = ()
+    keeps_output = True
+    name = "div"
+
+    def forward(self, a, b):
+        return a / b
+
+    def vjp(self, g, out, a, b):
+        need_a, need_b = self.needs_grad
+        return (g / b if need_a else None), (-(g * out) / b if need_b else None)
+
+
+class Neg(Op):
+    __slots__ = ()
+    keeps_inputs = False
+    name = "neg"
+
+    def forward(self, x):
+        return -x
+
+    def vjp(self, g, out, x):
+        return (-g,)
+
+
+class Pow(Op):
+    """``x ** p`` for a fixed number ``p``."""
+
+    __slots__ = ("exponent",)
+    name = "pow"
+
+    def __init__(self, exponent: float) -> None:
+        # A NumPy scalar exponent as a Python number, so it takes x's dtype (float32 stays float32)
+        self.exponent = exponent.item() if isinstance(exponent, np.generic) else exponent
+
+    def details(self) -> str:
+        return f"{self.exponent:g}"
+
+    def forward(self, x):
+        return x**self.exponent
+
+    def vjp(self, g, out, x):
+        p = self.exponent
+        if p == 0:
+            return (g * 0,)
+        return (g * p * x ** (p - 1),)
+
+
+class MatMul(Op):
+    """``a @ b`` with NumPy's rules: 1-D operands are promoted, leading axes broadcast."""
+
+    __slots__ = ()
+    name = "matmul"
+
+    def shape_error(self, a_shape, b_shape) -> str:
+        if not a_shape or not b_shape:
+            return f"matmul: both operands need at least one dimension, got shapes {a_shape} and {b_shape}"
+        inner_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+        if a_shape[-1] != inner_b:
+            return (
+                f"matmul: shapes {a_shape} and {b_shape} are not aligned: "
+                f"the left operand has {a_shape[-1]} columns but the right one has {inner_b} rows"
+            )
+        return f"matmul: the batch axes of shapes {a_shape} and {b_shape} cannot be broadcast together"
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError("0-d operand")
+        return a @ b
+
+    def vjp(self, g, out, a, b):
+        need_a, need_b = self.needs_grad
+        if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
+            return (g * b if need_a else None), (g * a if need_b else None)
+        # Promote 1-D operands to matrices (a row, b a column) as np.matmul does, and g with them.
+        a2 = a.reshape((1, a.shape[0])) if a.ndim == 1 else a
+        b2 = b.reshape((b.shape[0], 1)) if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = g.reshape((*g.shape[:-1], 1, g.shape[-1]))
+        if b.ndim == 1:
+            g = g.reshape((*g.shape, 1))
+        ga = gb = None
+        if need_a:
+            ga = g @ _swap_last_two(b2)
+            if a.ndim == 1:
+                ga = ga.reshape((*ga.shape[:-2], ga.shape[-1]))
+        if need_b:
+            gb = _swap_last_two(a2) @ g
+            if b.ndim == 1:
+                gb = gb.reshape(gb.shape[:-1])
+        return ga, gb

@@ -1,0 +1,129 @@
+"""The op base class and the small helpers VJPs share.
+
+An op is a small class. ``forward(*arrays)`` computes the result from NumPy arrays;
+``vjp(g, out, *inputs)`` returns, for each input, the gradient of the loss with respect to that
+input, given ``g``, the gradient with respect to ``out``. VJPs are written with operators and
+methods that NumPy arrays and Tensors share (``*``, ``@``, ``.sum``, ``.reshape``, ...), so the
+same line runs as plain NumPy during an ordinary backward pass and is recorded as new graph nodes
+under ``backward(create_graph=True)``; the few functions the two do not share are small helpers
+(``_exp`` here, ``_sigmoid`` in elementwise, ``_broadcast_to`` and ``_scatter_add`` in shapes).
+A VJP may return a gradient with broadcast extra axes: the engine sums it back to the input's
+shape in one place (``tensor._unbroadcast``). An op instance is also the graph node. It declares
+what its VJP reads (``keeps_inputs``, ``keeps_output``) and the engine keeps just that; an input
+value it does not keep reaches the VJP as the node that computed it, which still tells ``shape``
+and ``ndim``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+
+
+class Op:
+    """A primitive operation; an instance is one node of a recorded graph.
+
+    A recorded node keeps only what its VJP reads. ``keeps_inputs``: the input values (otherwise
+    an intermediate input is held as the node that produced it, so its array can be freed as soon
+    as the user drops it). ``keeps_output``: the output array (``output``). ``shape`` and
+    ``dtype`` describe the output, so a VJP that only needs ``x.shape`` works on a node too.
+    ``targets`` says where each input's gradient goes: the node that computed the input, the leaf
+    tensor itself, or None when the input needs no gradient.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "dtype",
+        "origin",
+        "output",
+        "output_name",
+        "parents",
+        "scope",
+        "shape",
+        "targets",
+    )
+    name = "op"
+    keeps_inputs = True
+    keeps_output = False
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def needs_grad(self) -> tuple[bool, ...]:
+        """For each input, whether a gradient must flow to it (VJPs skip the others' work)."""
+        return tuple([target is not None for target in self.targets])
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def vjp(self, g, out, *xs) -> tuple:
+        raise NotImplementedError
+
+    def details(self) -> str:
+        """Parameters worth showing beside the op's name in a drawing or repr, e.g. ``axis=1``."""
+        return ""
+
+    def label(self) -> str:
+        details = self.details()
+        return f"{self.name}({details})" if details else self.name
+
+    def shape_error(self, *shapes: tuple[int, ...]) -> str:
+        joined = " and ".join(str(s) for s in shapes)
+        return f"{self.name}: operands of shapes {joined} cannot be broadcast together"
+
+    def __repr__(self) -> str:
+        return f"<{self.label()}>"
+
+
+# Helpers shared by VJPs: each takes an ndarray (plain backward) or a Tensor (recorded backward)
+# and returns the same kind.
+
+
+def _is_array(v) -> bool:
+    return isinstance(v, (np.ndarray, np.generic))  # arithmetic on 0-d arrays gives NumPy scalars
+
+
+def _data(v) -> np.ndarray:
+    return v if _is_array(v) else v.data
+
+
+def _exp(v):
+    return np.exp(v) if _is_array(v) else v.exp()
+
+
+def _swap_last_two(v):
+    axes = (*range(v.ndim - 2), v.ndim - 1, v.ndim - 2)
+    return v.transpose(axes)
+
+
+def _normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...]:
+    """``axis`` (None, an int or a tuple) as sorted non-negative ints, checked against ``ndim``."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"{op}: axis {a!r} is out of range for a tensor with {ndim} dimensions")
+        normalized.append(int(a) % max(ndim, 1))
+    if len(set(normalized)) != len(normalized):
+        raise ShapeError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(normalized))
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _reduction_details(axis, keepdims: bool) -> str:
+    parts = [] if axis is None else [f"axis={axis}"]
+    if keepdims:
+        parts.append("keepdims")
+    return ", ".join(parts)

@@ -1,0 +1,139 @@
+"""Reductions (sum, mean, max, logsumexp) and normalizations along an axis (softmax, log_softmax)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import tensor as _tensor
+from ..errors import ShapeError
+from .base import Op, _data, _exp, _kept_shape, _normalize_axes, _reduced_shape, _reduction_details
+from .shapes import _broadcast_to
+
+
+def _expand_reduced(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
+    """Undo a reduction over ``axes``: stretch ``g`` back to ``shape`` (the VJP of a sum)."""
+    if not keepdims:
+        g = g.reshape(_kept_shape(shape, axes))
+    return _broadcast_to(g, shape)
+
+
+class Sum(Op):
+    __slots__ = ("axes", "axis", "keepdims")
+    keeps_inputs = False
+    name = "sum"
+
+    def __init__(self, axis=None, keepdims: bool = False) -> None:
+        self.axis, self.keepdims = axis, keepdims
+
+    def details(self) -> str:
+        return _reduction_details(self.axis, self.keepdims)
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def vjp(self, g, out, x):
+        return (_expand_reduced(g, x.shape, self.axes, self.keepdims),)
+
+
+class Mean(Sum):
+    __slots__ = ()
+    name = "mean"
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        return x.mean(axis=self.axes, keepdims=self.keepdims)
+
+    def vjp(self, g, out, x):
+        count = int(np.prod([x.shape[a] for a in self.axes]))
+        return (_expand_reduced(g / count, x.shape, self.axes, self.keepdims),)
+
+
+class Max(Sum):
+    """The maximum; ties share the gradient equally (as the subgradient of the mean of the ties)."""
+
+    __slots__ = ()
+    name = "max"
+    keeps_inputs, keeps_output = True, True
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        if x.size == 0:
+            raise ShapeError(f"max: cannot take the maximum of an empty tensor of shape {x.shape}")
+        return x.max(axis=self.axes, keepdims=self.keepdims)
+
+    def vjp(self, g, out, x):
+        kept = _kept_shape(x.shape, self.axes)
+        is_max = _data(x) == _data(out).reshape(kept)
+        share = is_max / is_max.sum(axis=self.axes, keepdims=True, dtype=_data(x).dtype)  # x's float type
+        return (_expand_reduced(g, x.shape, self.axes, self.keepdims) * share,)
+
+
+class LogSumExp(Sum):
+    """log(sum(exp(x))) over axes, computed after subtracting the maximum (no overflow)."""
+
+    __slots__ = ()
+    name = "logsumexp"
+    keeps_inputs, keeps_output = True, True
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        shift = x.max(axis=self.axes, keepdims=True)
+        shift = np.where(np.isfinite(shift), shift, 0)
+        total = np.exp(x - shift).sum(axis=self.axes, keepdims=True)
+        result = np.log(total) + shift
+        return result if self.keepdims else result.reshape(_reduced_shape(x.shape, self.axes))
+
+    def vjp(self, g, out, x):
+        kept = _kept_shape(x.shape, self.axes)
+        softmax = _exp(x - out.reshape(kept))
+        return (_expand_reduced(g, x.shape, self.axes, self.keepdims) * softmax,)
+
+
+class Softmax(Op):
+    __slots__ = ("axis",)
+    keeps_inputs, keeps_output = False, True
+    name = "softmax"
+
+    def __init__(self, axis: int = -1) -> None:
+        self.axis = axis
+
+    def details(self) -> str:
+        return f"axis={self.axis}"
+
+    def forward(self, x):
+        _normalize_axes(self.axis, x.ndim, self.name)
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        e /= e.sum(axis=self.axis, keepdims=True)
+        return e
+
+    def vjp(self, g, out, x):
+        return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Softmax):
+    __slots__ = ()
+    name = "log_softmax"
+
+    def forward(self, x):
+        _normalize_axes(self.axis, x.ndim, self.name)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def vjp(self, g, out, x):
+        return (g - _exp(out) * g.sum(axis=self.axis, keepdims=True),)
+
+
+def softmax(x, axis: int = -1) -> _tensor.Tensor:
+    """exp(x) / sum(exp(x)) along ``axis``, computed after subtracting the maximum."""
+    return _tensor.apply(Softmax(axis), x)
+
+
+def log_softmax(x, axis: int = -1) -> _tensor.Tensor:
+    """log(softmax(x)) along ``axis``, without forming the softmax (no log(0))."""
+    return _tensor.apply(LogSoftmax(axis), x)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
+    """log(sum(exp(x))) over ``axis`` (None: all), without overflow."""
+    return _tensor.apply(LogSumExp(axis, keepdims), x)
