@@ -567,7 +567,10 @@ def _worded(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed as one line
+        return done.code if isinstance(done.code, int) else 1
     command = f"autograd-nn {args.command}"
     try:
         return COMMANDS[args.command](args)
