@@ -248,22 +248,21 @@ def train_network(
                         f"{start_cost:.6g}; training is diverging"
                     )
                     warn_above = 10 * train_cost
-                if on_epoch is not None:
-                    on_epoch(row)
-
                 # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
                 if config.patience is None:
                     kept = [p.data.copy() for p in network.parameters]
                     best_epoch = epoch
-                    continue
-                if heldout_cost < best_cost:
+                elif heldout_cost < best_cost:
                     kept = [p.data.copy() for p in network.parameters]
                     best_cost, best_epoch, stale = heldout_cost, epoch, 0
                 else:
                     stale += 1
                     if stale >= config.patience:
                         stop_reason = "early stopping"
-                        break
+                if on_epoch is not None:  # after the bookkeeping: what it reports is what a Ctrl-C keeps
+                    on_epoch(row)
+                if stop_reason == "early stopping":
+                    break
         except KeyboardInterrupt:
             stop_reason = "interrupted"
         finally:
