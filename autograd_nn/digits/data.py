@@ -91,7 +91,7 @@ class Dataset:
 def bundled_digits() -> Iterator[Path]:
     """The path of the digits workbook shipped inside the package (see data/README.md), valid
     inside the ``with`` block; read through importlib.resources, so an installed wheel finds it."""
-    with resources.as_file(resources.files(__package__) / "data" / "digits.xlsx") as path:
+    with resources.as_file(resources.files(__package__) / "workbooks" / "digits.xlsx") as path:
         yield path
 
 
