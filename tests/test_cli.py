@@ -161,7 +161,8 @@ def test_predict_refuses_to_overwrite(trained_run, tmp_path, capsys):
     out = tmp_path / "p.csv"
     out.write_text("keep me")
     assert main(["predict", "--weights", str(trained_run / "weights.npz"), "--out", str(out)]) == 1
-    assert "already exists" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "already exists; pass --overwrite" in error and "overwrite=True" not in error
     assert out.read_text() == "keep me"
 
 
@@ -243,7 +244,7 @@ def test_graph_writes_dot_source_without_graphviz_and_refuses_to_overwrite(tmp_p
     assert main(["graph", "--format", "dot", "--out", str(out)]) == 0
     assert out.read_text().startswith("digraph")
     assert main(["graph", "--format", "dot", "--out", str(out)]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
 
 
 def test_the_cost_curve_marks_the_epoch_kept_by_early_stopping():

@@ -376,3 +376,24 @@ def test_the_bundled_workbook_is_found_from_any_folder(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "1797 examples x 64 features" in done.stdout
     assert (tmp_path / "r" / "weights.npz").is_file()
+
+
+def test_running_out_of_memory_anyway_is_one_line(tmp_path):
+    """Past the up-front estimate (the machine reports enough memory, but this process may use only
+    1.5 GB), an allocation that fails is still one line."""
+    import resource
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20, 1536 * 2**20))
+
+    done = subprocess.run(
+        [str(CLI), "train", "--hidden", "200000", "--epochs", "1", "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+        timeout=300,
+        preexec_fn=limit_memory,
+    )
+    assert_one_line_error(done, "memory", "--hidden")
+    assert snapshot(tmp_path) == {}
