@@ -236,6 +236,8 @@ def _data_path(args: argparse.Namespace) -> Iterator[Path]:
             yield path
         return
     suffix = args.data.suffix.lower()
+    if args.command == "graph" and suffix not in WORKBOOK_SUFFIXES:
+        raise CommandError(f"--data {args.data}: graph reads a workbook (.xlsx or .xlsm)")
     if suffix in WORKBOOK_SUFFIXES and y_csv is not None:
         raise CommandError(f"--y-csv is only for CSV data; {args.data} keeps its labels in sheet --y-sheet")
     if suffix == ".csv" and y_csv is None and args.command in ("train", "evaluate"):
@@ -343,7 +345,12 @@ def run_train(args: argparse.Namespace) -> int:
         paths = write_run(result, out, overwrite=True)
         problem = None
     except OSError as error:  # the folder was writable before training; keep the run somewhere else
-        paths = write_run_elsewhere(result)
+        try:
+            paths = write_run_elsewhere(result)
+        except OSError as also:
+            raise CommandError(
+                f"could not write the run to {out} ({error}), nor to a temporary folder ({also})"
+            ) from None
         problem = (
             f"could not write the run to {out} ({error}); it was saved to {paths['history'].parent}/ instead"
         )
