@@ -318,7 +318,9 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
     def warn(message: str) -> None:
-        print(
+        from tqdm import tqdm  # its write() keeps a live progress bar intact
+
+        tqdm.write(
             f"autograd-nn train: warning: {message}; try a smaller --lr (now {config.lr:g})", file=sys.stderr
         )
 
