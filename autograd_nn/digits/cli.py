@@ -326,15 +326,13 @@ def run_train(args: argparse.Namespace) -> int:
 
     show_lines = not args.quiet and not sys.stderr.isatty()
     try:
-        # NumPy's overflow warnings would repeat on every step of a diverging run; warn() says it once
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = train_network(
-                dataset,
-                config,
-                progress=not args.quiet,
-                on_epoch=_progress_lines(config.epochs) if show_lines else None,
-                on_warning=warn,
-            )
+        result = train_network(
+            dataset,
+            config,
+            progress=not args.quiet,
+            on_epoch=_progress_lines(config.epochs) if show_lines else None,
+            on_warning=warn,
+        )
     except TooLargeError as error:
         raise CommandError(
             f"--hidden {','.join(map(str, config.hidden))}: {error}; choose smaller --hidden"
