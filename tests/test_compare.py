@@ -219,7 +219,16 @@ def test_the_printed_report_is_an_aligned_table_and_one_sentence():
     assert all(line[column:].startswith("sign") for line in rows)
     assert [line.split()[0] for line in rows] == ["z3", "b2", "theta2", "z2", "b1", "theta1"]
     assert sentence.startswith("First mismatch: z3 (sign")
-    assert "computed from it" in sentence and len(lines) == 9
+    assert "The gradients of b2, theta2, z2, b1, theta1 are computed from it" in sentence
+    assert len(lines) == 9
+
+
+def test_the_sentence_names_exactly_the_rows_computed_from_the_first_mismatch():
+    net, X, Y = problem()
+    assert compare(net, X, Y, "sigmoid derivative").computed_from_first == ["b1", "theta1"]
+    leaf_first = compare(net, X, Y, "missing 1/m")  # b2 is a parameter: nothing is computed from it
+    assert leaf_first.computed_from_first == []
+    assert "no other row's gradient is computed from it" in str(leaf_first)
 
 
 def test_to_frame_has_one_row_per_tensor():

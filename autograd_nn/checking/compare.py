@@ -66,8 +66,10 @@ class GradientReport:
         not_compared: Iterable[str] = (),
         title: str = "gradients compared with autodiff",
         reference: str = "autodiff",
+        computed_from_first: Iterable[str] = (),
     ) -> None:
         self.rows = list(rows)
+        self.computed_from_first = list(computed_from_first)  # rows whose gradient flows through the first mismatch
         self.num_examples = num_examples
         self.not_compared = list(not_compared)
         self.title = title
@@ -130,11 +132,13 @@ class GradientReport:
         """The one sentence under the table: all agree, or which row to fix first and why."""
         first = self.first_mismatch
         if first is not None:
-            return (
-                f"First mismatch: {first.name} ({first.verdict}{': ' + first.note if first.note else ''}). "
-                "It is the one nearest the loss, and the rows below it are computed from it: "
-                "fix it first, then check again."
-            )
+            what = f"First mismatch: {first.name} ({first.verdict}{': ' + first.note if first.note else ''})."
+            if self.computed_from_first:
+                return (
+                    f"{what} The gradients of {', '.join(self.computed_from_first)} are computed from it, "
+                    "so fix it first and check again."
+                )
+            return f"{what} It is the one nearest the loss; no other row's gradient is computed from it."
         if self.numeric_disagreements:
             names = ", ".join(row.name for row in self.numeric_disagreements)
             return (
@@ -257,7 +261,14 @@ def compare_gradients(
         for item in graph.order
         if isinstance(item, Tensor) and item not in requested
     ]
-    return GradientReport(rows, num_examples=m, not_compared=not_compared)
+    first = next((row for row in rows if row.verdict != "ok"), None)
+    computed_from_first = []
+    if first is not None:
+        upstream = set(_reverse_topological_order(first.target))  # what first's value was computed from
+        computed_from_first = [row.name for row in rows if row is not first and row.target in upstream]
+    return GradientReport(
+        rows, num_examples=m, not_compared=not_compared, computed_from_first=computed_from_first
+    )
 
 
 class _Graph:
