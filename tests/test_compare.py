@@ -374,3 +374,32 @@ def test_negation_is_sign_and_transposition_is_transpose(a):
     assert classify("g", a.copy(), a, close).verdict == "ok"
     if a.shape[0] != a.shape[1] or not np.allclose(a, a.T):
         assert classify("g", a.T.copy(), a, close).verdict == "transpose"
+
+
+# ---------------------------------------------------------------- the drawing
+
+
+def test_draw_graph_colours_compared_tensors_and_draws_the_first_mismatch_bold(tmp_path, dot_program):
+    net, X, Y = problem()
+    J = net.cost(X, Y)
+    grads = tutorial_backprop(net, X, Y, "sigmoid derivative")
+    report = ag.compare_gradients(J, grads, scale={"z3": 1 / M, "z2": 1 / M})
+    source = ag.draw_graph(J, compare=report).source
+    named = [(re.search(r"<b>(\w+)</b>", line), line) for line in source.splitlines()]
+    nodes = {match.group(1): line for match, line in named if match}
+    for name in ("z3", "b2", "theta2"):
+        assert 'fillcolor="#b9eeb0"' in nodes[name] and "ok, rel. err" in nodes[name]
+    for name in ("b1", "theta1"):
+        assert 'fillcolor="#ffb0a8"' in nodes[name] and "mismatch, rel. err" in nodes[name]
+        assert "first mismatch" not in nodes[name] and "penwidth=1.5" in nodes[name]
+    assert "first mismatch" in nodes["z2"] and "penwidth=3" in nodes["z2"] and "bold" in nodes["z2"]
+    assert 'fillcolor="#b9eeb0"' not in nodes["a2"] and 'fillcolor="#ffb0a8"' not in nodes["a2"]
+    svg = ag.save_graph(ag.draw_graph(J, compare=report), tmp_path / "check.svg").read_text()
+    assert "first mismatch" in svg and "#ffb0a8" in svg
+
+
+def test_draw_graph_shows_the_factor_of_a_scale_verdict():
+    net, X, Y = problem()
+    J = net.cost(X, Y)
+    report = ag.compare_gradients(J, {"b2": tutorial_backprop(net, X, Y, "missing 1/m")["b2"]})
+    assert "scale ×12" in ag.draw_graph(J, compare=report).source

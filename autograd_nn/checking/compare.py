@@ -69,7 +69,9 @@ class GradientReport:
         computed_from_first: Iterable[str] = (),
     ) -> None:
         self.rows = list(rows)
-        self.computed_from_first = list(computed_from_first)  # rows whose gradient flows through the first mismatch
+        self.computed_from_first = list(
+            computed_from_first
+        )  # rows whose gradient flows through the first mismatch
         self.num_examples = num_examples
         self.not_compared = list(not_compared)
         self.title = title
