@@ -129,3 +129,21 @@ def test_an_existing_graph_file_is_not_overwritten(tmp_path):
     assert done.returncode == 1
     assert "--graph" in done.stderr and "--overwrite" in done.stderr
     assert graph.read_text() == "mine"
+
+
+def test_the_example_fixes_the_tutorials_mistakes_one_at_a_time_until_all_agree(tmp_path):
+    graph = tmp_path / "last_mistake.svg"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "check_backprop.py"), "--graph", str(graph)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    firsts = [line.split(" (")[0] for line in done.stdout.splitlines() if line.startswith("First mismatch")]
+    assert firsts == ["First mismatch: z3", "First mismatch: b2", "First mismatch: z2"]
+    assert "z3      (16, 10)  sign" in done.stdout
+    assert "yours is all zeros" in done.stdout
+    assert done.stdout.count("--- check") == 4
+    assert "All 6 gradients agree with autodiff." in done.stdout.split("--- check 4")[1]
+    assert "first mismatch" in graph.read_text()  # the drawing of check 3, z2 in bold red

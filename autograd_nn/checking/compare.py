@@ -418,7 +418,8 @@ def classify(
     if difference.size:
         worst = int(np.argmax(np.abs(difference)))
         row.max_abs_error = float(np.abs(difference).flat[worst])
-        row.worst_index = tuple(int(i) for i in np.unravel_index(worst, shape))
+        if row.max_abs_error > 0:
+            row.worst_index = tuple(int(i) for i in np.unravel_index(worst, shape))
     else:
         row.max_abs_error = 0.0
     if close(mine, reference).all():
