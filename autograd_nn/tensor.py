@@ -549,7 +549,7 @@ def _run_hooks(target, g, create_graph: bool, storing: bool, owned: set):
             g = data.astype(target.dtype, copy=False)
         owned.discard(target)  # the replacement belongs to the hook: never add into it in place
     tensor = hooks.tensor()
-    if storing and hooks.retains and tensor is not None and type(target) is not Tensor:
+    if storing and hooks.retains and tensor is not None and not isinstance(target, Tensor):
         if create_graph:
             tensor.grad = g + 0 if tensor.grad is None else tensor.grad + g
         else:
