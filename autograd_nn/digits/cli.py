@@ -331,7 +331,7 @@ def run_check(args: argparse.Namespace) -> int:
     sizes = "-".join(str(s) for s in network.sizes)
     print(f"data: {dataset.source}: {len(rows)} random examples of {dataset.m}; network {sizes}")
     cost = network.cost(X, Y)
-    params = {p.name: p.data.copy() for p in network.parameters}
+    params = {p.name: p.data.copy() for pair in network.params for p in pair}
     if label is None:
         print("checking: the hand-derived backprop in reference.py, against autodiff and central differences")
         grads = backprop(params, X, Y)
