@@ -403,3 +403,25 @@ def test_draw_graph_shows_the_factor_of_a_scale_verdict():
     J = net.cost(X, Y)
     report = ag.compare_gradients(J, {"b2": tutorial_backprop(net, X, Y, "missing 1/m")["b2"]})
     assert "scale ×12" in ag.draw_graph(J, compare=report).source
+
+
+# ---------------------------------------------------------------- any model
+
+
+def test_a_modules_parameters_are_compared_by_their_dotted_names_and_gradchecked_with_wrt():
+    nn = pytest.importorskip("autograd_nn.nn", reason="autograd_nn.nn arrives with the models issue")
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(3, 4, rng=1), nn.Tanh(), nn.Linear(4, 2, rng=2))
+    x = rng.standard_normal((5, 3))
+    loss = (model(Tensor(x)) ** 2).sum()
+    W1, b1, W2, b2 = [p.data for p in model.parameters()]
+    h = np.tanh(x @ W1.T + b1)
+    d_out = 2 * (h @ W2.T + b2)
+    d_h = d_out @ W2 * (1 - h**2)
+    mine = {"2.weight": d_out.T @ h, "2.bias": d_out.sum(0), "0.weight": d_h.T @ x, "0.bias": d_h.sum(0)}
+    report = ag.compare_gradients(loss, mine, numeric=True)
+    assert report.ok, str(report)
+    assert [row.name for row in report.rows] == ["2.bias", "2.weight", "0.bias", "0.weight"]
+    mine["0.weight"] = mine["0.weight"].T.copy()
+    assert ag.compare_gradients(loss, mine).first_mismatch.verdict == "transpose"
+    assert ag.gradcheck(lambda: (model(Tensor(x)) ** 2).sum(), wrt=model.parameters())
