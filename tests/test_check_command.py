@@ -84,6 +84,21 @@ def test_a_planted_missing_1_over_m_is_a_scale_of_m(tmp_path):
     assert "20 (= m)" in done.stdout
 
 
+def test_a_backprop_that_leaves_out_the_bias_gradients_exits_1(tmp_path):
+    path = tmp_path / "no_bias.py"
+    path.write_text(
+        "def backprop(params, X, Y):\n"
+        "    from autograd_nn.digits.reference import cost_and_gradients\n"
+        "    _, ((t1, _), (t2, _)) = cost_and_gradients(\n"
+        "        [(params['theta1'], params['b1']), (params['theta2'], params['b2'])], X, Y)\n"
+        "    return {'theta1': t1, 'theta2': t2}\n"
+    )
+    done = check("--backprop", f"{path}:backprop", "--hidden", "8", "--examples", "8")
+    assert done.returncode == 1
+    assert "All 2 gradients agree with autodiff." in done.stdout
+    assert "Missing: no gradient for b2, b1" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("source", "spec", "expected"),
     [

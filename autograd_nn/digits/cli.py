@@ -347,10 +347,14 @@ def run_check(args: argparse.Namespace) -> int:
     except (AutogradError, TypeError) as error:
         raise AutogradError(f"--backprop: {label}: {error}") from None
     print(report)
+    if report.not_compared:  # a parameter without a gradient would never be updated
+        print(
+            f"Missing: no gradient for {', '.join(report.not_compared)}, so training would never update them."
+        )
     if args.graph is not None:
         graph = draw_graph(cost, compare=report, title=f"gradient check of the {sizes} network")
         print(f"wrote {save_graph(graph, args.graph, overwrite=args.overwrite)}")
-    return 0 if report.ok else 1
+    return 0 if report.ok and not report.not_compared else 1
 
 
 def _reference_backprop(params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
