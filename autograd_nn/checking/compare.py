@@ -230,7 +230,6 @@ def compare_gradients(
         if target in requested:
             raise AutogradError(f"compare_gradients: {name} is given twice in manual")
         requested[target] = (name, _user_array(value, name))
-    scaled: set = set()
     for key, factor in scale.items():
         target, name = graph.resolve(key, "scale")
         if target not in requested:
@@ -238,7 +237,6 @@ def compare_gradients(
         if isinstance(factor, bool) or not isinstance(factor, (int, float, np.number)):
             raise TypeError(f"compare_gradients: the scale of {name} must be a number, got {factor!r}")
         requested[target] = (name, requested[target][1] * float(factor))
-        scaled.add(target)
 
     found = _backpropagate(loss, seed, False, wanted=set(requested))
     m = num_examples if num_examples is not None else graph.num_examples()
