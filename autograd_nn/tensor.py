@@ -273,7 +273,8 @@ class Tensor:
         """Call ``fn(grad)`` when this tensor's gradient is complete during a backward pass.
 
         ``fn`` may return a replacement (same shape), which is what flows on to the inputs (and into
-        ``.grad``); returning None keeps the gradient. Hooks run in the order registered, before
+        ``.grad``); returning None keeps the gradient. ``fn`` must not change ``grad`` in place (the
+        engine may share the array); return a new one. Hooks run in the order registered, before
         ``retain_grad`` stores the gradient. The returned handle's ``.remove()`` unregisters it.
         """
         if not callable(fn):
