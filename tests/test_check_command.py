@@ -137,6 +137,15 @@ def test_a_broken_backprop_file_is_one_line_and_exit_1(tmp_path, source, spec, e
     assert done.stderr.startswith("autograd-nn check: error: ")
 
 
+@pytest.mark.parametrize(("option", "value"), [("--examples", "0"), ("--seed", "-1")])
+def test_bad_option_values_are_one_line_naming_the_option(option, value):
+    done = check(option, value)
+    assert done.returncode == 1
+    assert (
+        done.stderr.startswith(f"autograd-nn check: error: {option} must be") and done.stderr.count("\n") == 1
+    )
+
+
 def test_an_existing_graph_file_is_not_overwritten(tmp_path):
     graph = tmp_path / "check.svg"
     graph.write_text("mine")

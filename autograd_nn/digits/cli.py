@@ -319,6 +319,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     if args.examples < 1:
         raise ValueError(f"--examples must be at least 1, got {args.examples}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.graph is not None and args.graph.exists() and not args.overwrite:
         raise FileExistsError(f"--graph: {args.graph} already exists; pass --overwrite to replace it")
     backprop, label = _load_backprop(args.backprop) if args.backprop else (_reference_backprop, None)
