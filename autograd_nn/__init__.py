@@ -3,8 +3,9 @@
 Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autograd_nn as ag``.
 """
 
-from .checking import gradcheck, numerical_gradient
+from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
+from .functional import hessian, hvp, jacobian, jvp, vjp
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
 from .ops import (
     binary_cross_entropy_with_logits,
@@ -26,16 +27,23 @@ __all__ = [
     "AnomalyError",
     "AutogradError",
     "GradcheckError",
+    "GradientMismatchError",
+    "GradientReport",
     "ShapeError",
     "Tensor",
     "binary_cross_entropy_with_logits",
+    "compare_gradients",
     "detect_anomaly",
     "draw_graph",
     "enable_grad",
     "exp",
     "grad",
     "gradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacobian",
+    "jvp",
     "log",
     "log_softmax",
     "logsumexp",
@@ -47,4 +55,5 @@ __all__ = [
     "sigmoid",
     "softmax",
     "tanh",
+    "vjp",
 ]

@@ -15,6 +15,7 @@ buffers the engine allocated itself are ever added into in place.
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -262,6 +263,26 @@ class Tensor:
         seed = _seed(self, grad, create_graph, "backward")
         _backpropagate(self, seed, create_graph, wanted=None)
 
+    # ------------------------------------------------------------ hooks
+    def retain_grad(self) -> None:
+        """Keep this intermediate's gradient in ``.grad`` after ``backward()``, accumulating across
+        calls as a leaf's does (a no-op on a leaf, whose gradient is kept anyway)."""
+        _hook_list(self, "retain_grad").retains = True
+
+    def register_hook(self, fn) -> HookHandle:
+        """Call ``fn(grad)`` when this tensor's gradient is complete during a backward pass.
+
+        ``fn`` may return a replacement (same shape), which is what flows on to the inputs (and into
+        ``.grad``); returning None keeps the gradient. ``fn`` must not change ``grad`` in place (the
+        engine may share the array); return a new one. Hooks run in the order registered, before
+        ``retain_grad`` stores the gradient. The returned handle's ``.remove()`` unregisters it.
+        """
+        if not callable(fn):
+            raise TypeError(f"register_hook: expected a callable, got {type(fn).__name__}")
+        hooks = _hook_list(self, "register_hook")
+        hooks.append(fn)
+        return HookHandle(hooks, fn)
+
 
 # ---------------------------------------------------------------- recording
 
@@ -425,6 +446,8 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
             g = grads.pop(item, None)
             if g is None:
                 continue
+            if _HOOKS and id(item) in _HOOKS:  # register_hook / retain_grad: the gradient is complete here
+                g = _run_hooks(item, g, create_graph, wanted is None, owned)
             if wanted is not None and item in wanted:
                 found[item] = g  # complete: every use of the value was processed before it
             if type(item) is Tensor:  # a leaf
@@ -460,6 +483,80 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
     finally:
         STATE.enabled = recording
     return found
+
+
+# ---------------------------------------------------------------- hooks and retain_grad
+
+# Where each value's gradient is collected (the node that computed it, or the leaf), by id -> its
+# hooks. Keyed by id, not by the object: tensors compare elementwise, so they cannot be dict keys
+# that are compared. Entries hold their value weakly and vanish with it, so registering a hook never
+# keeps a graph alive. Empty in most programs: backward then pays one truth test per value.
+_HOOKS: dict[int, _HookList] = {}
+
+
+class _HookList(list):
+    """The hooks of one value, and the tensor that retains its gradient (both held weakly)."""
+
+    __slots__ = ("retains", "target", "tensor")
+
+    def __init__(self, target, tensor: Tensor) -> None:
+        super().__init__()
+        key = id(target)
+        self.target = weakref.ref(target, lambda _, key=key: _HOOKS.pop(key, None))
+        self.tensor = weakref.ref(tensor)
+        self.retains = False
+
+
+class HookHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook (calling it twice is harmless)."""
+
+    __slots__ = ("_fn", "_hooks")
+
+    def __init__(self, hooks: _HookList, fn) -> None:
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn is not None:
+            self._hooks.remove(self._fn)
+            self._fn = None
+
+
+def _hook_list(t: Tensor, where: str) -> _HookList:
+    if not t.requires_grad:
+        raise AutogradError(f"{where}: the tensor does not require grad, so backward never reaches it")
+    target = _target(t)
+    hooks = _HOOKS.get(id(target))
+    if hooks is None or hooks.target() is not target:
+        hooks = _HOOKS[id(target)] = _HookList(target, t)
+    return hooks
+
+
+def _run_hooks(target, g, create_graph: bool, storing: bool, owned: set):
+    """Apply ``target``'s hooks to its complete gradient ``g`` and keep it for ``retain_grad``."""
+    hooks = _HOOKS[id(target)]
+    for fn in list(hooks):
+        replacement = fn(g)
+        if replacement is None:
+            continue
+        data = replacement.data if isinstance(replacement, Tensor) else np.asarray(replacement)
+        if data.shape != target.shape:
+            raise ShapeError(
+                f"register_hook: the hook {getattr(fn, '__name__', fn)!r} returned a gradient of shape "
+                f"{data.shape} for a tensor of shape {target.shape}"
+            )
+        if create_graph:
+            g = replacement if isinstance(replacement, Tensor) else _new(data, False)
+        else:
+            g = data.astype(target.dtype, copy=False)
+        owned.discard(target)  # the replacement belongs to the hook: never add into it in place
+    tensor = hooks.tensor()
+    if storing and hooks.retains and tensor is not None and not isinstance(target, Tensor):
+        if create_graph:
+            tensor.grad = g + 0 if tensor.grad is None else tensor.grad + g
+        else:
+            previous = None if tensor.grad is None else np.asarray(tensor.grad)
+            tensor.grad = np.array(g) if previous is None else np.asarray(previous + g)
+    return g
 
 
 def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> None:

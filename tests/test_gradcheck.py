@@ -216,3 +216,93 @@ def test_numerical_gradient_restores_the_array():
     g = ag.numerical_gradient(lambda: float((x**2).sum()), x)
     np.testing.assert_allclose(g, 2 * x, rtol=1e-7)
     np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+
+
+# ---------------------------------------------------------------- never vacuous; a model's own parameters
+
+
+def parameters_of(net) -> list:
+    """A model's parameters, whether ``parameters`` is a list (Network today) or a method (nn.Module)."""
+    return list(net.parameters() if callable(net.parameters) else net.parameters)
+
+
+def small_network(dtype=np.float64):
+    from autograd_nn.digits.network import Network
+
+    rng = np.random.default_rng(4)
+    net = Network([3, 4, 2], seed=4, dtype=dtype)
+    X = rng.standard_normal((5, 3))
+    Y = np.eye(2)[rng.integers(0, 2, 5)]
+    return net, X, Y
+
+
+def test_an_input_fn_never_reads_is_an_error_not_a_pass():
+    net, X, Y = small_network()
+    with pytest.raises(
+        ag.GradcheckError, match=r"does not depend on input 0 \(theta1\).*wrt=model.parameters\(\)"
+    ):
+        gradcheck(lambda *ps: net.cost(X, Y), *parameters_of(net))  # perturbs copies the net never reads
+
+
+def test_an_unused_second_input_is_named():
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0], requires_grad=True, name="unused")
+    with pytest.raises(ag.GradcheckError, match=r"input 1 \(unused\)"):
+        gradcheck(lambda a, b: (a * a).sum(), a, b)
+
+
+def test_wrt_checks_a_models_own_parameters_in_place_and_restores_them():
+    net, X, Y = small_network()
+    arrays = [p.data for p in parameters_of(net)]
+    before = [a.copy() for a in arrays]
+    assert gradcheck(lambda: net.cost(X, Y, lam=0.3), wrt=net.parameters) is True
+    for p, array, kept in zip(parameters_of(net), arrays, before, strict=True):
+        assert p.data is array and p.grad is None
+        np.testing.assert_array_equal(array, kept)
+
+
+def test_wrt_takes_a_method_or_any_iterable_of_parameters():
+    net, X, Y = small_network()
+
+    class Model:
+        def parameters(self):
+            return iter(parameters_of(net))
+
+    assert gradcheck(lambda: net.cost(X, Y), wrt=Model().parameters)
+    assert gradcheck(lambda: net.cost(X, Y), wrt=Model().parameters())
+
+
+def test_a_float32_model_is_checked_in_float64_and_says_so():
+    net, X, Y = small_network(np.float32)
+    with pytest.warns(UserWarning, match=r"checking in float64: theta1 \(float32\)"):
+        assert gradcheck(lambda: net.cost(X, Y), wrt=net.parameters, rtol=1e-6, atol=1e-9)
+    assert all(p.dtype == np.float32 for p in parameters_of(net))
+
+
+def test_wrt_catches_a_wrong_gradient_inside_a_model():
+    w = Tensor([1.0, -2.0, 3.0], requires_grad=True, name="w")
+    with pytest.raises(ag.GradcheckError, match=r"wrt tensor 0 \(w\).*at index \(2,\)"):
+        gradcheck(lambda: bad_square(w).sum(), wrt=[w])
+    np.testing.assert_array_equal(w.data, [1.0, -2.0, 3.0])
+
+
+def test_wrt_rejects_what_is_not_a_parameter():
+    with pytest.raises(ValueError, match="wrt tensor 0 is not a Tensor with requires_grad=True"):
+        gradcheck(lambda: Tensor(1.0), wrt=[Tensor([1.0])])
+
+
+def test_raise_exception_false_returns_a_report_with_the_kind_of_mistake():
+    x = Tensor([1.0, -2.0, 3.0], requires_grad=True, name="x")
+    y = Tensor([0.5, 0.25], requires_grad=True, name="y")
+    report = gradcheck(lambda x, y: bad_square(x).sum() + (y**3).sum(), x, y, raise_exception=False)
+    assert isinstance(report, ag.GradientReport)
+    assert not report.ok
+    assert report["x"].verdict == "scale" and report["x"].factor == pytest.approx(0.5)  # g x, not 2 g x
+    assert report["y"].verdict == "ok"
+    assert "central differences" in str(report)
+
+
+def test_raise_exception_false_in_direction_mode():
+    x = Tensor(np.linspace(-1, 1, 10), requires_grad=True, name="big")
+    report = gradcheck(lambda x: -bad_square(x).sum(), x, mode="direction", raise_exception=False)
+    assert report["big"].verdict == "scale" and "random directions" in report["big"].note
+    assert gradcheck(lambda x: (x**2).sum(), x, mode="direction", raise_exception=False).ok

@@ -1,5 +1,14 @@
-"""Is a gradient right? Central differences (``gradcheck``)."""
+"""Is a gradient right? Central differences (``gradcheck``) and hand-derived backprop (``compare_gradients``)."""
 
-from .gradcheck import gradcheck, numerical_gradient
+from .compare import GradientMismatchError, GradientReport, GradientRow, compare_gradients
+from .gradcheck import gradcheck
+from .numeric import numerical_gradient
 
-__all__ = ["gradcheck", "numerical_gradient"]
+__all__ = [
+    "GradientMismatchError",
+    "GradientReport",
+    "GradientRow",
+    "compare_gradients",
+    "gradcheck",
+    "numerical_gradient",
+]

@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backward", action="store_true", help="draw the backward view (gradients flowing to the parameters)"
     )
     graph.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _add_check_parser(commands)
     return parser
 
 
@@ -557,7 +558,143 @@ def run_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_check_parser(commands) -> None:
+    check = commands.add_parser(
+        "check", help="compare a hand-derived backprop with autodiff and central differences"
+    )
+    _add_data_arguments(check)
+    check.add_argument("--hidden", type=_hidden_sizes, default=(25,), help="hidden layer sizes (default: 25)")
+    check.add_argument(
+        "--backprop",
+        default=None,
+        metavar="FILE.py:FUNCTION",
+        help="your backprop: FUNCTION(params, X, Y) returns a dict of gradients by the tutorial's names "
+        "(theta1, b1, ..., and deltas as z3, z2 with a 'scale' entry); default: the project's reference.py",
+    )
+    check.add_argument(
+        "--graph", type=Path, default=None, help="also draw the compared graph (e.g. check.svg)"
+    )
+    check.add_argument("--overwrite", action="store_true", help="replace --graph if it exists")
+    check.add_argument("--examples", type=int, default=16, help="size of the random batch (default: 16)")
+    check.add_argument("--seed", type=int, default=0, help="seed for the batch and the weights (default: 0)")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Compare a hand-derived backprop with autodiff on a random batch; exit 0 when all agree, 1 if not."""
+    from ..checking import compare_gradients
+    from ..viz import draw_graph, save_graph
+    from .data import one_hot
+    from .network import Network, input_scale_for
+
+    if args.examples < 1:
+        raise ValueError(f"--examples must be at least 1, got {args.examples}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.graph is not None and args.graph.exists() and not args.overwrite:
+        raise FileExistsError(f"--graph: {args.graph} already exists; pass --overwrite to replace it")
+    backprop, label = _load_backprop(args.backprop) if args.backprop else (_reference_backprop, None)
+    dataset = _load(args)
+    rng = np.random.default_rng(args.seed)
+    rows = np.sort(rng.choice(dataset.m, size=min(args.examples, dataset.m), replace=False))
+    X = dataset.X[rows] / input_scale_for(dataset.X)  # what the network sees, and what your backprop gets
+    Y = one_hot(dataset.y, dataset.num_labels)[rows]
+    network = Network([dataset.n, *args.hidden, dataset.num_labels], seed=args.seed)
+    sizes = "-".join(str(s) for s in network.sizes)
+    print(f"data: {dataset.source}: {len(rows)} random examples of {dataset.m}; network {sizes}")
+    cost = network.cost(X, Y)
+    params = {p.name: p.data.copy() for pair in network.params for p in pair}
+    if label is None:
+        print("checking: the hand-derived backprop in reference.py, against autodiff and central differences")
+        grads = backprop(params, X, Y)
+    else:
+        print(f"checking: {label}, against autodiff and central differences")
+        grads = _call_backprop(backprop, label, params, X.copy(), Y.copy())
+    manual = {key: value for key, value in grads.items() if key != "scale"}
+    scale = grads.get("scale")
+    if scale is not None and not isinstance(scale, dict):
+        raise AutogradError(f"--backprop: {label}: 'scale' must be a dict such as {{'z3': 1 / m}}")
+    try:
+        report = compare_gradients(cost, manual, scale=scale, numeric=True)
+    except (AutogradError, TypeError) as error:
+        raise AutogradError(f"--backprop: {label}: {error}") from None
+    print(report)
+    if report.not_compared:  # a parameter without a gradient would never be updated
+        print(
+            f"Missing: no gradient for {', '.join(report.not_compared)}, so training would never update them."
+        )
+    if args.graph is not None:
+        graph = draw_graph(cost, compare=report, title=f"gradient check of the {sizes} network")
+        print(f"wrote {save_graph(graph, args.graph, overwrite=args.overwrite)}")
+    return 0 if report.ok and not report.not_compared else 1
+
+
+def _reference_backprop(params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
+    """The project's own hand-derived backprop (reference.py) in the form --backprop functions take."""
+    from .reference import cost_and_gradients
+
+    layers = len(params) // 2
+    arrays = [(params[f"theta{k}"], params[f"b{k}"]) for k in range(1, layers + 1)]
+    _, grads = cost_and_gradients(arrays, X, Y)
+    result = {}
+    for k, (theta_grad, bias_grad) in enumerate(grads, start=1):
+        result[f"theta{k}"], result[f"b{k}"] = theta_grad, bias_grad
+    return result
+
+
+def _load_backprop(spec: str):
+    """The function FUNCTION of FILE.py, loaded from its path, and how messages name it."""
+    import importlib.util
+
+    path_text, colon, name = spec.rpartition(":")
+    if not colon or not path_text or not name.isidentifier():
+        raise AutogradError(f"--backprop: expected FILE.py:FUNCTION, got {spec!r}")
+    path = Path(path_text)
+    if not path.is_file():
+        raise AutogradError(f"--backprop: {path}: no such file")
+    module_spec = importlib.util.spec_from_file_location(f"_autograd_nn_backprop_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise AutogradError(f"--backprop: {path}: not a Python file (.py)")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:
+        raise AutogradError(f"--backprop: {path}: loading it raised {_where_raised(error, path)}") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
+        also = f"; it defines {', '.join(defined)}" if defined else ""
+        raise AutogradError(f"--backprop: {path} has no function {name!r}{also}")
+    return function, f"{name}(params, X, Y) in {path}"
+
+
+def _call_backprop(function, label: str, params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
+    path = Path(label.rsplit(" in ", 1)[1])
+    try:
+        result = function(params, X, Y)
+    except Exception as error:
+        raise AutogradError(f"--backprop: {label} raised {_where_raised(error, path)}") from None
+    if not isinstance(result, dict):
+        raise AutogradError(
+            f"--backprop: {label} returned {type(result).__name__}; it must return a dict of gradients "
+            "by name, such as {'theta1': ..., 'b1': ..., 'theta2': ..., 'b2': ...}"
+        )
+    return result
+
+
+def _where_raised(error: BaseException, path: Path) -> str:
+    """'ValueError: ... (line 12)': the error and the line of the user's file it came from."""
+    import traceback
+
+    line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}{': ' + text if text else ''}" + (f" (line {line})" if line else "")
+
+
 COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "graph": run_graph}
+COMMANDS["check"] = run_check
 
 
 # Library messages name Python arguments; the command names its options instead.

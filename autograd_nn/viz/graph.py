@@ -107,6 +107,7 @@ def draw_graph(
     max_nodes: int = 500,
     rankdir: str = "TB",
     title: str | None = None,
+    compare=None,
 ) -> graphviz.Digraph:
     """The graph that computed ``root`` as a ``graphviz.Digraph``: one node per tensor and per operation.
 
@@ -117,6 +118,9 @@ def draw_graph(
     the drawing was cut. ``rankdir`` is "TB" (top to bottom, the default: a whole network stays
     narrow enough for a slide), "LR", "BT" or "RL".
     Tensors and ops created inside ``name_scope`` blocks are grouped into labelled frames.
+    ``compare``, a ``GradientReport`` from ``compare_gradients``, colours the compared tensors (green:
+    your gradient agrees, red: it does not), labels them with the verdict and relative error, and
+    draws the first mismatch bold: the one to fix first.
 
     In Jupyter the returned Digraph displays inline; ``save_graph`` writes it to a file. See the module
     docstring (or ``LEGEND``) for what the colours and shapes mean.
@@ -175,6 +179,8 @@ def draw_graph(
                 **_STYLES[kind],
             }
             scope = item.scope
+            if compare is not None:
+                _mark_compared(attrs, item, compare)
         else:
             scope = getattr(item, "scope", None)
             attrs = {
@@ -297,6 +303,26 @@ def _breadth_first(root: Tensor) -> tuple[list[_Value | Op], dict[int, list[_Val
                 seen.add(id(nxt))
                 queue.append(nxt)
     return order, inputs
+
+
+def _mark_compared(attrs: dict[str, str], value: _Value, report) -> None:
+    """Colour a tensor of a gradient comparison: green when it agrees, red when not, the first mismatch bold."""
+    source = value.op if value.op is not None else value.tensor
+    row = next((r for r in report.rows if r.target is source), None)
+    if row is None:
+        return
+    first = report.first_mismatch is row
+    colour = ("darkgreen", "#b9eeb0") if row.verdict == "ok" else ("red3", "#ffb0a8")
+    verdict = row.verdict if row.factor is None else f"{row.verdict} ×{row.factor:.4g}"
+    error = "" if np.isnan(row.relative_error) else f", rel. err {row.relative_error:.2g}"
+    line = f'<font point-size="10" color="{colour[0]}"><b>{html.escape(verdict + error)}</b></font>'
+    if first:
+        line += '<br/><font point-size="10" color="red3"><b>first mismatch</b></font>'
+    attrs["label"] = attrs["label"][:-1] + "<br/>" + line + ">"
+    attrs.update(color=colour[0], fillcolor=colour[1], penwidth="3" if first else "1.5")
+    if first:
+        attrs["style"] = attrs["style"] + ",bold"
+    attrs["tooltip"] = f"{attrs['tooltip']}; {row.verdict}{': ' + row.note if row.note else ''}"
 
 
 def _tensor_kind(value: _Value, is_root: bool) -> str:
