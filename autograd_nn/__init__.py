@@ -5,7 +5,7 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 
 from .checking import gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, name_scope, no_grad
 from .ops import (
     binary_cross_entropy_with_logits,
     exp,
@@ -36,6 +36,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "is_grad_enabled",
+    "keep_values",
     "log",
     "log_softmax",
     "logsumexp",
