@@ -113,7 +113,7 @@ class Drawing(graphviz.Digraph):
     def __init__(self, *args, page_data: dict | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.page_data: dict = page_data if page_data is not None else {}
-        self._names: dict[int, str] = {}  # id(op or leaf) -> DOT node name, for node_name()
+        self._names: dict[tuple[str, int], str] = {}  # see _names_by_source
 
     def copy(self) -> Drawing:
         twin = super().copy()
@@ -121,10 +121,10 @@ class Drawing(graphviz.Digraph):
         return twin
 
     def node_name(self, t: Tensor | Op) -> str | None:
-        """The DOT name (and SVG/page id) of the node drawing tensor or op ``t``; None if not drawn.
-
-        A tensor inside a collapsed scope gives the scope's node."""
-        return self._names.get(id(_target(t)))
+        """The DOT name (also the id in the SVG and the page) of the node that draws tensor or op
+        ``t``; None when it was not drawn. Something inside a collapsed scope gives the scope's node."""
+        key = ("op", id(t)) if isinstance(t, Op) else ("value", id(_target(t)))
+        return self._names.get(key)
 
 
 def draw_graph(
@@ -299,13 +299,13 @@ def draw_graph(
             else:
                 graph.edge("omitted", name, **edge_style)
 
-    graph._names = {key: name for key, name in _sources(order, names).items() if name in drawn_names}
+    graph._names = {key: name for key, name in _names_by_source(order, names).items() if name in drawn_names}
     graph.page_data = {
         "title": title or "autograd_nn graph",
         "legend": LEGEND,
         "outputs": [names[id(v)] for v in root_values if names[id(v)] in drawn_names],
         "nodes": nodes,
-        "steps": _steps(flow, _sources(order, names), drawn_names),
+        "steps": _steps(flow, graph._names),
     }
     return graph
 
@@ -314,14 +314,15 @@ def _display_name(item, names: dict[int, str], scope_names: dict[str, str]) -> s
     return scope_names[item] if isinstance(item, str) else names[id(item)]
 
 
-def _sources(order: list, names: dict[int, str]) -> dict[int, str]:
-    """id(op or leaf tensor) -> DOT name, for ``Drawing.node_name`` (keyed like ``_target``)."""
-    keys: dict[int, str] = {}
+def _names_by_source(order: list, names: dict[int, str]) -> dict[tuple[str, int], str]:
+    """DOT names keyed by what the engine holds: ("op", id(op)) for an op's node and ("value",
+    id(op or leaf)) for a value's node (keyed like ``tensor._target``)."""
+    keys: dict[tuple[str, int], str] = {}
     for item in order:
         if isinstance(item, Op):
-            keys[id(item)] = names[id(item)]
-        elif item.op is None and item.tensor is not None:
-            keys[id(item.tensor)] = names[id(item)]
+            keys["op", id(item)] = names[id(item)]
+        else:
+            keys["value", id(item.op if item.op is not None else item.tensor)] = names[id(item)]
     return keys
 
 
@@ -363,7 +364,8 @@ def _homes(order: list, inputs: dict[int, list], folding: _Folding) -> dict[int,
 
     An op in a collapsed scope is swallowed. A value is swallowed when its own scope (the op's, for
     an op's output) is collapsed and only ops of that same collapsed scope use it: the values a scope
-    hands on to the rest of the graph, and the outputs, stay visible as the scope's outputs."""
+    hands on to the rest of the graph, and the outputs, stay visible as the scope's outputs, and
+    parameters stay visible as its inputs."""
     home: dict[int, str | None] = {}
     users: dict[int, list[Op]] = {}
     for item in order:
@@ -375,7 +377,8 @@ def _homes(order: list, inputs: dict[int, list], folding: _Folding) -> dict[int,
         if isinstance(item, _Value):
             scope = folding.swallowing(item.scope)
             used_by = users.get(id(item), [])
-            inside = scope is not None and not item.is_root and used_by
+            parameter = item.op is None and item.requires_grad
+            inside = scope is not None and not item.is_root and not parameter and used_by
             home[id(item)] = scope if inside and all(home[id(op)] == scope for op in used_by) else None
     return home
 
@@ -433,20 +436,19 @@ def _gradient_flow(root: Tensor) -> _Flow:
     return flow
 
 
-def _steps(flow: _Flow, names: dict[int, str], drawn: set[str]) -> list[dict]:
-    """The page's backward steps: for each op in backward order, the node that shows it and the
-    gradient it sends to each input (shape and summary)."""
+def _steps(flow: _Flow, names: dict[tuple[str, int], str]) -> list[dict]:
+    """The page's backward steps: for each drawn op in backward order, the node that shows it and
+    the gradient it sends to each input's node (shape and summary)."""
     steps = []
     for op in flow.ops:
-        node = names.get(id(op))
-        if node not in drawn:
+        node = names.get(("op", id(op)))
+        if node is None:
             continue
         sends = []
         for i, target, g in flow.sent[id(op)]:
-            to = names.get(id(target))
             sends.append(
                 {
-                    "node": to if to in drawn else None,
+                    "node": names.get(("value", id(target))),
                     "operand": i,
                     "shape": _shape(g.shape),
                     "summary": _grad_summary(g),

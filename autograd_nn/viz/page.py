@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from importlib import resources
 
 __all__ = ["render_page"]
@@ -38,7 +39,5 @@ def render_page(svg: str, data: dict) -> str:
         "{{data}}": payload,
         "{{script}}": _asset("page.js"),
     }
-    page = _asset("page.html")
-    for key, value in parts.items():
-        page = page.replace(key, value, 1)
-    return page
+    # One pass over the template, so text inside the SVG or the data is never taken for a placeholder.
+    return re.sub(r"\{\{\w+\}\}", lambda match: parts[match.group(0)], _asset("page.html"))
