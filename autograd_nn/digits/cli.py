@@ -119,12 +119,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     graph = commands.add_parser("graph", help="draw the network's cost graph with Graphviz")
-    graph.add_argument("--hidden", type=_hidden_sizes, default=(25,), help="hidden layer sizes (default: 25)")
+    graph.add_argument(
+        "--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes of a new network (default: 25)"
+    )
+    graph.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="draw this trained network (weights.npz from a training run)",
+    )
     graph.add_argument(
         "--data", type=Path, default=None, help="workbook for the backward pass (default: bundled digits)"
     )
     graph.add_argument(
-        "--format", choices=("svg", "png", "pdf", "dot"), default=None, help="(default: from --out, else svg)"
+        "--batch", type=int, default=None, help="examples of --data in the batch (default: all of them)"
+    )
+    graph.add_argument(
+        "--format",
+        choices=("svg", "png", "pdf", "dot", "html"),
+        default=None,
+        help="html: an interactive page (default: from --out, else svg)",
     )
     graph.add_argument("--out", type=Path, default=None, help="output file (default: network_graph.<format>)")
     graph.add_argument(
@@ -269,20 +283,39 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_graph(args: argparse.Namespace) -> int:
+    from ..grad_mode import keep_values
     from ..viz import draw_graph, save_graph
     from .data import load_dataset, one_hot
     from .network import Network, input_scale_for
 
     fmt = args.format or (args.out.suffix.lstrip(".") if args.out and args.out.suffix else "svg")
     out = args.out or Path(f"network_graph.{fmt}")
-    dataset = load_dataset(args.data or _default_data())
-    network = Network([dataset.n, *args.hidden, dataset.num_labels], input_scale=input_scale_for(dataset.X))
-    cost = network.cost(dataset.X, one_hot(dataset.y, dataset.num_labels))
+    if args.batch is not None and args.batch < 1:
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
+    data_path = args.data or _default_data()
+    dataset = load_dataset(data_path)
+    if args.weights is not None:
+        network = Network.load(args.weights)
+        hidden = tuple(network.sizes[1:-1])
+        if args.hidden is not None and args.hidden != hidden:
+            raise ValueError(
+                f"--hidden {args.hidden} does not match --weights {args.weights} (hidden {hidden})"
+            )
+        if network.sizes[0] != dataset.n or network.sizes[-1] != dataset.num_labels:
+            raise ValueError(
+                f"--weights {args.weights} maps {network.sizes[0]} inputs to {network.sizes[-1]} labels, "
+                f"but --data {data_path} has {dataset.n} columns and {dataset.num_labels} labels"
+            )
+        what = f"trained {'-'.join(map(str, network.sizes))} network ({args.weights.name})"
+    else:
+        sizes = [dataset.n, *(args.hidden or (25,)), dataset.num_labels]
+        network = Network(sizes, input_scale=input_scale_for(dataset.X))
+        what = f"{'-'.join(map(str, sizes))} sigmoid network"
+    m = dataset.m if args.batch is None else min(args.batch, dataset.m)
+    with keep_values():  # the drawing's hover details show every intermediate's values
+        cost = network.cost(dataset.X[:m], one_hot(dataset.y[:m], dataset.num_labels))
     cost.backward()
-    sizes = "-".join(str(s) for s in network.sizes)
-    graph = draw_graph(
-        cost, backward=args.backward, title=f"cost of the {sizes} sigmoid network on {dataset.m} digits"
-    )
+    graph = draw_graph(cost, backward=args.backward, title=f"cost of the {what} on {m} digits")
     written = save_graph(graph, out, format=fmt, overwrite=args.overwrite)
     print(f"wrote {written}")
     return 0
