@@ -169,3 +169,14 @@ def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
     errors = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
     assert errors == []
+
+
+def test_the_page_load_benchmark_runs_end_to_end(browser, capsys):
+    """benchmarks/page_load.py --quick reports every figure (how fast is not asserted here)."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "benchmarks" / "page_load.py"))
+    assert script["main"](["--quick"]) == 0
+    out = capsys.readouterr().out
+    for figure in ("draw_graph", "Graphviz + page", "open until interactive", "click", "backward step"):
+        assert figure in out and " ms" in out.split(figure, 1)[1].splitlines()[0]
