@@ -171,12 +171,12 @@ def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):
     assert errors == []
 
 
-def test_the_page_load_benchmark_runs_end_to_end(browser, capsys):
+def test_the_page_load_benchmark_runs_end_to_end(browser, capsys):  # browser: skip or fail as above
     """benchmarks/page_load.py --quick reports every figure (how fast is not asserted here)."""
     import runpy
 
     script = runpy.run_path(str(ROOT / "benchmarks" / "page_load.py"))
     assert script["main"](["--quick"]) == 0
     out = capsys.readouterr().out
-    for figure in ("draw_graph", "Graphviz + page", "open until interactive", "click", "backward step"):
+    for figure in ("draw_graph", "Graphviz + page", "open until interactive", "click", "one backward step"):
         assert figure in out and " ms" in out.split(figure, 1)[1].splitlines()[0]
