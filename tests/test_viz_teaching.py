@@ -231,7 +231,7 @@ def test_nested_scopes_collapse_into_the_outermost_unless_it_is_expanded():
 
 
 def test_a_50000_op_loop_collapsed_renders_small(dot_program, tmp_path):
-    x = ag.Tensor(np.ones(4), requires_grad=True, name="x")
+    x = x0 = ag.Tensor(np.ones(4), requires_grad=True, name="x")
     with ag.name_scope("loop"):
         for step in range(50):
             with ag.name_scope(f"step{step}"):
@@ -243,7 +243,17 @@ def test_a_50000_op_loop_collapsed_renders_small(dot_program, tmp_path):
     png = save_graph(drawing, tmp_path / "loop.png").read_bytes()
     width, height = struct.unpack(">II", png[16:24])
     assert width < 1000 and height < 1000, (width, height)
-    assert len(drawing.page_data["steps"]) == 50_001  # the page still steps through every VJP
+    steps = drawing.page_data["steps"]  # sum's VJP, then the loop's 50,000 as one step
+    assert [step["ops"] for step in steps] == [1, 50_000]
+    growth = 1.0001**50_000  # d(sum)/dx, for each of x's 4 elements
+    assert steps[1]["sends"] == [  # only the gradient that leaves the scope: the one reaching x
+        {
+            "node": drawing.node_name(x0),
+            "operand": 0,
+            "shape": "(4,)",
+            "summary": f"grad: norm {2 * growth:.4g}  mean {growth:.4g}",
+        }
+    ]
 
 
 # ---------------------------------------------------------------- the page's data and file

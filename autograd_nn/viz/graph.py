@@ -218,7 +218,13 @@ def draw_graph(
         node_attr={"fontname": "Helvetica", "fontsize": "11", "margin": "0.12,0.06", "height": "0.3"},
         edge_attr={"arrowsize": "0.7", "color": "grey25"},
     )
-    flow = _gradient_flow(roots[0])  # the backward pass of the first output, for tooltips and the page
+    # The backward pass of the first output, for the tooltips and the page's steps (drawn nodes only).
+    shown = [item for item in order if names[id(item)] in drawn_names]
+    flow = _gradient_flow(
+        roots[0],
+        {item.op if item.op is not None else item.tensor for item in shown if isinstance(item, _Value)},
+        {item for item in shown if isinstance(item, Op)},
+    )
 
     # Node statements, grouped by scope so that each open scope becomes one (possibly nested) cluster.
     # Emitted in the order the layout reads (inputs first, or the output first in the backward view):
@@ -336,6 +342,7 @@ class _Folding:
         self.all = collapse is True
         self.listed = set() if isinstance(collapse, bool) else {str(s) for s in collapse}
         self.expanded = {str(s) for s in expand}
+        self._swallowing: dict[str, str | None] = {}  # a graph has few scopes and many nodes
 
     def collapsed(self, scope: str) -> bool:
         return scope not in self.expanded and (self.all or scope in self.listed)
@@ -344,12 +351,11 @@ class _Folding:
         """The outermost collapsed scope that ``scope`` lies in (itself included), or None."""
         if scope is None or not (self.all or self.listed):
             return None
-        parts = scope.split("/")
-        for depth in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:depth])
-            if self.collapsed(prefix):
-                return prefix
-        return None
+        if scope not in self._swallowing:
+            parts = scope.split("/")
+            prefixes = ("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+            self._swallowing[scope] = next((p for p in prefixes if self.collapsed(p)), None)
+        return self._swallowing[scope]
 
     def open_part(self, scope: str | None) -> str | None:
         """The frame a node is drawn in: its scope up to (not including) the first collapsed one."""
@@ -401,23 +407,24 @@ class _Flow:
         self.sent: dict[int, list[tuple[int, object, np.ndarray]]] = {}  # id(op) -> [(input, target, g)]
 
 
-def _gradient_flow(root: Tensor) -> _Flow:
+def _gradient_flow(root: Tensor, values: set, ops: set[Op]) -> _Flow:
     """Run the backward pass of ``root`` (seeded with ones) without touching any ``.grad``, keeping
-    each op's contribution to each of its inputs. Empty when ``root`` needs no gradient."""
+    the whole gradient of the ``values`` (ops and leaves, keyed like ``_target``) and what each of
+    the ``ops`` sends each of its inputs. Empty when ``root`` needs no gradient."""
     flow = _Flow()
     if not root.requires_grad or root.op is None:
         return flow
-    start = _target(root)
-    order = _reverse_topological_order(start)  # the engine's own order, so the steps match backward()
-    found = _backpropagate(root, np.ones_like(root.data), False, wanted=set(order))
+    order = _reverse_topological_order(_target(root))  # the engine's own order, as backward() runs
+    found = _backpropagate(root, np.ones_like(root.data), False, wanted=values | ops)
     recording, STATE.enabled = STATE.enabled, False
     try:
         for item in order:
             g = found.get(item)
             if g is None:
                 continue
-            flow.totals[id(item)] = g
-            if type(item) is Tensor:
+            if item in values:
+                flow.totals[id(item)] = g
+            if item not in ops:
                 continue
             op = item
             flow.ops.append(op)
@@ -438,23 +445,30 @@ def _gradient_flow(root: Tensor) -> _Flow:
 
 def _steps(flow: _Flow, names: dict[tuple[str, int], str]) -> list[dict]:
     """The page's backward steps: for each drawn op in backward order, the node that shows it and
-    the gradient it sends to each input's node (shape and summary)."""
-    steps = []
+    the gradient it sends to each input's node (shape and summary). Consecutive ops of one collapsed
+    scope make one step, which lists only the gradients that leave the scope."""
+    steps: list[dict] = []
     for op in flow.ops:
         node = names.get(("op", id(op)))
         if node is None:
             continue
-        sends = []
+        collapsed = node.startswith("scope")
+        if collapsed and steps and steps[-1]["node"] == node:
+            step = steps[-1]
+            step["ops"] += 1
+            step["op"] = f"{step['first']} … {op.label()} ({step['ops']:,} ops of a collapsed scope)"
+        else:
+            step = {"node": node, "op": op.label(), "ops": 1, "first": op.label(), "sends": []}
+            steps.append(step)
         for i, target, g in flow.sent[id(op)]:
-            sends.append(
-                {
-                    "node": names.get(("value", id(target))),
-                    "operand": i,
-                    "shape": _shape(g.shape),
-                    "summary": _grad_summary(g),
-                }
+            to = names.get(("value", id(target)))
+            if collapsed and to == node:
+                continue  # stays inside the collapsed scope
+            step["sends"].append(
+                {"node": to, "operand": i, "shape": _shape(g.shape), "summary": _grad_summary(g)}
             )
-        steps.append({"node": node, "op": op.label(), "sends": sends})
+    for step in steps:
+        del step["first"]
     return steps
 
 
