@@ -8,6 +8,7 @@ test's temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -159,6 +160,54 @@ def test_stepping_the_backward_pass_follows_the_engines_order(page, tutorial):
     page.find_element("id", "prev").click()
     assert step_box.get_attribute("data-node") == seen[-2]
     assert page.find_elements("css selector", "g.node.step-input")  # the inputs it sends gradients to
+
+
+def view_box(page) -> list[float]:
+    return [
+        float(v)
+        for v in page.find_element("css selector", "#canvas svg").get_dom_attribute("viewBox").split()
+    ]
+
+
+def test_the_wheel_zooms_a_drag_pans_and_fit_brings_the_whole_graph_back(page):
+    whole = view_box(page)
+    page.execute_script(
+        "const box = arguments[0].getBoundingClientRect();"
+        "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -400, bubbles: true, cancelable: true,"
+        " clientX: box.left + box.width / 2, clientY: box.top + box.height / 2}));",
+        page.find_element("id", "canvas"),
+    )
+    zoomed = view_box(page)
+    assert zoomed[2] < whole[2] * 0.7 and zoomed[3] < whole[3] * 0.7  # closer: a smaller part of the graph
+    page.execute_script(
+        "const canvas = arguments[0];"
+        "canvas.dispatchEvent(new MouseEvent('mousedown', {clientX: 300, clientY: 300, bubbles: true}));"
+        "window.dispatchEvent(new MouseEvent('mousemove', {clientX: 400, clientY: 350, bubbles: true}));"
+        "window.dispatchEvent(new MouseEvent('mouseup', {clientX: 400, clientY: 350, bubbles: true}));",
+        page.find_element("id", "canvas"),
+    )
+    panned = view_box(page)
+    assert panned[0] < zoomed[0] and panned[1] < zoomed[1] and panned[2:] == zoomed[2:]  # dragged right, down
+    page.find_element("id", "fit").click()
+    assert view_box(page) == pytest.approx(whole, abs=0.01)
+
+
+def test_gradient_check_verdicts_in_the_data_colour_the_nodes(browser, tutorial, tmp_path):
+    """A node record's "status" (what draw_graph's compare= sets) becomes the CSS class status-<status>."""
+    network, _, drawing, _ = tutorial
+    marked = drawing.copy()
+    marked.page_data = json.loads(json.dumps(drawing.page_data))
+    theta1, theta2 = drawing.node_name(network.params[0][0]), drawing.node_name(network.params[1][0])
+    marked.page_data["nodes"][theta1]["status"] = "mismatch"
+    marked.page_data["nodes"][theta2]["status"] = "ok"
+    browser.get(ag.save_graph(marked, tmp_path / "checked.html").as_uri())
+    assert "status-mismatch" in browser.find_element("id", theta1).get_attribute("class")
+    assert "status-ok" in browser.find_element("id", theta2).get_attribute("class")
+    fill = browser.execute_script(
+        "return getComputedStyle(document.querySelector('#' + arguments[0] + ' :is(polygon, path)')).fill",
+        theta1,
+    )
+    assert fill == "rgb(255, 179, 179)"  # the mismatch colour of page.css
 
 
 def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):
