@@ -1,9 +1,11 @@
 """Draw a recorded computation graph with Graphviz: ``draw_graph(loss)`` and ``save_graph(graph, path)``.
 
-``draw_graph`` walks the graph backwards from a tensor (breadth first, without recursion, so a chain of
-100,000 operations is fine) and returns a ``graphviz.Digraph``. In Jupyter the returned object displays
-inline as SVG (the graphviz package gives it a ``_repr_mimebundle_``); elsewhere ``save_graph`` writes
-it as SVG, PNG, PDF or DOT source.
+``draw_graph`` walks the graph backwards from a tensor or a list of them (breadth first, without
+recursion, so a chain of 100,000 operations is fine) and returns a ``Drawing``, a ``graphviz.Digraph``
+that also carries the data of the interactive page. In Jupyter it displays inline as SVG (the graphviz
+package gives it a ``_repr_mimebundle_``); elsewhere ``save_graph`` writes it as SVG, PNG, PDF, DOT
+source, or an HTML page (``viz.page``) that pans, zooms, highlights dependencies and steps through the
+backward pass.
 
 Legend (the one people know from torchviz)::
 
@@ -11,8 +13,12 @@ Legend (the one people know from torchviz)::
     light blue box    a parameter: a leaf with requires_grad=True (name, shape, dtype)
     white ellipse     an input or constant (requires_grad=False); an unnamed scalar constant shows its value
     ivory box         an intermediate result
-    green box         the output: the tensor that was drawn
+    green box         an output: a tensor that was drawn
     labelled frame    a name_scope; nested scopes ("net/layer1") are nested frames
+    3-D box           a collapsed name_scope (``collapse=``): its ops as one node, between its inputs
+                      and the values it hands on
+    0, 1, ... in blue at an arrow head: which operand of an op whose operand order matters (sub, div,
+                      matmul, ...; not add or mul) the arrow is
     yellow note       how many tensors and ops were left out past max_nodes
 
 In the forward view arrows follow the data: input tensor -> op -> output tensor. In the backward view
@@ -22,7 +28,11 @@ gradients do; grey dotted lines lead to inputs and constants, which receive no g
 Tensor labels give the name (if any), the shape ("(5000, 25)", or "scalar") and the dtype; with
 ``show_values`` a summary of the values (the values themselves for tensors of at most 6 elements, else
 mean, min and max), and, when a gradient is present (after ``backward()``) and ``show_grads`` is on, the
-gradient's norm and mean.
+gradient's norm and mean. An intermediate's values are usually freed once used: they can be shown only
+when the graph was recorded under ``ag.keep_values()``. Hovering a node shows its full name, shape,
+dtype, values, gradients (``.grad``, and the gradient of the first output reaching it, from a backward
+pass the drawing runs without touching ``.grad``) and, under ``keep_values``, the user's line of code
+that created it.
 
 Example, the tutorial's 400-25-10 network::
 
