@@ -294,6 +294,26 @@ def test_no_steps_without_a_gradient_to_follow():
     assert draw_graph(x.sum()).page_data["steps"] == []
 
 
+def test_a_graph_whose_backward_pass_fails_is_still_drawn_without_steps():
+    class Broken(Op):
+        __slots__ = ()
+        name = "broken"
+
+        def forward(self, x):
+            return x * 2
+
+        def vjp(self, g, out, x):
+            raise ag.AutogradError("broken: no VJP here")
+
+    x = ag.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    out = ag.tensor.apply(Broken(), x).sum()
+    drawing = draw_graph(out)
+    assert "broken" in drawing.source
+    assert drawing.page_data["steps"] == []
+    assert "broken: no VJP here" in drawing.page_data["steps_note"]
+    assert ag.grad_mode.STATE.enabled  # recording is back on
+
+
 def test_node_records_list_inputs_so_the_page_can_find_ancestors():
     net = two_layer_network()
     drawing = draw_graph(net.J)

@@ -322,6 +322,7 @@ def draw_graph(
         "outputs": [names[id(v)] for v in root_values if names[id(v)] in drawn_names],
         "nodes": nodes,
         "steps": _steps(flow, graph._names),
+        "steps_note": flow.failure,
     }
     return graph
 
@@ -409,9 +410,11 @@ def _operand_order_matters(op: Op) -> bool:
 
 class _Flow:
     """The backward pass of one output, run again for the drawing: the ops in the order
-    ``backward()`` visits them, the gradient reaching each value, and what each op sends each input."""
+    ``backward()`` visits them, the gradient reaching each value, and what each op sends each input.
+    ``failure`` says why there is none when that backward pass raised."""
 
     def __init__(self) -> None:
+        self.failure: str | None = None
         self.ops: list[Op] = []
         self.totals: dict[int, np.ndarray] = {}  # id(op or leaf) -> its whole gradient
         self.sent: dict[int, list[tuple[int, object, np.ndarray]]] = {}  # id(op) -> [(input, target, g)]
@@ -425,9 +428,10 @@ def _gradient_flow(root: Tensor, values: set, ops: set[Op]) -> _Flow:
     if not root.requires_grad or root.op is None:
         return flow
     order = _reverse_topological_order(_target(root))  # the engine's own order, as backward() runs
-    found = _backpropagate(root, np.ones_like(root.data), False, wanted=values | ops)
-    recording, STATE.enabled = STATE.enabled, False
+    recording = STATE.enabled
     try:
+        found = _backpropagate(root, np.ones_like(root.data), False, wanted=values | ops)
+        STATE.enabled = False
         for item in order:
             g = found.get(item)
             if g is None:
@@ -448,6 +452,10 @@ def _gradient_flow(root: Tensor, values: set, ops: set[Op]) -> _Flow:
                 if pg.shape != target.shape:
                     pg = _unbroadcast(pg, target.shape, op)
                 sent.append((i, target, np.asarray(pg)))
+    except (AutogradError, ValueError, FloatingPointError) as error:
+        failed = _Flow()  # a graph whose backward pass fails can still be drawn, without the steps
+        failed.failure = f"the backward pass failed, so there are no steps: {error}"
+        return failed
     finally:
         STATE.enabled = recording
     return flow

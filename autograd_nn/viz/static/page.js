@@ -145,7 +145,7 @@
   function showStep(k) {
     clearClasses(["step-op", "step-input"]);
     current = Math.max(-1, Math.min(k, steps.length - 1));
-    counter.textContent = steps.length ? (current + 1) + " / " + steps.length : "no gradients recorded";
+    counter.textContent = steps.length ? (current + 1) + " / " + steps.length : (data.steps_note || "no gradients to step through");
     stepBox.replaceChildren(text("h2", "Backward step"));
     if (current < 0) { delete stepBox.dataset.node; return; }
     const step = steps[current];
