@@ -212,6 +212,13 @@ def test_one_scope_at_a_time_can_be_collapsed_or_expanded():
     assert sorted(ops) == ["add", "matmul", "sigmoid", "transpose"]  # layer2's four ops, alone
     with pytest.raises(TypeError, match="list of scope names"):
         draw_graph(net.J, collapse="layer1")
+    with pytest.raises(
+        ValueError,
+        match=r"collapse names scope 'layr1', which is not in the graph \(its scopes: cost, layer1, layer2\)",
+    ):
+        draw_graph(net.J, collapse=["layr1"])
+    with pytest.raises(ValueError, match="expand names scope 'layer3'"):
+        draw_graph(net.J, collapse=True, expand=["layer3"])
 
 
 def test_nested_scopes_collapse_into_the_outermost_unless_it_is_expanded():

@@ -179,6 +179,7 @@ def draw_graph(
     folding = _Folding(collapse, expand)
 
     order, inputs = _breadth_first(roots)
+    folding.check(order)
     root_values = [order[k] for k in range(len(order)) if isinstance(order[k], _Value) and order[k].is_root]
     home = _homes(order, inputs, folding)  # id(item) -> the collapsed scope that swallows it, or None
 
@@ -354,6 +355,24 @@ class _Folding:
         self.listed = set() if isinstance(collapse, bool) else {str(s) for s in collapse}
         self.expanded = {str(s) for s in expand}
         self._swallowing: dict[str, str | None] = {}  # a graph has few scopes and many nodes
+
+    def check(self, order: list) -> None:
+        """Refuse scope names the graph does not have (a typo would silently collapse nothing)."""
+        if not (self.listed or self.expanded):
+            return
+        present: set[str] = set()
+        for item in order:
+            scope = getattr(item, "scope", None)
+            if scope is not None and scope not in present:
+                parts = scope.split("/")
+                present.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+        for option, names in (("collapse", self.listed), ("expand", self.expanded)):
+            unknown = sorted(names - present)
+            if unknown:
+                known = ", ".join(sorted(present)) or "none"
+                raise ValueError(
+                    f"draw_graph: {option} names scope {unknown[0]!r}, which is not in the graph (its scopes: {known})"
+                )
 
     def collapsed(self, scope: str) -> bool:
         return scope not in self.expanded and (self.all or scope in self.listed)
