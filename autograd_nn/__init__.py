@@ -6,7 +6,7 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .functional import hessian, hvp, jacobian, jvp, vjp
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, name_scope, no_grad
 from .ops import (
     binary_cross_entropy_with_logits,
     exp,
@@ -44,6 +44,7 @@ __all__ = [
     "is_grad_enabled",
     "jacobian",
     "jvp",
+    "keep_values",
     "log",
     "log_softmax",
     "logsumexp",

@@ -1,19 +1,24 @@
-"""What the engine records, and how: ``no_grad``, ``enable_grad``, ``detect_anomaly``, ``name_scope``."""
+"""What the engine records, and how: ``no_grad``, ``enable_grad``, ``detect_anomaly``, ``name_scope``,
+``keep_values``."""
 
 from __future__ import annotations
 
 from contextlib import ContextDecorator
+from typing import NamedTuple
+
+import numpy as np
 
 
 class _Mode:
     """The recording switches every operation reads; one instance, ``STATE``."""
 
-    __slots__ = ("anomaly", "enabled", "scope")
+    __slots__ = ("anomaly", "enabled", "keep_values", "scope")
 
     def __init__(self) -> None:
         self.enabled = True  # record operations for backward
         self.anomaly = False  # check every output and gradient for NaN/Inf
         self.scope: str | None = None  # "layer1" or "net/layer1" inside name_scope blocks
+        self.keep_values = False  # nodes keep their output's values (or a summary) for drawings
 
 
 STATE = _Mode()
@@ -88,3 +93,39 @@ class name_scope(ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         STATE.scope = self._saved.pop()
+
+
+class keep_values(ContextDecorator):
+    """Nodes recorded inside keep what drawings show: their output's values (a copy when it has at most
+    ``KEPT_SIZE`` elements, else ``ValueSummary``) and the line of user code that created them.
+
+    Off by default: the engine otherwise frees intermediates nobody holds, and keeps nothing extra.
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[bool] = []  # a stack: the same instance may be entered again while active
+
+    def __enter__(self) -> None:
+        self._saved.append(STATE.keep_values)
+        STATE.keep_values = True
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.keep_values = self._saved.pop()
+
+
+KEPT_SIZE = 1024  # outputs with at most this many elements are kept whole under keep_values
+
+
+class ValueSummary(NamedTuple):
+    """What ``keep_values`` keeps of a bigger output: its mean, min and max."""
+
+    mean: float
+    min: float
+    max: float
+
+
+def kept_values(out: np.ndarray) -> np.ndarray | ValueSummary:
+    """What a node recorded under ``keep_values`` keeps of its output ``out``."""
+    if out.size <= KEPT_SIZE:
+        return out.copy()  # a copy: a later in-place change to the output must not rewrite history
+    return ValueSummary(float(out.mean()), float(out.min()), float(out.max()))

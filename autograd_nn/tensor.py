@@ -22,7 +22,7 @@ import numpy as np
 
 from . import ops
 from .errors import AnomalyError, AutogradError, ShapeError
-from .grad_mode import STATE
+from .grad_mode import STATE, kept_values
 
 
 def _as_float_array(data, where: str) -> np.ndarray:
@@ -338,6 +338,8 @@ def apply(op: ops.Op, *args) -> Tensor:
         op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
         op.scope = STATE.scope
         result._op = op
+        if STATE.keep_values:  # for drawings: the values and the user's line (grad_mode.keep_values)
+            op.kept, op.origin = kept_values(out), _user_location()
     if STATE.anomaly:
         op.origin = _user_location()
         _check_forward(op, out, args)

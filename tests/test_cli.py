@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -282,3 +283,57 @@ def test_kept_epoch_is_marked_only_when_it_is_not_the_last():
     assert kept_epoch_to_mark(Result(3, 5)) == 3
     assert kept_epoch_to_mark(Result(5, 5)) is None
     assert kept_epoch_to_mark(Result(0, 1)) is None
+
+
+def test_graph_draws_a_trained_network_as_an_interactive_page_in_a_real_process(tmp_path, dot_program):
+    weights = Network([64, 12, 10], seed=3).save(tmp_path / "weights.npz")
+    out = tmp_path / "trained.html"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograd_nn",
+            "graph",
+            "--weights",
+            str(weights),
+            "--batch",
+            "50",
+            "--format",
+            "html",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "cost of the trained 64-12-10 network (weights.npz) on 50 digits" in page
+    data = json.loads(re.search(r'id="graph-data">(.*?)</script>', page, re.S).group(1))
+    theta1 = next(node for node in data["nodes"].values() if node["title"] == "layer1/theta1 (parameter)")
+    assert "shape (12, 64), float64" in theta1["details"]
+    assert any(line.startswith(".grad norm") for line in theta1["details"])  # the cost's gradient
+    assert len(data["steps"]) == 9  # every VJP of the 64-12-10 cost, to step through
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--hidden", "7"], "--hidden (7,) does not match --weights"),
+        (["--batch", "0"], "argument --batch: expected a whole number >= 1"),
+    ],
+)
+def test_graph_with_weights_refuses_what_does_not_fit(extra, message, tmp_path, capsys):
+    weights = Network([64, 12, 10], seed=3).save(tmp_path / "weights.npz")
+    out = tmp_path / "g.dot"
+    assert main(["graph", "--weights", str(weights), "--out", str(out), *extra]) == 1
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not out.exists()
+
+
+def test_graph_refuses_weights_for_other_data(tmp_path, capsys):
+    weights = Network([400, 25, 10], seed=3).save(tmp_path / "weights.npz")
+    assert main(["graph", "--weights", str(weights), "--out", str(tmp_path / "g.dot")]) == 1
+    assert "maps 400 inputs to 10 labels, but the bundled digits have 64 columns" in capsys.readouterr().err

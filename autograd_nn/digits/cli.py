@@ -121,6 +121,9 @@ def _add_split_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot", "html")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="autograd-nn",
@@ -205,15 +208,29 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     graph = commands.add_parser("graph", help="draw the network's cost graph with Graphviz")
-    graph.add_argument("--hidden", type=_hidden_sizes, default=(25,), help="hidden layer sizes (default: 25)")
+    graph.add_argument(
+        "--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes of a new network (default: 25)"
+    )
+    graph.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="draw this trained network (weights.npz from a training run)",
+    )
     graph.add_argument(
         "--data", type=Path, default=None, help="workbook for the backward pass (default: bundled digits)"
     )
     graph.add_argument(
-        "--format",
-        choices=("svg", "png", "pdf", "dot"),
+        "--batch",
+        type=_whole_number(1),
         default=None,
-        help="(default: the suffix of --out, else svg; a different suffix is refused)",
+        help="examples of --data in the batch (default: all of them)",
+    )
+    graph.add_argument(
+        "--format",
+        choices=GRAPH_FORMATS,
+        default=None,
+        help="html: an interactive page (default: the suffix of --out, else svg; a different suffix is refused)",
     )
     graph.add_argument("--out", type=Path, default=None, help="output file (default: network_graph.<format>)")
     graph.add_argument(
@@ -510,9 +527,6 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
-
-
 def _graph_format(args: argparse.Namespace) -> tuple[str, Path]:
     """The format and output path: from --format and --out's suffix, which must agree when both given."""
     suffix = args.out.suffix.lower().lstrip(".") if args.out is not None else ""
@@ -522,7 +536,7 @@ def _graph_format(args: argparse.Namespace) -> tuple[str, Path]:
         )
     if args.out is not None and suffix and suffix not in GRAPH_FORMATS:
         raise CommandError(
-            f"--out {args.out}: unknown format .{suffix}; use .svg, .png, .pdf or .dot (or give --format)"
+            f"--out {args.out}: unknown format .{suffix}; use .svg, .png, .pdf, .dot or .html (or give --format)"
         )
     fmt = args.format or suffix or "svg"
     return fmt, args.out or Path(f"network_graph.{fmt}")
@@ -530,6 +544,7 @@ def _graph_format(args: argparse.Namespace) -> tuple[str, Path]:
 
 def run_graph(args: argparse.Namespace) -> int:
     from ..files import check_writable_file
+    from ..grad_mode import keep_values
     from ..viz import draw_graph, save_graph
     from .data import load_dataset, one_hot
     from .network import Network, input_scale_for
@@ -539,20 +554,36 @@ def run_graph(args: argparse.Namespace) -> int:
     check_writable_file(out, overwrite=args.overwrite)  # before any work
     with _data_path(args) as path:
         dataset = load_dataset(path)
-    sizes = [dataset.n, *args.hidden, dataset.num_labels]
-    try:
-        check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
-    except TooLargeError as error:
-        raise CommandError(
-            f"--hidden {','.join(map(str, args.hidden))}: {error}; choose smaller --hidden"
-        ) from None
-    network = Network(sizes, input_scale=input_scale_for(dataset.X))
-    cost = network.cost(dataset.X, one_hot(dataset.y, dataset.num_labels))
+    if args.weights is not None:
+        network = Network.load(args.weights)
+        hidden = tuple(network.sizes[1:-1])
+        if args.hidden is not None and args.hidden != hidden:
+            raise CommandError(
+                f"--hidden {args.hidden} does not match --weights {args.weights} (hidden {hidden})"
+            )
+        if network.sizes[0] != dataset.n or network.sizes[-1] != dataset.num_labels:
+            raise CommandError(
+                f"--weights {args.weights} maps {network.sizes[0]} inputs to {network.sizes[-1]} labels, "
+                f"but {f'--data {args.data} has' if args.data else 'the bundled digits have'} "
+                f"{dataset.n} columns and {dataset.num_labels} labels"
+            )
+        what = f"trained {'-'.join(map(str, network.sizes))} network ({args.weights.name})"
+    else:
+        hidden = args.hidden or (25,)
+        sizes = [dataset.n, *hidden, dataset.num_labels]
+        try:
+            check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
+        except TooLargeError as error:
+            raise CommandError(
+                f"--hidden {','.join(map(str, hidden))}: {error}; choose smaller --hidden"
+            ) from None
+        network = Network(sizes, input_scale=input_scale_for(dataset.X))
+        what = f"{'-'.join(map(str, sizes))} sigmoid network"
+    m = dataset.m if args.batch is None else min(args.batch, dataset.m)
+    with keep_values():  # the drawing's hover details show every intermediate's values
+        cost = network.cost(dataset.X[:m], one_hot(dataset.y[:m], dataset.num_labels))
     cost.backward()
-    shape = "-".join(str(s) for s in network.sizes)
-    graph = draw_graph(
-        cost, backward=args.backward, title=f"cost of the {shape} sigmoid network on {dataset.m} digits"
-    )
+    graph = draw_graph(cost, backward=args.backward, title=f"cost of the {what} on {m} digits")
     written = save_graph(graph, out, format=fmt, overwrite=args.overwrite)
     print(f"wrote {written}")
     return 0

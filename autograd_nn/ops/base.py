@@ -35,6 +35,7 @@ class Op:
     __slots__ = (
         "__weakref__",
         "dtype",
+        "kept",
         "origin",
         "output",
         "output_name",

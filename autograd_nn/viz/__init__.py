@@ -1,5 +1,5 @@
-"""Seeing the recorded graph: Graphviz drawings (``graph``)."""
+"""Seeing the recorded graph: Graphviz drawings (``graph``) and the interactive HTML page (``page``)."""
 
-from .graph import LEGEND, GraphvizNotFoundError, draw_graph, save_graph
+from .graph import LEGEND, Drawing, GraphvizNotFoundError, draw_graph, save_graph
 
-__all__ = ["LEGEND", "GraphvizNotFoundError", "draw_graph", "save_graph"]
+__all__ = ["LEGEND", "Drawing", "GraphvizNotFoundError", "draw_graph", "save_graph"]

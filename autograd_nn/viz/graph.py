@@ -1,9 +1,11 @@
 """Draw a recorded computation graph with Graphviz: ``draw_graph(loss)`` and ``save_graph(graph, path)``.
 
-``draw_graph`` walks the graph backwards from a tensor (breadth first, without recursion, so a chain of
-100,000 operations is fine) and returns a ``graphviz.Digraph``. In Jupyter the returned object displays
-inline as SVG (the graphviz package gives it a ``_repr_mimebundle_``); elsewhere ``save_graph`` writes
-it as SVG, PNG, PDF or DOT source.
+``draw_graph`` walks the graph backwards from a tensor or a list of them (breadth first, without
+recursion, so a chain of 100,000 operations is fine) and returns a ``Drawing``, a ``graphviz.Digraph``
+that also carries the data of the interactive page. In Jupyter it displays inline as SVG (the graphviz
+package gives it a ``_repr_mimebundle_``); elsewhere ``save_graph`` writes it as SVG, PNG, PDF, DOT
+source, or an HTML page (``viz.page``) that pans, zooms, highlights dependencies and steps through the
+backward pass.
 
 Legend (the one people know from torchviz)::
 
@@ -11,8 +13,12 @@ Legend (the one people know from torchviz)::
     light blue box    a parameter: a leaf with requires_grad=True (name, shape, dtype)
     white ellipse     an input or constant (requires_grad=False); an unnamed scalar constant shows its value
     ivory box         an intermediate result
-    green box         the output: the tensor that was drawn
+    green box         an output: a tensor that was drawn
     labelled frame    a name_scope; nested scopes ("net/layer1") are nested frames
+    3-D box           a collapsed name_scope (``collapse=``): its ops as one node, between its inputs
+                      and the values it hands on
+    0, 1, ... in blue at an arrow head: which operand of an op whose operand order matters (sub, div,
+                      matmul, ...; not add or mul) the arrow is
     yellow note       how many tensors and ops were left out past max_nodes
 
 In the forward view arrows follow the data: input tensor -> op -> output tensor. In the backward view
@@ -22,7 +28,11 @@ gradients do; grey dotted lines lead to inputs and constants, which receive no g
 Tensor labels give the name (if any), the shape ("(5000, 25)", or "scalar") and the dtype; with
 ``show_values`` a summary of the values (the values themselves for tensors of at most 6 elements, else
 mean, min and max), and, when a gradient is present (after ``backward()``) and ``show_grads`` is on, the
-gradient's norm and mean.
+gradient's norm and mean. An intermediate's values are usually freed once used: they can be shown only
+when the graph was recorded under ``ag.keep_values()``. Hovering a node shows its full name, shape,
+dtype, values, gradients (``.grad``, and the gradient of the first output reaching it, from a backward
+pass the drawing runs without touching ``.grad``) and, under ``keep_values``, the user's line of code
+that created it.
 
 Example, the tutorial's 400-25-10 network::
 
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import html
 from collections import deque
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import graphviz
@@ -50,10 +61,11 @@ import numpy as np
 
 from ..errors import AutogradError
 from ..files import write_atomically
+from ..grad_mode import STATE, ValueSummary
 from ..ops import Op
-from ..tensor import Tensor, _target
+from ..tensor import Tensor, _backpropagate, _reverse_topological_order, _target, _unbroadcast
 
-__all__ = ["LEGEND", "GraphvizNotFoundError", "draw_graph", "save_graph"]
+__all__ = ["LEGEND", "Drawing", "GraphvizNotFoundError", "draw_graph", "save_graph"]
 
 LEGEND = (
     "grey box: operation (e.g. matmul, sum(axis=1)); "
@@ -63,10 +75,12 @@ LEGEND = (
     "green box: output; "
     "labelled frame: name_scope; "
     "yellow note: nodes left out past max_nodes; "
+    "3-D box: a collapsed name_scope (its ops drawn as one node); "
+    "small blue 0, 1, ... at an arrow head: which operand of sub, div, matmul, pow... the edge is; "
     "backward view: red dashed arrows show gradients flowing from the output to the parameters"
 )
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "dot", "html")
 
 # Fill colours and shapes of the node kinds (torchviz's legend: grey ops, blue parameters, green output).
 _STYLES = {
@@ -82,7 +96,10 @@ _STYLES = {
         "color": "darkgreen",
     },
     "note": {"shape": "note", "style": "filled", "fillcolor": "lightyellow", "color": "goldenrod3"},
+    "scope": {"shape": "box3d", "style": "filled", "fillcolor": "#dbe7f6", "color": "steelblue4"},
 }
+_OPERAND = {"fontsize": "9", "fontcolor": "blue4", "labeldistance": "1.4", "labelangle": "30"}
+_COMMUTATIVE = frozenset({"add", "mul"})  # ops whose operands may be swapped: their edges need no label
 _CLUSTER_FILLS = ("#f3f6fb", "#e6edf7", "#d9e4f3")  # one shade darker per nesting level
 _TINY = 6  # tensors with at most this many elements show their values, bigger ones a summary
 
@@ -98,8 +115,30 @@ class GraphvizNotFoundError(AutogradError, RuntimeError):
 # ---------------------------------------------------------------- drawing
 
 
+class Drawing(graphviz.Digraph):
+    """A ``graphviz.Digraph`` that also carries what the interactive page needs (``page_data``: the
+    nodes, their details and dependencies, and the backward pass step by step), so
+    ``save_graph(drawing, "graph.html")`` can write the page. Displays inline in Jupyter as SVG."""
+
+    def __init__(self, *args, page_data: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.page_data: dict = page_data if page_data is not None else {}
+        self._names: dict[tuple[str, int], str] = {}  # see _names_by_source
+
+    def copy(self) -> Drawing:
+        twin = super().copy()
+        twin.page_data, twin._names = self.page_data, self._names
+        return twin
+
+    def node_name(self, t: Tensor | Op) -> str | None:
+        """The DOT name (also the id in the SVG and the page) of the node that draws tensor or op
+        ``t``; None when it was not drawn. Something inside a collapsed scope gives the scope's node."""
+        key = ("op", id(t)) if isinstance(t, Op) else ("value", id(_target(t)))
+        return self._names.get(key)
+
+
 def draw_graph(
-    root: Tensor,
+    root: Tensor | Sequence[Tensor],
     *,
     show_values: bool = False,
     show_grads: bool = True,
@@ -107,48 +146,77 @@ def draw_graph(
     max_nodes: int = 500,
     rankdir: str = "TB",
     title: str | None = None,
+    collapse: bool | Iterable[str] = False,
+    expand: Iterable[str] = (),
     compare=None,
-) -> graphviz.Digraph:
-    """The graph that computed ``root`` as a ``graphviz.Digraph``: one node per tensor and per operation.
+) -> Drawing:
+    """The graph that computed ``root`` (a tensor, or a list of them) as a ``graphviz.Digraph``.
 
-    ``show_values`` adds a summary of each tensor's values; ``show_grads`` (on by default) adds the
-    norm and mean of gradients that ``backward()`` left in ``.grad``. ``backward=True`` draws the
-    gradient flow: arrows from the output towards the parameters. At most ``max_nodes`` tensors and ops
-    are drawn, those nearest the output; a note says how many more were left out and points at where
-    the drawing was cut. ``rankdir`` is "TB" (top to bottom, the default: a whole network stays
-    narrow enough for a slide), "LR", "BT" or "RL".
-    Tensors and ops created inside ``name_scope`` blocks are grouped into labelled frames.
+    One node per tensor and per operation. ``show_values`` adds a summary of each tensor's values
+    (intermediates keep theirs only when recorded under ``ag.keep_values()``); ``show_grads`` (on by
+    default) adds the norm and mean of gradients that ``backward()`` left in ``.grad``.
+    ``backward=True`` draws the gradient flow: arrows from the output towards the parameters. At most
+    ``max_nodes`` nodes are drawn, those nearest the outputs; a note says how many more were left out.
+    ``rankdir`` is "TB" (top to bottom, the default), "LR", "BT" or "RL". Tensors and ops created
+    inside ``name_scope`` blocks are grouped into labelled frames; ``collapse=True`` draws every scope
+    as one node with its inputs and outputs instead (or only the scopes listed, e.g.
+    ``collapse=["layer1"]``), and ``expand`` opens some of them again (``collapse=True,
+    expand=["layer2"]``). Edges into ops whose operand order matters are labelled 0, 1, ...
     ``compare``, a ``GradientReport`` from ``compare_gradients``, colours the compared tensors (green:
     your gradient agrees, red: it does not), labels them with the verdict and relative error, and
-    draws the first mismatch bold: the one to fix first.
+    draws the first mismatch bold: the one to fix first (the page colours them too).
 
-    In Jupyter the returned Digraph displays inline; ``save_graph`` writes it to a file. See the module
+    The result is a ``Drawing`` (a ``graphviz.Digraph``): it displays inline in Jupyter, and
+    ``save_graph`` writes it as SVG, PNG, PDF, DOT or an interactive HTML page. See the module
     docstring (or ``LEGEND``) for what the colours and shapes mean.
     """
-    if not isinstance(root, Tensor):
-        raise TypeError(f"draw_graph: expected a Tensor, got {type(root).__name__}")
+    roots = [root] if isinstance(root, Tensor) else list(root) if isinstance(root, (list, tuple)) else None
+    if not roots or not all(isinstance(r, Tensor) for r in roots):
+        got = type(root).__name__ if roots is None or not roots else "a list holding other objects"
+        raise TypeError(f"draw_graph: expected a Tensor or a non-empty list of Tensors, got {got}")
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)):
         raise TypeError(f"draw_graph: max_nodes must be an int, got {type(max_nodes).__name__}")
     if max_nodes < 1:
         raise ValueError(f"draw_graph: max_nodes must be at least 1, got {max_nodes}")
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"draw_graph: rankdir must be one of 'LR', 'TB', 'RL', 'BT', got {rankdir!r}")
+    folding = _Folding(collapse, expand)
 
-    order, values = _breadth_first(root)
-    drawn, left_out = order[:max_nodes], order[max_nodes:]
+    order, inputs = _breadth_first(roots)
+    folding.check(order)
+    root_values = [order[k] for k in range(len(order)) if isinstance(order[k], _Value) and order[k].is_root]
+    home = _homes(order, inputs, folding)  # id(item) -> the collapsed scope that swallows it, or None
 
-    names: dict[int, str] = {}  # id(value or op) -> DOT node name, in traversal order
-    counts = {"t": 0, "op": 0}
-    for item in drawn:
+    # Display nodes: every item, or for a swallowed one the node of its collapsed scope.
+    names: dict[int, str] = {}  # id(value or op) -> DOT node name
+    display: list[_Value | Op | str] = []  # items and scope names, in the order the walk meets them
+    scope_names: dict[str, str] = {}
+    scope_ops: dict[str, list[Op]] = {}
+    counts = {"t": 0, "op": 0, "scope": 0}
+    for item in order:
+        scope = home[id(item)]
+        if scope is not None:
+            if scope not in scope_names:
+                scope_names[scope] = f"scope{counts['scope']}"
+                counts["scope"] += 1
+                display.append(scope)
+                scope_ops[scope] = []
+            names[id(item)] = scope_names[scope]
+            if isinstance(item, Op):
+                scope_ops[scope].append(item)
+            continue
         prefix = "op" if isinstance(item, Op) else "t"
         names[id(item)] = f"{prefix}{counts[prefix]}"
         counts[prefix] += 1
+        display.append(item)
+    drawn, left_out = display[:max_nodes], display[max_nodes:]
+    drawn_names = {_display_name(d, names, scope_names) for d in drawn}
 
     if title is None and backward:
         title = "Backward view: gradients flow from the output to the parameters"
     elif backward:
         title = f"{title} (backward view)"
-    graph = graphviz.Digraph(
+    graph = Drawing(
         name="autograd_nn",
         graph_attr={
             "rankdir": rankdir,
@@ -165,79 +233,299 @@ def draw_graph(
         node_attr={"fontname": "Helvetica", "fontsize": "11", "margin": "0.12,0.06", "height": "0.3"},
         edge_attr={"arrowsize": "0.7", "color": "grey25"},
     )
+    # The backward pass of the first output, for the tooltips and the page's steps (drawn nodes only).
+    shown = [item for item in order if names[id(item)] in drawn_names]
+    flow = _gradient_flow(
+        roots[0],
+        {item.op if item.op is not None else item.tensor for item in shown if isinstance(item, _Value)},
+        {item for item in shown if isinstance(item, Op)},
+    )
 
-    # Node statements, grouped by scope so that each scope becomes one (possibly nested) cluster.
+    # Node statements, grouped by scope so that each open scope becomes one (possibly nested) cluster.
     # Emitted in the order the layout reads (inputs first, or the output first in the backward view):
     # Graphviz then stacks the scopes down the page instead of spreading them sideways.
+    nodes: dict[str, dict] = {}  # DOT name -> the page's record of it
     by_scope: dict[str | None, list[tuple[str, dict[str, str]]]] = {None: []}
     for item in drawn if backward else reversed(drawn):
-        if isinstance(item, _Value):
-            kind = _tensor_kind(item, item.tensor is root)
-            attrs = {
-                "label": _tensor_label(item, kind, show_values, show_grads),
-                "tooltip": _plain(_tensor_tooltip(item, kind)),
-                **_STYLES[kind],
-            }
-            scope = item.scope
-            if compare is not None:
-                _mark_compared(attrs, item, compare)
+        if isinstance(item, str):  # a collapsed scope
+            name = scope_names[item]
+            details = _scope_details(item, scope_ops[item])
+            kind, label, cluster = "scope", _scope_label(item, scope_ops[item]), folding.open_part(item)
+        elif isinstance(item, _Value):
+            name = names[id(item)]
+            kind = _tensor_kind(item)
+            details = _tensor_details(item, kind, flow)
+            label = _tensor_label(item, kind, show_values, show_grads)
+            cluster = folding.open_part(item.scope)
         else:
-            scope = getattr(item, "scope", None)
-            attrs = {
-                "label": _plain(item.label()),
-                "tooltip": _plain(_op_tooltip(item, scope)),
-                **_STYLES["op"],
-            }
-        _scope_bucket(by_scope, scope).append((names[id(item)], attrs))
+            name = names[id(item)]
+            kind, label = "op", _plain(item.label())
+            details = _op_details(item)
+            cluster = folding.open_part(getattr(item, "scope", None))
+        attrs = {"label": label, "tooltip": _plain("\n".join(details)), "id": name, **_STYLES[kind]}
+        _scope_bucket(by_scope, cluster).append((name, attrs))
+        nodes[name] = {"kind": kind, "title": details[0], "details": details, "inputs": []}
+        if compare is not None and isinstance(item, _Value):
+            status = _mark_compared(attrs, item, compare)
+            if status is not None:
+                nodes[name]["status"] = status
     _add_nodes_in_clusters(graph, by_scope)
 
-    # Edges, in data-flow direction (reversed in the backward view).
-    cut: list[str] = []  # drawn nodes with inputs that were not drawn
-    for item in drawn:
+    # Edges, in data-flow direction (reversed in the backward view); several between the same two
+    # display nodes (into or out of a collapsed scope) are drawn once.
+    cut: set[str] = set()  # drawn nodes with inputs that were not drawn
+    edges: dict[tuple[str, str], list] = {}  # (source, target) -> [carries a gradient, operand label]
+    for item in order:
         here = names[id(item)]
+        if here not in drawn_names:
+            continue
         if isinstance(item, _Value):
-            op = item.op
-            if op is None:
-                continue
-            if id(op) in names:
-                _edge(graph, names[id(op)], here, backward, carries_grad=True)
-            else:
-                cut.append(here)
+            sources = [] if item.op is None else [(item.op, True, None)]
         else:
-            missing = False
-            for parent, needed in zip(values[id(item)], item.needs_grad, strict=True):
-                if id(parent) in names:
-                    _edge(graph, names[id(parent)], here, backward, carries_grad=needed)
-                else:
-                    missing = True
-            if missing:
-                cut.append(here)
+            ordered = _operand_order_matters(item)
+            sources = [
+                (parent, needed, str(i) if ordered and home[id(item)] is None else None)
+                for i, (parent, needed) in enumerate(zip(inputs[id(item)], item.needs_grad, strict=True))
+            ]
+        for parent, needed, operand in sources:
+            there = names[id(parent)]
+            if there == here:
+                continue  # inside one collapsed scope
+            if there not in drawn_names:
+                cut.add(here)
+                continue
+            edge = edges.setdefault((there, here), [False, None])
+            edge[0] = edge[0] or needed
+            edge[1] = operand if edge[1] is None else f"{edge[1]},{operand}" if operand else edge[1]
+    for (source, target), (needed, operand) in edges.items():
+        _edge(graph, source, target, backward, carries_grad=needed, operand=operand)
+        nodes[target]["inputs"].append(source)
 
     if left_out:
         n_tensors = sum(1 for item in left_out if isinstance(item, _Value))
-        n_ops = len(left_out) - n_tensors
+        n_scopes = sum(1 for item in left_out if isinstance(item, str))
+        n_ops = len(left_out) - n_tensors - n_scopes
+        scopes = f" and {n_scopes:,} collapsed scopes" if n_scopes else ""
         note = (
             f"… {len(left_out):,} more nodes not drawn (max_nodes={max_nodes:,})\n"
-            f"{n_tensors:,} tensors and {n_ops:,} ops"
+            f"{n_tensors:,} tensors{',' if scopes else ' and'} {n_ops:,} ops{scopes}"
         )
-        graph.node("omitted", label=_plain(note), tooltip=_plain(note.replace("\n", ": ")), **_STYLES["note"])
+        graph.node(
+            "omitted",
+            label=_plain(note),
+            tooltip=_plain(note.replace("\n", ": ")),
+            id="omitted",
+            **_STYLES["note"],
+        )
         edge_style = {"style": "dashed", "color": "goldenrod3"}
-        for name in cut:
+        for name in sorted(cut, key=lambda n: list(nodes).index(n)):
             if backward:
                 graph.edge(name, "omitted", **edge_style)
             else:
                 graph.edge("omitted", name, **edge_style)
+
+    graph._names = {key: name for key, name in _names_by_source(order, names).items() if name in drawn_names}
+    graph.page_data = {
+        "title": title or "autograd_nn graph",
+        "legend": LEGEND,
+        "outputs": [names[id(v)] for v in root_values if names[id(v)] in drawn_names],
+        "nodes": nodes,
+        "steps": _steps(flow, graph._names),
+        "steps_note": flow.failure,
+    }
     return graph
+
+
+def _display_name(item, names: dict[int, str], scope_names: dict[str, str]) -> str:
+    return scope_names[item] if isinstance(item, str) else names[id(item)]
+
+
+def _names_by_source(order: list, names: dict[int, str]) -> dict[tuple[str, int], str]:
+    """DOT names keyed by what the engine holds: ("op", id(op)) for an op's node and ("value",
+    id(op or leaf)) for a value's node (keyed like ``tensor._target``)."""
+    keys: dict[tuple[str, int], str] = {}
+    for item in order:
+        if isinstance(item, Op):
+            keys["op", id(item)] = names[id(item)]
+        else:
+            keys["value", id(item.op if item.op is not None else item.tensor)] = names[id(item)]
+    return keys
+
+
+class _Folding:
+    """Which scopes are collapsed: ``collapse`` (True: all; or a list of full scope names) minus
+    ``expand``. An item is swallowed by the outermost collapsed scope around it."""
+
+    def __init__(self, collapse, expand) -> None:
+        if isinstance(collapse, str) or isinstance(expand, str):
+            raise TypeError("draw_graph: collapse and expand take a list of scope names, not one string")
+        self.all = collapse is True
+        self.listed = set() if isinstance(collapse, bool) else {str(s) for s in collapse}
+        self.expanded = {str(s) for s in expand}
+        self._swallowing: dict[str, str | None] = {}  # a graph has few scopes and many nodes
+
+    def check(self, order: list) -> None:
+        """Refuse scope names the graph does not have (a typo would silently collapse nothing)."""
+        if not (self.listed or self.expanded):
+            return
+        present: set[str] = set()
+        for item in order:
+            scope = getattr(item, "scope", None)
+            if scope is not None and scope not in present:
+                parts = scope.split("/")
+                present.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+        for option, names in (("collapse", self.listed), ("expand", self.expanded)):
+            unknown = sorted(names - present)
+            if unknown:
+                known = ", ".join(sorted(present)) or "none"
+                raise ValueError(
+                    f"draw_graph: {option} names scope {unknown[0]!r}, which is not in the graph (its scopes: {known})"
+                )
+
+    def collapsed(self, scope: str) -> bool:
+        return scope not in self.expanded and (self.all or scope in self.listed)
+
+    def swallowing(self, scope: str | None) -> str | None:
+        """The outermost collapsed scope that ``scope`` lies in (itself included), or None."""
+        if scope is None or not (self.all or self.listed):
+            return None
+        if scope not in self._swallowing:
+            parts = scope.split("/")
+            prefixes = ("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+            self._swallowing[scope] = next((p for p in prefixes if self.collapsed(p)), None)
+        return self._swallowing[scope]
+
+    def open_part(self, scope: str | None) -> str | None:
+        """The frame a node is drawn in: its scope up to (not including) the first collapsed one."""
+        swallowing = self.swallowing(scope)
+        if swallowing is None:
+            return scope
+        return swallowing.rsplit("/", 1)[0] if "/" in swallowing else None
+
+
+def _homes(order: list, inputs: dict[int, list], folding: _Folding) -> dict[int, str | None]:
+    """For every item, the collapsed scope drawn in its place, or None when it is drawn itself.
+
+    An op in a collapsed scope is swallowed. A value is swallowed when its own scope (the op's, for
+    an op's output) is collapsed and only ops of that same collapsed scope use it: the values a scope
+    hands on to the rest of the graph, and the outputs, stay visible as the scope's outputs, and
+    parameters stay visible as its inputs."""
+    home: dict[int, str | None] = {}
+    users: dict[int, list[Op]] = {}
+    for item in order:
+        if isinstance(item, Op):
+            home[id(item)] = folding.swallowing(getattr(item, "scope", None))
+            for value in inputs[id(item)]:
+                users.setdefault(id(value), []).append(item)
+    for item in order:
+        if isinstance(item, _Value):
+            scope = folding.swallowing(item.scope)
+            used_by = users.get(id(item), [])
+            parameter = item.op is None and item.requires_grad
+            inside = scope is not None and not item.is_root and not parameter and used_by
+            home[id(item)] = scope if inside and all(home[id(op)] == scope for op in used_by) else None
+    return home
+
+
+def _operand_order_matters(op: Op) -> bool:
+    """True for ops with two or more inputs whose order changes the result (all but add and mul)."""
+    return len(op.parents) >= 2 and op.name not in _COMMUTATIVE
+
+
+# ---------------------------------------------------------------- the backward pass, for the page
+
+
+class _Flow:
+    """The backward pass of one output, run again for the drawing: the ops in the order
+    ``backward()`` visits them, the gradient reaching each value, and what each op sends each input.
+    ``failure`` says why there is none when that backward pass raised."""
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+        self.ops: list[Op] = []
+        self.totals: dict[int, np.ndarray] = {}  # id(op or leaf) -> its whole gradient
+        self.sent: dict[int, list[tuple[int, object, np.ndarray]]] = {}  # id(op) -> [(input, target, g)]
+
+
+def _gradient_flow(root: Tensor, values: set, ops: set[Op]) -> _Flow:
+    """Run the backward pass of ``root`` (seeded with ones) without touching any ``.grad``, keeping
+    the whole gradient of the ``values`` (ops and leaves, keyed like ``_target``) and what each of
+    the ``ops`` sends each of its inputs. Empty when ``root`` needs no gradient."""
+    flow = _Flow()
+    if not root.requires_grad or root.op is None:
+        return flow
+    order = _reverse_topological_order(_target(root))  # the engine's own order, as backward() runs
+    recording = STATE.enabled
+    try:
+        found = _backpropagate(root, np.ones_like(root.data), False, wanted=values | ops)
+        STATE.enabled = False
+        for item in order:
+            g = found.get(item)
+            if g is None:
+                continue
+            if item in values:
+                flow.totals[id(item)] = g
+            if item not in ops:
+                continue
+            op = item
+            flow.ops.append(op)
+            out = op.output if op.keeps_output else op
+            input_grads = op.vjp(g, out, *[p.data if type(p) is Tensor else p for p in op.parents])
+            sent = flow.sent[id(op)] = []
+            for i, target in enumerate(op.targets):
+                pg = input_grads[i]
+                if target is None or pg is None:
+                    continue
+                if pg.shape != target.shape:
+                    pg = _unbroadcast(pg, target.shape, op)
+                sent.append((i, target, np.asarray(pg)))
+    except (AutogradError, ValueError, FloatingPointError) as error:
+        failed = _Flow()  # a graph whose backward pass fails can still be drawn, without the steps
+        failed.failure = f"the backward pass failed, so there are no steps: {error}"
+        return failed
+    finally:
+        STATE.enabled = recording
+    return flow
+
+
+def _steps(flow: _Flow, names: dict[tuple[str, int], str]) -> list[dict]:
+    """The page's backward steps: for each drawn op in backward order, the node that shows it and
+    the gradient it sends to each input's node (shape and summary). Consecutive ops of one collapsed
+    scope make one step, which lists only the gradients that leave the scope."""
+    steps: list[dict] = []
+    for op in flow.ops:
+        node = names.get(("op", id(op)))
+        if node is None:
+            continue
+        collapsed = node.startswith("scope")
+        if collapsed and steps and steps[-1]["node"] == node:
+            step = steps[-1]
+            step["ops"] += 1
+            step["op"] = f"{step['first']} … {op.label()} ({step['ops']:,} ops of a collapsed scope)"
+        else:
+            step = {"node": node, "op": op.label(), "ops": 1, "first": op.label(), "sends": []}
+            steps.append(step)
+        for i, target, g in flow.sent[id(op)]:
+            to = names.get(("value", id(target)))
+            if collapsed and to == node:
+                continue  # stays inside the collapsed scope
+            step["sends"].append(
+                {"node": to, "operand": i, "shape": _shape(g.shape), "summary": _grad_summary(g)}
+            )
+    for step in steps:
+        del step["first"]
+    return steps
 
 
 class _Value:
     """One tensor in the drawing. A graph node keeps an intermediate result only as the op that
     computed it (its array may be freed), so a value is a tensor, an op's output, or both."""
 
-    __slots__ = ("op", "tensor")
+    __slots__ = ("is_root", "op", "tensor")
 
     def __init__(self, tensor: Tensor | None, op: Op | None) -> None:
         self.tensor, self.op = tensor, op
+        self.is_root = False  # one of the tensors drawn
 
     @property
     def name(self) -> str | None:
@@ -256,11 +544,18 @@ class _Value:
         return self.tensor.dtype if self.tensor is not None else self.op.dtype
 
     @property
-    def data(self) -> np.ndarray | None:
-        """The values, while something still holds them."""
+    def data(self) -> np.ndarray | ValueSummary | None:
+        """The values while something still holds them, or what ``keep_values`` kept of them."""
         if self.tensor is not None:
             return self.tensor.data
-        return self.op.output if self.op.keeps_output else None
+        if self.op.keeps_output:
+            return self.op.output
+        return getattr(self.op, "kept", None)
+
+    @property
+    def origin(self) -> str:
+        """Where the user's code created it (" (created at file:line)"), when that was recorded."""
+        return "" if self.op is None else getattr(self.op, "origin", "")
 
     @property
     def grad(self):
@@ -271,9 +566,9 @@ class _Value:
         return self.op is not None or (self.tensor is not None and self.tensor.requires_grad)
 
 
-def _breadth_first(root: Tensor) -> tuple[list[_Value | Op], dict[int, list[_Value]]]:
-    """Every value and op that leads to ``root``, nearest first (value, its op, the op's inputs, ...),
-    and for each op (by id) the values it takes, in order."""
+def _breadth_first(roots: list[Tensor]) -> tuple[list[_Value | Op], dict[int, list[_Value]]]:
+    """Every value and op that leads to the ``roots``, nearest first (value, its op, the op's inputs,
+    ...), and for each op (by id) the values it takes, in order."""
     values: dict[int, _Value] = {}  # one per leaf tensor (by id) and per op's output (by the op's id)
 
     def value_of(parent: Tensor | Op) -> _Value:
@@ -286,11 +581,13 @@ def _breadth_first(root: Tensor) -> tuple[list[_Value | Op], dict[int, list[_Val
             values[key].tensor = parent  # the same output, also held as a tensor: its values are known
         return values[key]
 
-    start = value_of(root)
+    starts = list({id(v): v for v in map(value_of, roots)}.values())
+    for start in starts:
+        start.is_root = True
     order: list[_Value | Op] = []
     inputs: dict[int, list[_Value]] = {}
-    seen = {id(start)}
-    queue: deque[_Value | Op] = deque([start])
+    seen = {id(start) for start in starts}
+    queue: deque[_Value | Op] = deque(starts)
     while queue:
         item = queue.popleft()
         order.append(item)
@@ -305,12 +602,13 @@ def _breadth_first(root: Tensor) -> tuple[list[_Value | Op], dict[int, list[_Val
     return order, inputs
 
 
-def _mark_compared(attrs: dict[str, str], value: _Value, report) -> None:
-    """Colour a tensor of a gradient comparison: green when it agrees, red when not, the first mismatch bold."""
+def _mark_compared(attrs: dict[str, str], value: _Value, report) -> str | None:
+    """Colour a tensor of a gradient comparison: green when it agrees, red when not, the first mismatch
+    bold. Returns the page's status for it ("ok" or "mismatch"), or None when it was not compared."""
     source = value.op if value.op is not None else value.tensor
     row = next((r for r in report.rows if r.target is source), None)
     if row is None:
-        return
+        return None
     first = report.first_mismatch is row
     colour = ("darkgreen", "#b9eeb0") if row.verdict == "ok" else ("red3", "#ffb0a8")
     verdict = row.verdict if row.factor is None else f"{row.verdict} ×{row.factor:.4g}"
@@ -323,10 +621,11 @@ def _mark_compared(attrs: dict[str, str], value: _Value, report) -> None:
     if first:
         attrs["style"] = attrs["style"] + ",bold"
     attrs["tooltip"] = f"{attrs['tooltip']}; {row.verdict}{': ' + row.note if row.note else ''}"
+    return "ok" if row.verdict == "ok" else "mismatch"
 
 
-def _tensor_kind(value: _Value, is_root: bool) -> str:
-    if is_root:
+def _tensor_kind(value: _Value) -> str:
+    if value.is_root:
         return "output"
     if value.op is not None:
         return "intermediate"
@@ -350,16 +649,67 @@ def _tensor_label(value: _Value, kind: str, show_values: bool, show_grads: bool)
     return "<" + "<br/>".join(lines) + ">"
 
 
-def _tensor_tooltip(value: _Value, kind: str) -> str:
-    name = value.name
-    parts = [kind if name is None else f"{name} ({kind})", f"{_shape(value.shape)} {value.dtype}"]
-    if value.scope is not None:
-        parts.append(f"scope {value.scope}")
-    return ", ".join(parts)
+def _full_name(name: str | None, scope: str | None) -> str | None:
+    return name if name is None or scope is None else f"{scope}/{name}"
 
 
-def _op_tooltip(op: Op, scope: str | None) -> str:
-    return op.label() if scope is None else f"{op.label()} in scope {scope}"
+def _tensor_details(value: _Value, kind: str, flow: _Flow) -> list[str]:
+    """The hover details of a tensor: full name and kind, shape and dtype, values, gradient, origin."""
+    name = _full_name(value.name, value.scope)
+    lines = [kind if name is None else f"{name} ({kind})", f"shape {_shape(value.shape)}, {value.dtype}"]
+    if value.name is None and value.scope is not None:
+        lines.append(f"scope {value.scope}")
+    data = value.data
+    lines.append(
+        "values: freed after use (record under ag.keep_values() to keep them)"
+        if data is None
+        else f"values: {_values(data)}"
+    )
+    if value.grad is not None:
+        g = value.grad.data if isinstance(value.grad, Tensor) else np.asarray(value.grad)
+        lines.append(f".grad {_grad_summary(g).removeprefix('grad: ')}")
+    source = value.op if value.op is not None else value.tensor
+    total = flow.totals.get(id(source))
+    if total is not None and flow.ops:
+        lines.append(f"d(output)/d(this): {_grad_summary(total).removeprefix('grad: ')}")
+    if value.origin:
+        lines.append(value.origin.strip().strip("()"))
+    return lines
+
+
+def _op_details(op: Op) -> list[str]:
+    scope = getattr(op, "scope", None)
+    lines = [op.label(), f"gives {_shape(op.shape)}, {op.dtype}"]
+    if scope is not None:
+        lines.append(f"scope {scope}")
+    if _operand_order_matters(op):
+        lines.append("edges 0, 1, ...: the operands in order (a - b: a is 0)")
+    origin = getattr(op, "origin", "")
+    if origin:
+        lines.append(origin.strip().strip("()"))
+    return lines
+
+
+def _scope_counts(ops: list[Op]) -> str:
+    counts: dict[str, int] = {}
+    for op in ops:
+        counts[op.name] = counts.get(op.name, 0) + 1
+    return ", ".join(f"{name} x{n}" if n > 1 else name for name, n in counts.items())
+
+
+def _scope_label(scope: str, ops: list[Op]) -> str:
+    n = len(ops)
+    return (
+        f"<<b>{html.escape(scope.rsplit('/', 1)[-1])}</b><br/>"
+        f'<font point-size="10">{n:,} op{"s" if n != 1 else ""} (collapsed)</font>>'
+    )
+
+
+def _scope_details(scope: str, ops: list[Op]) -> list[str]:
+    summary = _scope_counts(list(reversed(ops)))  # in the order they ran
+    if len(summary) > 300:
+        summary = summary[:300] + " …"
+    return [f"{scope} (collapsed scope)", f"{len(ops):,} ops: {summary}"]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -373,8 +723,10 @@ def _number(x: float) -> str:
     return f"{text}.0" if text.lstrip("-").isdigit() else text
 
 
-def _values(a: np.ndarray) -> str:
+def _values(a: np.ndarray | ValueSummary) -> str:
     """The values of a tiny tensor, else mean, min and max."""
+    if isinstance(a, ValueSummary):
+        return f"mean {_number(a.mean)}  min {_number(a.min)}  max {_number(a.max)}"
     if a.size == 0:
         return "empty"
     if a.size <= _TINY:
@@ -437,13 +789,16 @@ def _add_nodes_in_clusters(graph: graphviz.Digraph, by_scope: dict) -> None:
         (graph if parent is None else clusters[parent]).subgraph(clusters[scope])
 
 
-def _edge(graph: graphviz.Digraph, source: str, target: str, backward: bool, carries_grad: bool) -> None:
+def _edge(
+    graph: graphviz.Digraph, source: str, target: str, backward: bool, carries_grad: bool, operand: str | None
+) -> None:
+    label = {} if operand is None else {"headlabel" if not backward else "taillabel": operand, **_OPERAND}
     if not backward:
-        graph.edge(source, target)
+        graph.edge(source, target, **label)
     elif carries_grad:
-        graph.edge(target, source, color="firebrick", style="dashed", penwidth="1.3")
+        graph.edge(target, source, color="firebrick", style="dashed", penwidth="1.3", **label)
     else:  # an input or constant: no gradient flows to it
-        graph.edge(target, source, color="grey50", style="dotted", arrowhead="none")
+        graph.edge(target, source, color="grey50", style="dotted", arrowhead="none", **label)
 
 
 # ---------------------------------------------------------------- saving
@@ -457,7 +812,8 @@ def save_graph(
     overwrite: bool = False,
     dpi: float | None = 150,
 ) -> Path:
-    """Write ``graph`` (from ``draw_graph``) to ``path`` as SVG, PNG, PDF or DOT source; return the path.
+    """Write ``graph`` (from ``draw_graph``) to ``path`` as SVG, PNG, PDF, DOT source or an interactive
+    HTML page (one self-contained file: see ``viz.page``); return the path.
 
     The format is ``format`` or else the path's suffix. "dot" writes the DOT text and needs nothing
     else; the other formats run Graphviz's ``dot`` program. If it is missing, the DOT source is written
@@ -479,6 +835,10 @@ def save_graph(
         raise ValueError(f"save_graph: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not hasattr(graph, "source") or not hasattr(graph, "pipe"):
         raise TypeError(f"save_graph: expected a graphviz.Digraph, got {type(graph).__name__}")
+    if fmt == "html" and not isinstance(graph, Drawing):
+        raise TypeError(
+            f"save_graph: an HTML page needs a drawing from draw_graph, got {type(graph).__name__}"
+        )
     if path.exists() and not overwrite:
         raise FileExistsError(f"save_graph: {path} already exists; pass overwrite=True to replace it")
 
@@ -489,7 +849,7 @@ def save_graph(
         graph = graph.copy()  # the caller's graph is left as it was
         graph.attr("graph", dpi=f"{float(dpi):g}")
     try:
-        data = graph.pipe(format=fmt)
+        data = graph.pipe(format="svg" if fmt == "html" else fmt)
     except graphviz.ExecutableNotFound as error:
         dot_path = path.with_suffix(".dot")
         if dot_path.exists() and not overwrite:
@@ -505,5 +865,9 @@ def save_graph(
             "(The Python package `graphviz` alone is not enough: it runs the `dot` program.)",
             dot_path=dot_path,
         ) from error
+    if fmt == "html":
+        from .page import render_page
+
+        data = render_page(data.decode("utf-8"), graph.page_data).encode("utf-8")
     write_atomically(path, data, overwrite=overwrite)
     return path

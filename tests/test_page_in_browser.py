@@ -1,0 +1,231 @@
+"""The interactive page of the tutorial's graph, driven in a real browser (Debian's headless Chromium
+through selenium): no console errors, hover details, click highlights, the backward pass step by step.
+
+Skipped when selenium or Chromium is missing, unless ``AUTOGRAD_NN_REQUIRE_BROWSER=1`` (set in CI),
+which makes that a failure. The screenshot goes to ``$AUTOGRAD_NN_ARTIFACTS`` when set, else to the
+test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import autograd_nn as ag
+from autograd_nn.digits.data import load_dataset, one_hot
+from autograd_nn.digits.network import Network, input_scale_for
+from autograd_nn.ops import Op
+from autograd_nn.tensor import _reverse_topological_order, _target
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def _require(message: str) -> None:
+    if os.environ.get("AUTOGRAD_NN_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{message}, and AUTOGRAD_NN_REQUIRE_BROWSER=1 requires it")
+    pytest.skip(message)
+
+
+def open_chromium(profile: Path):
+    """Headless Chromium, offline and quiet, with a fresh profile, its console log readable."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _require("selenium is not installed (pip install -e '.[browser]')")
+    chromium = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    driver = shutil.which("chromedriver") or (CHROMEDRIVER if Path(CHROMEDRIVER).exists() else None)
+    if chromium is None or driver is None:
+        _require("Chromium and its driver are not installed (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,900",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    session = open_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield session
+    session.quit()
+
+
+@pytest.fixture(scope="module")
+def tutorial(tmp_path_factory):
+    """The tutorial network's cost on 200 digits, backpropagated, drawn, and saved as a page."""
+    data = load_dataset(ROOT / "data" / "digits.xlsx")
+    network = Network([data.n, 25, 10], seed=0, input_scale=input_scale_for(data.X))
+    with ag.keep_values():
+        cost = network.cost(data.X[:200], one_hot(data.y[:200]))
+    cost.backward()
+    drawing = ag.draw_graph(cost, title="the tutorial's network", show_values=True)
+    page = ag.save_graph(drawing, tmp_path_factory.mktemp("page") / "graph.html")
+    return network, cost, drawing, page
+
+
+@pytest.fixture(scope="module")
+def page(browser, tutorial):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(tutorial[3].as_uri())
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.body.dataset.ready"))
+    return browser
+
+
+def engine_backward_ops(cost) -> list[Op]:
+    return [item for item in _reverse_topological_order(_target(cost)) if isinstance(item, Op)]
+
+
+def ancestors_in_the_engine(drawing, op: Op) -> set[str]:
+    """The drawn nodes an op depends on, found by walking the engine's graph (not the page's data):
+    its input values and, through the ops that computed them, theirs."""
+    found: set[str] = set()
+    stack = [op]
+    while stack:
+        for parent in stack.pop().parents:
+            source = _target(parent)  # the op that computed an input, or the leaf itself
+            found.add(drawing._names["value", id(source)])
+            if isinstance(source, Op):
+                found.add(drawing._names["op", id(source)])
+                stack.append(source)
+    return found
+
+
+def test_the_page_opens_without_console_errors(page):
+    errors = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+    assert page.title == "the tutorial's network"
+    assert page.find_element("css selector", "#canvas svg").is_displayed()
+
+
+def test_hovering_a_parameter_shows_its_details(page, tutorial):
+    from selenium.webdriver import ActionChains
+
+    network, _, drawing, _ = tutorial
+    theta1 = network.params[0][0]
+    ActionChains(page).move_to_element(page.find_element("id", drawing.node_name(theta1))).perform()
+    details = page.find_element("id", "details").text
+    assert "layer1/theta1 (parameter)" in details
+    assert "shape (25, 64), float64" in details
+    assert f".grad norm {ag.viz.graph._number(float((theta1.grad**2).sum() ** 0.5))}" in details
+
+
+def test_clicking_a_node_highlights_what_it_depends_on_and_what_depends_on_it(page, tutorial):
+    _, cost, drawing, _ = tutorial
+    [bce] = [op for op in engine_backward_ops(cost) if op.name == "bce_with_logits"]
+    node = drawing.node_name(bce)
+    page.find_element("id", node).click()
+    highlighted = {e.get_attribute("id") for e in page.find_elements("css selector", "g.node.ancestor")}
+    expected = ancestors_in_the_engine(drawing, bce)
+    assert len(highlighted) == len(expected) == 20  # X, y, 4 parameters, 6 ops, 8 values
+    assert highlighted == expected
+    below = {e.get_attribute("id") for e in page.find_elements("css selector", "g.node.descendant")}
+    assert below == {drawing._names["value", id(bce)], drawing.node_name(cost.op), drawing.node_name(cost)}
+    page.find_element("id", node).click()  # a second click clears the highlight
+    assert not page.find_elements("css selector", "g.node.ancestor")
+
+
+def test_stepping_the_backward_pass_follows_the_engines_order(page, tutorial):
+    _, cost, drawing, _ = tutorial
+    engine_order = engine_backward_ops(cost)
+    step_box = page.find_element("id", "step")
+    seen = []
+    for _ in engine_order:
+        page.find_element("id", "next").click()
+        highlighted = page.find_elements("css selector", "g.node.step-op")
+        assert len(highlighted) == 1
+        seen.append(step_box.get_attribute("data-node"))
+        assert highlighted[0].get_attribute("id") == seen[-1]
+        assert "grad: norm" in step_box.text or "no input needs a gradient" in step_box.text
+    assert seen == [drawing.node_name(op) for op in engine_order]
+    page.find_element("id", "next").click()  # past the end it stays on the last step
+    assert step_box.get_attribute("data-node") == seen[-1]
+    page.find_element("id", "prev").click()
+    assert step_box.get_attribute("data-node") == seen[-2]
+    assert page.find_elements("css selector", "g.node.step-input")  # the inputs it sends gradients to
+
+
+def view_box(page) -> list[float]:
+    return [
+        float(v)
+        for v in page.find_element("css selector", "#canvas svg").get_dom_attribute("viewBox").split()
+    ]
+
+
+def test_the_wheel_zooms_a_drag_pans_and_fit_brings_the_whole_graph_back(page):
+    whole = view_box(page)
+    page.execute_script(
+        "const box = arguments[0].getBoundingClientRect();"
+        "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -400, bubbles: true, cancelable: true,"
+        " clientX: box.left + box.width / 2, clientY: box.top + box.height / 2}));",
+        page.find_element("id", "canvas"),
+    )
+    zoomed = view_box(page)
+    assert zoomed[2] < whole[2] * 0.7 and zoomed[3] < whole[3] * 0.7  # closer: a smaller part of the graph
+    page.execute_script(
+        "const canvas = arguments[0];"
+        "canvas.dispatchEvent(new MouseEvent('mousedown', {clientX: 300, clientY: 300, bubbles: true}));"
+        "window.dispatchEvent(new MouseEvent('mousemove', {clientX: 400, clientY: 350, bubbles: true}));"
+        "window.dispatchEvent(new MouseEvent('mouseup', {clientX: 400, clientY: 350, bubbles: true}));",
+        page.find_element("id", "canvas"),
+    )
+    panned = view_box(page)
+    assert panned[0] < zoomed[0] and panned[1] < zoomed[1] and panned[2:] == zoomed[2:]  # dragged right, down
+    page.find_element("id", "fit").click()
+    assert view_box(page) == pytest.approx(whole, abs=0.01)
+
+
+def test_gradient_check_verdicts_in_the_data_colour_the_nodes(browser, tutorial, tmp_path):
+    """A node record's "status" (what draw_graph's compare= sets) becomes the CSS class status-<status>."""
+    network, _, drawing, _ = tutorial
+    marked = drawing.copy()
+    marked.page_data = json.loads(json.dumps(drawing.page_data))
+    theta1, theta2 = drawing.node_name(network.params[0][0]), drawing.node_name(network.params[1][0])
+    marked.page_data["nodes"][theta1]["status"] = "mismatch"
+    marked.page_data["nodes"][theta2]["status"] = "ok"
+    browser.get(ag.save_graph(marked, tmp_path / "checked.html").as_uri())
+    assert "status-mismatch" in browser.find_element("id", theta1).get_attribute("class")
+    assert "status-ok" in browser.find_element("id", theta2).get_attribute("class")
+    fill = browser.execute_script(
+        "return getComputedStyle(document.querySelector('#' + arguments[0] + ' :is(polygon, path)')).fill",
+        theta1,
+    )
+    assert fill == "rgb(255, 179, 179)"  # the mismatch colour of page.css
+
+
+def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):
+    folder = Path(os.environ.get("AUTOGRAD_NN_ARTIFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / "graph_page.png"
+    assert page.save_screenshot(str(shot))
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
+    errors = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
+
+
+def test_the_page_load_benchmark_runs_end_to_end(browser, capsys):  # browser: skip or fail as above
+    """benchmarks/page_load.py --quick reports every figure (how fast is not asserted here)."""
+    import runpy
+
+    script = runpy.run_path(str(ROOT / "benchmarks" / "page_load.py"))
+    assert script["main"](["--quick"]) == 0
+    out = capsys.readouterr().out
+    for figure in ("draw_graph", "Graphviz + page", "open until interactive", "click", "one backward step"):
+        assert figure in out and " ms" in out.split(figure, 1)[1].splitlines()[0]
