@@ -289,7 +289,9 @@ class Tensor:
         other_records = isinstance(other, Tensor) and other._requires_grad
         if STATE.enabled and (self._requires_grad or other_records):
             if self._op is not None:
-                problem = f"{self._describe()} was computed by {self._op.label()} and is part of a recorded graph"
+                problem = (
+                    f"{self._describe()} was computed by {self._op.label()} and is part of a recorded graph"
+                )
                 advice = f"write `y = y {symbol[0]} x` (a new tensor) instead"
             elif self._requires_grad:
                 problem = f"{self._describe()} is a leaf that requires grad"
@@ -586,7 +588,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 continue
             op = item
             if op.keeps_inputs:
-                for tensor, version in zip(op.parents, op.input_versions):
+                for tensor, version in zip(op.parents, op.input_versions, strict=True):
                     if tensor._version != version:
                         raise _changed_in_place(op, tensor, version)
             if op.keeps_output and op.output_version:

@@ -58,7 +58,9 @@ def elementwise(z, y, dtype=np.float64) -> np.ndarray:
 def test_every_logit_and_target_on_the_grid_is_within_a_few_ulps_in_float64():
     z, y = np.meshgrid(LOGITS, TARGETS)
     got = elementwise(z.ravel(), y.ravel())
-    worst = max(ulps_off(g, exact(a, b), np.float64) for g, a, b in zip(got, z.ravel(), y.ravel(), strict=True))
+    worst = max(
+        ulps_off(g, exact(a, b), np.float64) for g, a, b in zip(got, z.ravel(), y.ravel(), strict=True)
+    )
     assert worst <= 4, f"worst error {worst} ulps"
 
 

@@ -86,8 +86,14 @@ def test_tensors_made_while_another_thread_runs_backward_still_require_grad():
 def test_each_thread_starts_with_recording_on_anomaly_off_and_no_scope():
     states = []
     with no_grad(), ag.detect_anomaly(), ag.name_scope("main"):
-        run_in_thread(lambda: states.append((ag.is_grad_enabled(), grad_mode.STATE.anomaly, grad_mode.STATE.scope)))
-        assert (grad_mode.STATE.enabled, grad_mode.STATE.anomaly, grad_mode.STATE.scope) == (False, True, "main")
+        run_in_thread(
+            lambda: states.append((ag.is_grad_enabled(), grad_mode.STATE.anomaly, grad_mode.STATE.scope))
+        )
+        assert (grad_mode.STATE.enabled, grad_mode.STATE.anomaly, grad_mode.STATE.scope) == (
+            False,
+            True,
+            "main",
+        )
     assert states == [(True, False, None)]
 
 

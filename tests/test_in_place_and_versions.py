@@ -125,7 +125,9 @@ def test_changing_a_saved_input_between_forward_and_backward_raises_naming_the_o
     loss = (w * x).sum()  # mul saves w and x
     with no_grad():
         w -= 0.1 * np.ones(2)
-    with pytest.raises(AutogradError, match=r"mul.*'w'.*shape \(2,\).*version 1, saved at version 0.*in-place"):
+    with pytest.raises(
+        AutogradError, match=r"mul.*'w'.*shape \(2,\).*version 1, saved at version 0.*in-place"
+    ):
         loss.backward()
 
 

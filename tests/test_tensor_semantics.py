@@ -257,7 +257,7 @@ def test_a_number_to_a_tensor_power_and_its_gradient():
     y = 2**t
     np.testing.assert_allclose(y.data, 2.0 ** np.array([0.5, 2.0, -1.0]))
     y.sum().backward()
-    np.testing.assert_allclose(t.grad, 2.0 ** t.data * np.log(2.0))
+    np.testing.assert_allclose(t.grad, 2.0**t.data * np.log(2.0))
 
 
 def test_a_tensor_to_a_tensor_power_and_both_gradients():

@@ -18,12 +18,12 @@ def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     infinite logit counts 0. No warnings; three temporaries, updated in place.
     """
     dtype = np.result_type(z, y)
-    positive = np.maximum(z, 0, dtype=dtype)
-    negative = np.minimum(z, 0, dtype=dtype)
+    positive = np.maximum(z, 0, out=np.empty(z.shape, dtype))  # out=: arrays even when 0-d
+    negative = np.minimum(z, 0, out=np.empty(z.shape, dtype))
     np.negative(negative, out=negative)
     same_shape = np.shape(y) == z.shape
     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf gives NaN here; set to 0 below
-        loss = np.subtract(1, y, dtype=dtype)
+        loss = np.subtract(1, y, out=np.empty(np.shape(y), dtype))
         loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
         positive += negative  # |z|
         loss += np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
