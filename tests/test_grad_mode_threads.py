@@ -147,3 +147,31 @@ def test_no_grad_with_parentheses_still_decorates_and_a_bad_argument_is_a_type_e
         assert "no_grad" in str(error)
     else:
         raise AssertionError("no_grad(3) did not raise")
+
+
+def test_a_decorated_function_called_from_two_threads_restores_each_threads_own_state():
+    a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
+    after: dict[str, bool] = {}
+
+    @no_grad
+    def work(entered: threading.Event, wait_for: threading.Event) -> None:
+        entered.set()
+        assert wait_for.wait(timeout=30)
+
+    def thread_a():  # records; its call returns first
+        work(a_inside, b_inside)
+        after["a"] = ag.is_grad_enabled()
+        a_done.set()
+
+    def thread_b():  # inside no_grad; its call starts after a's and returns after it
+        with no_grad():
+            assert a_inside.wait(timeout=30)
+            work(b_inside, a_done)
+            after["b"] = ag.is_grad_enabled()
+
+    threads = [threading.Thread(target=thread_a), threading.Thread(target=thread_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert after == {"a": True, "b": False}
