@@ -14,7 +14,8 @@ class _Mode(threading.local):
     """The recording switches every operation reads; one instance, ``STATE``, with its own values in
     each thread (a ``no_grad`` block or a backward pass in one thread never changes another's)."""
 
-    def __init__(self) -> None:  # runs once in every thread that reads STATE (no __slots__: they would be shared)
+    # __init__ runs once in every thread that reads STATE. No __slots__: they would be shared by threads.
+    def __init__(self) -> None:
         self.enabled = True  # record operations for backward
         self.anomaly = False  # check every output and gradient for NaN/Inf
         self.scope: str | None = None  # "layer1" or "net/layer1" inside name_scope blocks
