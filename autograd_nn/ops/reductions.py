@@ -87,6 +87,7 @@ class Var(Sum):
     """The variance, mean((x - mean(x))**2) * n / (n - ddof); ``ddof=1`` gives the unbiased estimate."""
 
     __slots__ = ("ddof",)
+    keeps_inputs = True
     name = "var"
 
     def __init__(self, axis=None, keepdims: bool = False, ddof: int = 0) -> None:
@@ -130,8 +131,8 @@ class Std(Var):
         return np.sqrt(super().forward(x))
 
     def vjp(self, g, out, x):
-        zero = _data(out) == 0
-        return super().vjp(g / (2 * (out + zero)) * ~zero, None, x)  # d std = d var / (2 std)
+        nonzero = (_data(out) != 0).astype(out.dtype)  # 1 where std > 0, else 0 (then divide by 1)
+        return super().vjp(g / (2 * (out + (1 - nonzero))) * nonzero, None, x)  # d std = d var / (2 std)
 
 
 class LogSumExp(Sum):
