@@ -27,8 +27,8 @@ from .base import Op, _data, _is_array
 
 def _pair(value, what: str, op: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints (height, width), each at least ``minimum``."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
         raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{op}: {what} must be at least {minimum}, got {value!r}")
