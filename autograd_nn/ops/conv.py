@@ -1,8 +1,8 @@
-"""Convolution and max pooling over (N, C, H, W) arrays, by im2col views and one matrix product.
+"""Convolution and max pooling over (N, C, H, W) arrays: conv2d by an im2col view and one matrix product.
 
 conv2d correlates x (N, C, H, W) with a weight (O, C, kh, kw) (as PyTorch's Conv2d, no kernel flip):
-the windows of the zero-padded x are a strided view (``sliding_window_view``), copied once into a
-(N*Ho*Wo, C*kh*kw) matrix, and one matmul with the weight gives every output. Its two gradients are
+the windows of the zero-padded x (laid out channels last) are a strided view (``sliding_window_view``),
+copied once into a (N*Ho*Wo, kh*kw*C) matrix (im2col), and one matmul with the weight gives every output. Its two gradients are
 the same sum taken the other ways round: the weight's is one matmul with those columns, the input's one
 matmul followed by kh*kw strided adds, one per kernel offset, into the padded input's gradient.
 
@@ -69,7 +69,7 @@ def _columns(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
     windows = sliding_window_view(_padded_channels_last(x, padding), kernel, axis=(1, 2))
     windows = windows[:, :: stride[0], :: stride[1]]  # (N, Ho, Wo, C, kh, kw), a view
     n, ho, wo, c, kh, kw = windows.shape
-    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # the one copy
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # the im2col copy
 
 
 def _weight_matrix(w: np.ndarray) -> np.ndarray:
@@ -247,10 +247,8 @@ def _check_conv_shapes(x_shape, w_shape, b_shape, padding) -> None:
 # slices. Whole-array passes like these are several times faster than reducing a 6-D window view.
 
 
-def _pool_output_size(x_shape, kernel, stride) -> tuple[int, int]:
-    return _output_size(x_shape[2], kernel[0], stride[0], 0), _output_size(
-        x_shape[3], kernel[1], stride[1], 0
-    )
+def _pool_output_size(x_shape, kernel, stride) -> tuple[int, ...]:
+    return tuple(_output_size(x_shape[2 + i], kernel[i], stride[i], padding=0) for i in (0, 1))
 
 
 def _maxima(x: np.ndarray, out: np.ndarray, kernel, stride) -> tuple[np.ndarray, np.ndarray]:
