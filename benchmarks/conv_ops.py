@@ -10,6 +10,10 @@ on batches of 256 images of 1x8x8. For each dtype this times, on seeded random d
   gradient (it is an intermediate in the network);
 - pool1 and pool2: max_pool2d(2) of (256, 16, 8, 8) and (256, 32, 4, 4), backward to the input.
 
+- cnn: the whole network's loss and gradients, written with these functions alone (conv, relu, pool,
+  conv, relu, pool, reshape, a 128 -> 10 matmul, cross_entropy on integer labels): what one training step
+  costs before any optimizer or module bookkeeping.
+
 "forward" runs the op under ``no_grad``; "forward + backward" records it and calls
 ``(out * g).sum().backward()`` with a fixed random g (the sum and product are included: two cheap ops).
 Before timing, results are checked: conv forward against an einsum over the padded windows, and
@@ -145,6 +149,43 @@ def torch_timings(x: np.ndarray, w: np.ndarray | None, x_grad: bool, g, repeat: 
     return timed(forward_only, repeat), timed(forward_backward, repeat)
 
 
+def cnn_parameters(rng, dtype) -> list[np.ndarray]:
+    shapes = [(16, 1, 3, 3), (16,), (32, 16, 3, 3), (32,), (128, 10)]
+    return [(rng.standard_normal(s) * 0.2).astype(dtype) for s in shapes]
+
+
+def cnn_loss(images, labels, w1, b1, w2, b2, w3):
+    h = ag.max_pool2d(ag.conv2d(images, w1, b1, padding=1).relu(), 2)
+    h = ag.max_pool2d(ag.conv2d(h, w2, b2, padding=1).relu(), 2)
+    return ag.cross_entropy(h.reshape(h.shape[0], 128) @ w3, labels)
+
+
+def cnn_timings(images, labels, params, repeat: int):
+    def forward_only():
+        with ag.no_grad():
+            return cnn_loss(images, labels, *params)
+
+    def forward_backward():
+        cnn_loss(images, labels, *[Tensor(p, requires_grad=True) for p in params]).backward()
+
+    return timed(forward_only, repeat), timed(forward_backward, repeat)
+
+
+def torch_cnn_timing(images, labels, params, repeat: int) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    x, y = torch.from_numpy(images), torch.from_numpy(labels)
+
+    def forward_backward():
+        w1, b1, w2, b2, w3 = [torch.from_numpy(p).requires_grad_(True) for p in params]
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2, padding=1)), 2)
+        F.cross_entropy(h.reshape(h.shape[0], 128) @ w3, y).backward()
+
+    return timed(forward_backward, repeat)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
@@ -197,6 +238,15 @@ def main(argv: list[str] | None = None) -> int:
                 _, (t_both, _) = torch_timings(x, w, x_grad, g, repeat)
                 line += f" {t_both:16.3f} {both / t_both:6.2f}"
             print(line)
+        batch = 4 if args.quick else 256
+        images, labels = rng.standard_normal((batch, 1, 8, 8)).astype(dtype), rng.integers(0, 10, batch)
+        params = cnn_parameters(rng, dtype)
+        (fwd, fwd_min), (both, both_min) = cnn_timings(images, labels, params, repeat)
+        line = f"{'cnn':6} {dtype:8} {images.shape!s:18} {fwd:8.3f} ({fwd_min:5.3f}) {both:10.3f} ({both_min:6.3f})"
+        if torch_version:
+            t_both = torch_cnn_timing(images, labels, params, repeat)
+            line += f" {t_both:16.3f} {both / t_both:6.2f}"
+        print(line)
     return 0
 
 

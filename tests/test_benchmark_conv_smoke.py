@@ -27,9 +27,9 @@ def test_quick_run_checks_and_reports_every_op_in_both_dtypes():
     rows = [
         line.split()
         for line in run.stdout.splitlines()
-        if line.split()[:1] in (["conv1"], ["conv2"], ["pool1"], ["pool2"])
+        if line.split()[:1] in (["conv1"], ["conv2"], ["pool1"], ["pool2"], ["cnn"])
     ]
     assert sorted((r[0], r[1]) for r in rows) == sorted(
-        (op, dtype) for op in ("conv1", "conv2", "pool1", "pool2") for dtype in ("float32", "float64")
+        (op, dtype) for op in ("conv1", "conv2", "pool1", "pool2", "cnn") for dtype in ("float32", "float64")
     )
     assert "WRONG" not in run.stdout + run.stderr

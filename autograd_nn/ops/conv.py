@@ -3,8 +3,9 @@
 conv2d correlates x (N, C, H, W) with a weight (O, C, kh, kw) (as PyTorch's Conv2d, no kernel flip):
 the windows of the zero-padded x (laid out channels last) are a strided view (``sliding_window_view``),
 copied once into a (N*Ho*Wo, kh*kw*C) matrix (im2col), and one matmul with the weight gives every output. Its two gradients are
-the same sum taken the other ways round: the weight's is one matmul with those columns, the input's one
-matmul followed by kh*kw strided adds, one per kernel offset, into the padded input's gradient.
+the same sum taken the other ways round: the weight's is one matmul with those columns; the input's is,
+for each kernel offset, one matmul whose result is added into the padded input's gradient at the elements
+that offset touches (kh*kw strided adds).
 
 The three are one trilinear form <g, conv(x, w)> differentiated three ways, so each one's VJP is written
 with the other two (``Conv2d``, ``Conv2dInputGrad``, ``Conv2dWeightGrad``): under ``create_graph`` the
@@ -89,7 +90,7 @@ def conv2d_array(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
     ho = _output_size(x.shape[2], kh, stride[0], padding[0])
     wo = _output_size(x.shape[3], kw, stride[1], padding[1])
     out = _columns(x, (kh, kw), stride, padding) @ _weight_matrix(w).T
-    return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)  # (N, O, Ho, Wo), channels last in memory
+    return np.ascontiguousarray(out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
 
 
 def conv2d_weight_grad_array(x: np.ndarray, g: np.ndarray, kernel, stride, padding) -> np.ndarray:
@@ -100,16 +101,18 @@ def conv2d_weight_grad_array(x: np.ndarray, g: np.ndarray, kernel, stride, paddi
 
 
 def conv2d_input_grad_array(g: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
-    """d<g, conv(x, w)>/dx: one matmul gives each window's gradient, then kh*kw strided adds (one per
-    kernel offset) put them in place; an element in several windows collects every share."""
+    """d<g, conv(x, w)>/dx: for each kernel offset (a, b), one matmul gives the gradient of the input
+    elements that offset touches, added in place: kh*kw strided adds, so an element in several windows
+    collects every share (no np.add.at, and no (N*Ho*Wo, kh*kw*C) temporary)."""
     n, _, ho, wo = g.shape
     (_, c, kh, kw), (ph, pw) = w.shape, padding
-    window_grads = (_gradient_rows(g) @ _weight_matrix(w)).reshape(n, ho, wo, kh, kw, c)
+    g_rows = _gradient_rows(g)
+    w_by_offset = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (kh, kw, O, C)
     height, width = x_shape[2], x_shape[3]
-    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=window_grads.dtype)
+    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=np.result_type(g, w))
     for a, b, rows, cols in _offset_slices((kh, kw), stride, (ho, wo)):
-        padded[:, rows, cols, :] += window_grads[:, :, :, a, b, :]
-    return padded[:, ph : ph + height, pw : pw + width, :].transpose(0, 3, 1, 2)
+        padded[:, rows, cols, :] += (g_rows @ w_by_offset[a, b]).reshape(n, ho, wo, c)
+    return np.ascontiguousarray(padded[:, ph : ph + height, pw : pw + width, :].transpose(0, 3, 1, 2))
 
 
 # Each takes arrays (plain backward) or Tensors (recorded backward) and returns the same kind.
