@@ -24,7 +24,10 @@ warm-ups; the machine's load shows in the spread, so the minimum is printed too.
 
 BLAS threads: on a small busy machine a multi-threaded BLAS can make these small products many times
 slower; the script prints the thread-related environment it ran with. Compare runs with
-``OPENBLAS_NUM_THREADS=1`` (or ``OMP_NUM_THREADS=1``) and without.
+``OPENBLAS_NUM_THREADS=1`` (or ``OMP_NUM_THREADS=1``) and without. Memory: glibc hands large freed
+buffers back to the system, and touching fresh pages again costs page faults on every step; running with
+``MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000`` shows how much of a figure that is
+(about a quarter of the CPU time of a float64 CNN step on the machine this was written on).
 """
 
 from __future__ import annotations
