@@ -3,6 +3,7 @@
 Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autograd_nn as ag``.
 """
 
+from . import nn, optim
 from .checking import gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
@@ -40,8 +41,10 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "name_scope",
+    "nn",
     "no_grad",
     "numerical_gradient",
+    "optim",
     "relu",
     "save_graph",
     "sigmoid",
