@@ -345,7 +345,11 @@ class VersionedParam(Param):
     ids=["gd", "momentum", "sgd", "adam", "adamw"],
 )
 def test_each_step_bumps_the_version_of_the_parameters_it_changed(make):
-    changed, untouched, plain = VersionedParam([1.0], grad=[1.0]), VersionedParam([2.0]), Param([3.0], grad=[1.0])
+    changed, untouched, plain = (
+        VersionedParam([1.0], grad=[1.0]),
+        VersionedParam([2.0]),
+        Param([3.0], grad=[1.0]),
+    )
     opt = make([changed, untouched, plain])  # a parameter without a counter is still updated
     opt.step()
     opt.step()

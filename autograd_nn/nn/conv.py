@@ -48,7 +48,9 @@ class Conv2d(Module):
         dtype = _check_dtype(dtype, where)
         rng = init.generator(rng)
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        self.weight = Parameter(np.empty((self.out_channels, self.in_channels, *self.kernel_size), dtype=dtype))
+        self.weight = Parameter(
+            np.empty((self.out_channels, self.in_channels, *self.kernel_size), dtype=dtype)
+        )
         init.fan_in_uniform_(self.weight, rng=rng)
         if bias:
             self.bias = Parameter(np.empty(self.out_channels, dtype=dtype))
@@ -71,7 +73,9 @@ class Conv2d(Module):
 class MaxPool2d(Module):
     """The largest value of each kernel_size window, windows ``stride`` apart (default: kernel_size)."""
 
-    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride

@@ -121,7 +121,11 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
         self.p = p
-        self.rng = init.generator(rng) if rng is not None else np.random.default_rng(init.generator().integers(2**63))
+        self.rng = (
+            init.generator(rng)
+            if rng is not None
+            else np.random.default_rng(init.generator().integers(2**63))
+        )
 
     def forward(self, x) -> Tensor:
         return ops.dropout(x, self.p, training=self.training, rng=self.rng)

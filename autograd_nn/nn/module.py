@@ -228,7 +228,8 @@ class Module:
         if not self._modules:
             return head
         body = [
-            f"  ({name}): " + module._repr_lines().replace("\n", "\n  ") for name, module in self._modules.items()
+            f"  ({name}): " + module._repr_lines().replace("\n", "\n  ")
+            for name, module in self._modules.items()
         ]
         return head + "\n" + "\n".join(body)
 
