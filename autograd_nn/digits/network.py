@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from ..files import write_atomically
 from ..grad_mode import name_scope, no_grad
 from ..ops import binary_cross_entropy_with_logits
 from ..tensor import Tensor
+from .data import SplitRecord
 
 
 class WeightsFileError(AutogradError, ValueError):
@@ -39,6 +42,25 @@ def input_scale_for(X: np.ndarray) -> float:
     """The ``input_scale`` that puts X in [-1, 1]: its largest |value| (1 for an empty or all-zero X)."""
     largest = float(np.max(np.abs(X))) if np.size(X) else 0.0
     return largest if largest > 0 else 1.0
+
+
+def parameter_count(sizes: Sequence[int]) -> int:
+    """How many numbers the thetas and biases of a network with these layer sizes hold."""
+    return sum(fan_out * (fan_in + 1) for fan_in, fan_out in itertools.pairwise(sizes))
+
+
+def memory_needed(sizes: Sequence[int], rows: int, dtype=np.float64, optimizer_slots: int = 2) -> int:
+    """A lower estimate, in bytes, of the memory a training step over ``rows`` examples needs.
+
+    Parameters, their gradients, the optimizer's state (``optimizer_slots`` arrays per parameter;
+    Adam keeps 2) and a copy of the best parameters, plus the float64 draw that initialises the
+    largest theta; and per example each layer's z, activation and their gradients.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    largest = max(fan_out * fan_in for fan_in, fan_out in itertools.pairwise(sizes))
+    parameters = parameter_count(sizes) * itemsize * (3 + optimizer_slots) + largest * 8
+    activations = rows * sum(sizes) * itemsize * 4
+    return parameters + activations
 
 
 def labels_from_scores(scores: np.ndarray) -> np.ndarray:
@@ -65,6 +87,7 @@ class Network:
             raise ValueError(f"Network: input_scale must be a positive number, got {input_scale}")
         self.sizes = sizes
         self.input_scale = float(input_scale)  # inputs are divided by this before the first layer
+        self.split: SplitRecord | None = None  # how the run that trained it split its data, if known
         rng = np.random.default_rng(seed)
         self.params: list[tuple[Tensor, Tensor]] = []
         for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
@@ -161,11 +184,17 @@ class Network:
 
     # ------------------------------------------------------------ saving and loading (no pickle)
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the parameters to an ``.npz`` file atomically; refuse to replace one unless asked."""
+        """Write the parameters (and ``split``, if known) to an ``.npz`` file atomically; refuse to
+        replace a file unless asked. Only plain arrays and strings: loading runs no code."""
         arrays = {
             "sizes": np.asarray(self.sizes, dtype=np.int64),
             "input_scale": np.asarray(self.input_scale, dtype=np.float64),
         }
+        if self.split is not None:
+            arrays["split_seed"] = np.asarray(self.split.seed, dtype=np.int64)
+            arrays["split_holdout"] = np.asarray(self.split.holdout, dtype=np.float64)
+            arrays["split_data_sha256"] = np.asarray(self.split.data_sha256)
+            arrays["split_data_source"] = np.asarray(self.split.data_source)
         for theta, bias in self.params:
             arrays[theta.name] = theta.data
             arrays[bias.name] = bias.data
@@ -175,27 +204,33 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
-        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code)."""
+        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code).
+
+        Files from before the split was recorded load with ``split = None``. A damaged file, one that
+        is not a network, or one holding NaN or infinite parameters raises ``WeightsFileError``.
+        """
         path = Path(path)
         if not path.is_file():
             raise WeightsFileError(f"{path}: no such weights file")
         try:
             with np.load(path, allow_pickle=False) as stored:
-                arrays = {key: stored[key] for key in stored.files}
-        except (OSError, ValueError) as error:
-            raise WeightsFileError(f"{path}: not a weights file written by autograd-nn ({error})") from None
+                arrays = {key: stored[key] for key in stored.files}  # reads (and CRC-checks) every array
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+            reason = f"{type(error).__name__}: {error}".rstrip(": ")
+            raise WeightsFileError(f"{path}: not a readable weights file ({reason})") from None
         if "sizes" not in arrays:
             raise WeightsFileError(
-                f"{path}: the file has no 'sizes' entry, so it is not an autograd-nn network"
+                f"{path}: not a readable weights file (no 'sizes' entry, so not an autograd-nn network)"
             )
-        sizes = [int(s) for s in np.asarray(arrays["sizes"]).ravel()]
-        first = arrays.get("theta1")
-        dtype = np.float32 if first is not None and first.dtype == np.float32 else np.float64
-        scale = float(arrays["input_scale"]) if "input_scale" in arrays else 1.0
         try:
+            sizes = [int(s) for s in np.asarray(arrays["sizes"]).ravel()]
+            first = arrays.get("theta1")
+            dtype = np.float32 if first is not None and first.dtype == np.float32 else np.float64
+            scale = float(arrays["input_scale"]) if "input_scale" in arrays else 1.0
             network = cls(sizes, dtype=dtype, input_scale=scale)
-        except ValueError as error:
-            raise WeightsFileError(f"{path}: {error}") from None
+            network.split = _split_record(arrays)
+        except (TypeError, ValueError) as error:
+            raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
         for theta, bias in network.params:
             for tensor in (theta, bias):
                 stored = arrays.get(tensor.name)
@@ -205,5 +240,26 @@ class Network:
                     raise WeightsFileError(
                         f"{path}: {tensor.name} has shape {stored.shape}, but sizes {sizes} need {tensor.shape}"
                     )
+                if stored.dtype.kind != "f":
+                    raise WeightsFileError(f"{path}: {tensor.name} holds {stored.dtype} values, not numbers")
+                bad = int(np.count_nonzero(~np.isfinite(stored)))
+                if bad:
+                    raise WeightsFileError(
+                        f"{path}: {tensor.name} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} "
+                        f"(of {stored.size}); these weights cannot predict anything"
+                    )
                 tensor.data = np.array(stored, dtype=tensor.dtype)
         return network
+
+
+def _split_record(arrays: dict[str, np.ndarray]) -> SplitRecord | None:
+    """The split stored by ``Network.save``, or None for a file written before splits were recorded."""
+    names = ("split_seed", "split_holdout", "split_data_sha256", "split_data_source")
+    if not all(name in arrays for name in names):
+        return None
+    return SplitRecord(
+        seed=int(arrays["split_seed"]),
+        holdout=float(arrays["split_holdout"]),
+        data_sha256=str(arrays["split_data_sha256"]),
+        data_source=str(arrays["split_data_source"]),
+    )
