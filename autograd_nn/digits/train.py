@@ -198,7 +198,7 @@ def train_network(
     check_memory(sizes, max(batch, train_set.m), dtype, OPTIMIZER_SLOTS.get(config.optimizer, 2))
     network = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
     network.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
-    optimizer = make_optimizer(config.optimizer, network.parameters, config.lr)
+    optimizer = make_optimizer(config.optimizer, network.parameters(), config.lr)
 
     X = train_set.X.astype(dtype)
     Y = one_hot(train_set.y, dataset.num_labels).astype(dtype)
@@ -206,7 +206,7 @@ def train_network(
     rng = np.random.default_rng(config.seed)
     history = History()
     best_cost, best_epoch, stale = np.inf, 0, 0
-    kept = [p.data.copy() for p in network.parameters]  # the parameters of the epoch to keep
+    kept = [p.data.copy() for p in network.parameters()]  # the parameters of the epoch to keep
     stop_reason = "finished"
     start_cost, _ = evaluate(network, train_set)
     warn_above = start_cost  # warn when the train cost climbs past this, then past 10 times the last warning
@@ -251,11 +251,11 @@ def train_network(
 
             # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
             if config.patience is None:
-                kept = [p.data.copy() for p in network.parameters]
+                kept = [p.data.copy() for p in network.parameters()]
                 best_epoch = epoch
                 continue
             if heldout_cost < best_cost:
-                kept = [p.data.copy() for p in network.parameters]
+                kept = [p.data.copy() for p in network.parameters()]
                 best_cost, best_epoch, stale = heldout_cost, epoch, 0
             else:
                 stale += 1
@@ -266,7 +266,7 @@ def train_network(
         stop_reason = "interrupted"
     finally:
         bar.close()
-    for parameter, saved in zip(network.parameters, kept, strict=True):
+    for parameter, saved in zip(network.parameters(), kept, strict=True):
         parameter.data = saved
     return TrainResult(
         network=network,
