@@ -438,3 +438,95 @@ def test_a_stale_linear_graph_raises_after_an_optimizer_step():
     optim.SGD(model.parameters(), lr=0.1).step()
     with pytest.raises(ag.AutogradError, match="version"):
         stale.backward()
+
+
+# ---------------------------------------------------------------- layers over the ops branch's functions
+def test_dropout_drops_and_rescales_in_training_mode_and_is_the_identity_in_eval_mode():
+    x = np.ones((200, 50))
+    layer = nn.Dropout(0.3, rng=0)
+    out = layer(x).data
+    kept = out != 0
+    assert 0.65 < kept.mean() < 0.75
+    np.testing.assert_allclose(out[kept], 1 / 0.7)
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).data, x)
+    layer.train()
+    assert (layer(x).data == 0).any()
+
+
+def test_dropout_follows_the_model_mode_and_its_seed():
+    def model():
+        return nn.Sequential(nn.Linear(4, 30, rng=0), nn.Dropout(0.5, rng=7))
+
+    x = np.ones((3, 4))
+    a, b = model(), model()
+    np.testing.assert_array_equal(a(x).data, b(x).data)  # same seed, same masks
+    assert not np.array_equal(a(x).data, a(x).data)  # a fresh mask each call
+    a.eval()
+    np.testing.assert_array_equal(a(x).data, a[0](x).data)
+
+
+def test_dropout_gradient_flows_only_through_the_kept_units():
+    w = nn.Parameter(np.ones((10, 10)))
+    layer = nn.Dropout(0.5, rng=1)
+    out = layer(w)
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad, out.data)  # d(sum)/dw is the mask scaled by 2: the output itself
+
+
+def test_leaky_relu_layer():
+    np.testing.assert_allclose(nn.LeakyReLU(0.1)(np.array([-2.0, 0.5])).data, [-0.2, 0.5])
+    np.testing.assert_allclose(nn.LeakyReLU()(np.array([-2.0])).data, [-0.02])
+
+
+def naive_conv2d(x, w, b, stride, padding):
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ho, wo = (h - kh) // stride + 1, (wd - kw) // stride + 1
+    out = np.zeros((n, o, ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            window = x[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            out[:, :, i, j] = np.einsum("nchw,ochw->no", window, w) + b
+    return out
+
+
+@pytest.mark.parametrize(("stride", "padding"), [(1, 0), (1, 1), (2, 1)])
+def test_conv2d_layer_matches_loops_and_its_parameter_gradients_match_central_differences(stride, padding):
+    layer = nn.Conv2d(2, 3, 3, stride=stride, padding=padding, rng=0)
+    assert layer.weight.shape == (3, 2, 3, 3) and layer.bias.shape == (3,)
+    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(2 * 9)
+    x = np.random.default_rng(1).standard_normal((2, 2, 5, 6))
+    out = layer(x)
+    np.testing.assert_allclose(out.data, naive_conv2d(x, layer.weight.data, layer.bias.data, stride, padding))
+    weights = np.random.default_rng(2).standard_normal(out.shape)
+    (out * weights).sum().backward()
+    for name, p in layer.named_parameters():
+        numeric = ag.numerical_gradient(lambda: (layer(x) * weights).sum().item(), p.data)
+        np.testing.assert_allclose(p.grad, numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_max_pool_layer_takes_the_largest_of_each_window():
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    np.testing.assert_array_equal(nn.MaxPool2d(2)(x).data, [[[[5.0, 7.0], [13.0, 15.0]]]])
+    assert nn.MaxPool2d(2, stride=1)(x).shape == (1, 1, 3, 3)
+    assert "MaxPool2d(kernel_size=2, stride=1)" in repr(nn.MaxPool2d(2, stride=1))
+
+
+def test_the_digits_cnn_runs_forward_and_backward_on_8x8_images():
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, rng=0),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, rng=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128, 10, rng=2),
+    )
+    assert model.num_parameters() == 160 + 4640 + 1290
+    logits = model(np.random.default_rng(0).standard_normal((5, 1, 8, 8)))
+    assert logits.shape == (5, 10)
+    ag.cross_entropy(logits, np.arange(5)).backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
