@@ -1,6 +1,6 @@
 """A 64-32-16-10 tanh MLP with softmax cross-entropy on the bundled digits, written as forward code.
 
-    python examples/custom_mlp.py                 # 97.8% on the 359 held-out digits, in about a second
+    python examples/custom_mlp.py                 # 97.8% on the 359 held-out digits (seeds 0-4: 97.8-98.6%)
     python examples/custom_mlp.py --epochs 5      # a quick run
 
 The model is an ``nn.Module``; ``ag.cross_entropy`` takes its logits and the class indices, AdamW updates
