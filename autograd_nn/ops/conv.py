@@ -1,10 +1,11 @@
-"""Convolution and max pooling over (N, C, H, W) arrays, by im2col views and one matrix product.
+"""Convolution and max pooling over (N, C, H, W) arrays: conv2d by an im2col view and one matrix product.
 
 conv2d correlates x (N, C, H, W) with a weight (O, C, kh, kw) (as PyTorch's Conv2d, no kernel flip):
-the windows of the zero-padded x are a strided view (``sliding_window_view``), copied once into a
-(N*Ho*Wo, C*kh*kw) matrix, and one matmul with the weight gives every output. Its two gradients are
-the same sum taken the other ways round: the weight's is one matmul with those columns, the input's one
-matmul followed by kh*kw strided adds, one per kernel offset, into the padded input's gradient.
+the windows of the zero-padded x (laid out channels last) are a strided view (``sliding_window_view``),
+copied once into a (N*Ho*Wo, kh*kw*C) matrix (im2col), and one matmul with the weight gives every output. Its two gradients are
+the same sum taken the other ways round: the weight's is one matmul with those columns; the input's is,
+for each kernel offset, one matmul whose result is added into the padded input's gradient at the elements
+that offset touches (kh*kw strided adds).
 
 The three are one trilinear form <g, conv(x, w)> differentiated three ways, so each one's VJP is written
 with the other two (``Conv2d``, ``Conv2dInputGrad``, ``Conv2dWeightGrad``): under ``create_graph`` the
@@ -28,7 +29,11 @@ from .base import Op, _data, _is_array
 def _pair(value, what: str, op: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints (height, width), each at least ``minimum``."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else value
-    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+    ):
         raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
         raise ValueError(f"{op}: {what} must be at least {minimum}, got {value!r}")
@@ -37,14 +42,6 @@ def _pair(value, what: str, op: str, minimum: int) -> tuple[int, int]:
 
 def _output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
-
-
-def _windows(x: np.ndarray, kernel, stride, padding=(0, 0)) -> np.ndarray:
-    """The (N, C, Ho, Wo, kh, kw) view of the windows of x, zero-padded by ``padding``."""
-    if padding != (0, 0):
-        (ph, pw) = padding
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    return sliding_window_view(x, kernel, axis=(2, 3))[:, :, :: stride[0], :: stride[1]]
 
 
 def _offset_slices(kernel, stride, out_hw):
@@ -56,43 +53,66 @@ def _offset_slices(kernel, stride, out_hw):
 
 
 # ---------------------------------------------------------------- the three conv kernels, on arrays
+# They work channels last, (N, H, W, C): a window's C*kh*kw values then lie in runs of C, so copying the
+# windows into columns is several times faster than from (N, C, H, W), where the runs are kw long.
+
+
+def _padded_channels_last(x: np.ndarray, padding) -> np.ndarray:
+    """x (N, C, H, W) as a zero-padded (N, H + 2ph, W + 2pw, C) array (one copy, as np.pad would make)."""
+    (n, c, height, width), (ph, pw) = x.shape, padding
+    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=x.dtype)
+    padded[:, ph : ph + height, pw : pw + width, :] = x.transpose(0, 2, 3, 1)
+    return padded
 
 
 def _columns(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
-    """im2col: the (N*Ho*Wo, C*kh*kw) matrix whose rows are the windows of the padded x."""
-    windows = _windows(x, kernel, stride, padding)
-    n, c, ho, wo, kh, kw = windows.shape
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    """im2col: the (N*Ho*Wo, kh*kw*C) matrix whose rows are the windows of the padded x."""
+    windows = sliding_window_view(_padded_channels_last(x, padding), kernel, axis=(1, 2))
+    windows = windows[:, :: stride[0], :: stride[1]]  # (N, Ho, Wo, C, kh, kw), a view
+    n, ho, wo, c, kh, kw = windows.shape
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # the im2col copy
+
+
+def _weight_matrix(w: np.ndarray) -> np.ndarray:
+    """w (O, C, kh, kw) as the (O, kh*kw*C) matrix that matches the columns."""
+    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+
+def _gradient_rows(g: np.ndarray) -> np.ndarray:
+    """g (N, O, Ho, Wo) as (N*Ho*Wo, O) rows, one per window (free when g is channels-last in memory)."""
+    n, o, ho, wo = g.shape
+    return g.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
 
 
 def conv2d_array(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
     """out[n, o, i, j] = sum over c, a, b of x_padded[n, c, i*sh + a, j*sw + b] * w[o, c, a, b]."""
-    n, (o, c, kh, kw) = x.shape[0], w.shape
+    n, (o, _, kh, kw) = x.shape[0], w.shape
     ho = _output_size(x.shape[2], kh, stride[0], padding[0])
     wo = _output_size(x.shape[3], kw, stride[1], padding[1])
-    out = _columns(x, (kh, kw), stride, padding) @ w.reshape(o, c * kh * kw).T
-    return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+    out = _columns(x, (kh, kw), stride, padding) @ _weight_matrix(w).T
+    return np.ascontiguousarray(out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
 
 
 def conv2d_weight_grad_array(x: np.ndarray, g: np.ndarray, kernel, stride, padding) -> np.ndarray:
     """d<g, conv(x, w)>/dw: the columns of x weighted by g, one matmul."""
-    n, o, ho, wo = g.shape
-    g_rows = g.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
-    return (g_rows.T @ _columns(x, kernel, stride, padding)).reshape(o, x.shape[1], *kernel)
+    o, c = g.shape[1], x.shape[1]
+    grad = _gradient_rows(g).T @ _columns(x, kernel, stride, padding)  # (O, kh*kw*C)
+    return grad.reshape(o, *kernel, c).transpose(0, 3, 1, 2)
 
 
 def conv2d_input_grad_array(g: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
-    """d<g, conv(x, w)>/dx: one matmul gives each window's gradient, then kh*kw strided adds (one per
-    kernel offset) put them in place; an element in several windows collects every share."""
-    n, o, ho, wo = g.shape
+    """d<g, conv(x, w)>/dx: for each kernel offset (a, b), one matmul gives the gradient of the input
+    elements that offset touches, added in place: kh*kw strided adds, so an element in several windows
+    collects every share (no np.add.at, and no (N*Ho*Wo, kh*kw*C) temporary)."""
+    n, _, ho, wo = g.shape
     (_, c, kh, kw), (ph, pw) = w.shape, padding
-    g_rows = g.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
-    window_grads = (g_rows @ w.reshape(o, c * kh * kw)).reshape(n, ho, wo, c, kh, kw)
+    g_rows = _gradient_rows(g)
+    w_by_offset = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (kh, kw, O, C)
     height, width = x_shape[2], x_shape[3]
-    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=window_grads.dtype)  # channels last
+    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=np.result_type(g, w))
     for a, b, rows, cols in _offset_slices((kh, kw), stride, (ho, wo)):
-        padded[:, rows, cols, :] += window_grads[:, :, :, :, a, b]
-    return padded[:, ph : ph + height, pw : pw + width, :].transpose(0, 3, 1, 2)
+        padded[:, rows, cols, :] += (g_rows @ w_by_offset[a, b]).reshape(n, ho, wo, c)
+    return np.ascontiguousarray(padded[:, ph : ph + height, pw : pw + width, :].transpose(0, 3, 1, 2))
 
 
 # Each takes arrays (plain backward) or Tensors (recorded backward) and returns the same kind.
@@ -225,24 +245,33 @@ def _check_conv_shapes(x_shape, w_shape, b_shape, padding) -> None:
 
 
 # ---------------------------------------------------------------- max pooling
+# Pooling works one kernel offset at a time: offset (a, b) sees the (N, C, Ho, Wo) slice
+# x[:, :, a::sh, b::sw] (cut to Ho x Wo), and a window's maximum is the elementwise maximum of kh*kw such
+# slices. Whole-array passes like these are several times faster than reducing a 6-D window view.
 
 
-def _max_share(x: np.ndarray, out: np.ndarray, kernel, stride) -> np.ndarray:
-    """(N, C, Ho, Wo, kh, kw): each window's share of its output's gradient, split equally among ties."""
-    is_max = _windows(x, kernel, stride) == out[..., None, None]
-    return is_max / is_max.sum(axis=(4, 5), keepdims=True, dtype=x.dtype)
+def _pool_output_size(x_shape, kernel, stride) -> tuple[int, ...]:
+    return tuple(_output_size(x_shape[2 + i], kernel[i], stride[i], padding=0) for i in (0, 1))
 
 
-def _window_scatter(g, share, x_shape, kernel, stride):
+def _maxima(x: np.ndarray, out: np.ndarray, kernel, stride) -> tuple[np.ndarray, np.ndarray]:
+    """Where each window's maximum is: a (kh*kw, N, C, Ho, Wo) boolean mask, one (N, C, Ho, Wo) slice per
+    kernel offset, and each window's number of maxima (ties share the window's gradient equally)."""
+    slices = _offset_slices(kernel, stride, out.shape[2:])
+    is_max = np.stack([x[:, :, rows, cols] == out for _, _, rows, cols in slices])
+    return is_max, is_max.sum(axis=0, dtype=x.dtype)
+
+
+def _window_scatter(g, is_max, count, x_shape, kernel, stride):
     if _is_array(g):
-        return WindowScatter(share, x_shape, kernel, stride).forward(g)
-    return _tensor.apply(WindowScatter(share, x_shape, kernel, stride), g)
+        return WindowScatter(is_max, count, x_shape, kernel, stride).forward(g)
+    return _tensor.apply(WindowScatter(is_max, count, x_shape, kernel, stride), g)
 
 
-def _window_gather(h, share, kernel, stride):
+def _window_gather(h, is_max, count, kernel, stride):
     if _is_array(h):
-        return WindowGather(share, kernel, stride).forward(h)
-    return _tensor.apply(WindowGather(share, kernel, stride), h)
+        return WindowGather(is_max, count, kernel, stride).forward(h)
+    return _tensor.apply(WindowGather(is_max, count, kernel, stride), h)
 
 
 class MaxPool2d(Op):
@@ -270,49 +299,65 @@ class MaxPool2d(Op):
                 f"max_pool2d: needs an (N, C, H, W) input at least as large as the kernel {self.kernel}, "
                 f"got shape {x.shape}"
             )
-        return _windows(x, self.kernel, self.stride).max(axis=(4, 5))
+        out = None
+        for _, _, rows, cols in _offset_slices(
+            self.kernel, self.stride, _pool_output_size(x.shape, self.kernel, self.stride)
+        ):
+            out = x[:, :, rows, cols].copy() if out is None else np.maximum(out, x[:, :, rows, cols], out=out)
+        return out
 
     def vjp(self, g, out, x):
-        share = _max_share(_data(x), _data(out), self.kernel, self.stride)
-        return (_window_scatter(g, share, x.shape, self.kernel, self.stride),)
+        is_max, count = _maxima(_data(x), _data(out), self.kernel, self.stride)
+        return (_window_scatter(g, is_max, count, x.shape, self.kernel, self.stride),)
 
 
 class WindowScatter(Op):
-    """Spread each window's value over the window's elements with weights ``share`` (max_pool2d's VJP)."""
+    """Spread each window's value equally over the window's maxima (``is_max``, ``count`` of them):
+    max_pool2d's VJP, linear in g."""
 
-    __slots__ = ("kernel", "share", "stride", "x_shape")
+    __slots__ = ("count", "is_max", "kernel", "stride", "x_shape")
     keeps_inputs = False
     name = "window_scatter"
 
-    def __init__(self, share, x_shape, kernel, stride) -> None:
-        self.share, self.x_shape, self.kernel, self.stride = share, tuple(x_shape), kernel, stride
+    def __init__(self, is_max, count, x_shape, kernel, stride) -> None:
+        self.is_max, self.count, self.x_shape, self.kernel, self.stride = (
+            is_max,
+            count,
+            tuple(x_shape),
+            kernel,
+            stride,
+        )
 
     def forward(self, g):
-        weighted = g[..., None, None] * self.share
-        result = np.zeros(self.x_shape, dtype=weighted.dtype)
-        for a, b, rows, cols in _offset_slices(self.kernel, self.stride, g.shape[2:]):
-            result[:, :, rows, cols] += weighted[..., a, b]
+        per_maximum = g / self.count
+        result = np.zeros(self.x_shape, dtype=per_maximum.dtype)
+        for k, (_, _, rows, cols) in enumerate(_offset_slices(self.kernel, self.stride, g.shape[2:])):
+            result[:, :, rows, cols] += per_maximum * self.is_max[k]
         return result
 
     def vjp(self, h, out, g):
-        return (_window_gather(h, self.share, self.kernel, self.stride),)
+        return (_window_gather(h, self.is_max, self.count, self.kernel, self.stride),)
 
 
 class WindowGather(Op):
-    """Each window's elements summed with weights ``share``: the adjoint of ``WindowScatter``."""
+    """The mean of each window's elements at its maxima: the adjoint of ``WindowScatter``."""
 
-    __slots__ = ("kernel", "share", "stride")
+    __slots__ = ("count", "is_max", "kernel", "stride")
     keeps_inputs = False
     name = "window_gather"
 
-    def __init__(self, share, kernel, stride) -> None:
-        self.share, self.kernel, self.stride = share, kernel, stride
+    def __init__(self, is_max, count, kernel, stride) -> None:
+        self.is_max, self.count, self.kernel, self.stride = is_max, count, kernel, stride
 
     def forward(self, h):
-        return np.einsum("ncijab,ncijab->ncij", _windows(h, self.kernel, self.stride), self.share)
+        slices = _offset_slices(self.kernel, self.stride, self.count.shape[2:])
+        return (
+            sum(h[:, :, rows, cols] * self.is_max[k] for k, (_, _, rows, cols) in enumerate(slices))
+            / self.count
+        )
 
     def vjp(self, gg, out, h):
-        return (_window_scatter(gg, self.share, h.shape, self.kernel, self.stride),)
+        return (_window_scatter(gg, self.is_max, self.count, h.shape, self.kernel, self.stride),)
 
 
 # ---------------------------------------------------------------- the functions users call
