@@ -426,12 +426,8 @@ def test_backward_through_a_graph_whose_weights_an_optimizer_changed_raises():
     np.testing.assert_array_equal(model.w.grad, [4.0, 4.0, 4.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: W.T is a view whose node saved its own version, not W's, so an in-place "
-    "update of W after the forward pass goes unnoticed (PyTorch shares one counter between views)",
-)
 def test_a_stale_linear_graph_raises_after_an_optimizer_step():
+    """Linear saves W.T, a view of W: the view shares W's version, so the optimizer's step is seen."""
     model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.Tanh(), nn.Linear(2, 1, rng=1))
     x = np.ones((4, 3))
     stale = model(x).sum()  # layer 1's gradient will need layer 2's weight, through W2.T
