@@ -609,7 +609,7 @@ def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
         elif item not in visited:
             visited.add(item)
             stack.append((item, True))
-            if type(item) is not Tensor:  # a node; leaves have no inputs
+            if not isinstance(item, Tensor):  # a node; leaves have no inputs
                 stack.extend((t, False) for t in item.targets if t is not None and t not in visited)
     order.reverse()
     return order
@@ -662,7 +662,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 g = _run_hooks(item, g, create_graph, wanted is None, owned)
             if wanted is not None and item in wanted:
                 found[item] = g  # complete: every use of the value was processed before it
-            if type(item) is Tensor:  # a leaf
+            if isinstance(item, Tensor):  # a leaf (a Tensor or a subclass, e.g. nn.Parameter)
                 if wanted is None:
                     _accumulate_into_leaf(item, g, item in owned, create_graph)
                 continue
@@ -677,7 +677,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 input_grads = op.vjp(g, *_recorded_vjp_arguments(op))
             else:  # arrays; a value the node did not keep goes as the node, which tells its shape
                 out = op.output if op.keeps_output else op
-                input_grads = op.vjp(g, out, *[p.data if type(p) is Tensor else p for p in op.parents])
+                input_grads = op.vjp(g, out, *[p.data if isinstance(p, Tensor) else p for p in op.parents])
             for i, target in enumerate(op.targets):
                 pg = input_grads[i]
                 if target is None or pg is None:

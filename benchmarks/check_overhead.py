@@ -112,7 +112,7 @@ def main() -> int:
         return 1
 
     def backward_only() -> None:
-        for p in net.parameters:
+        for p in net.parameters():
             p.grad = None
         net.cost(X, Y).backward()
 

@@ -29,7 +29,7 @@ def test_ctrl_c_keeps_the_weights_of_the_last_finished_epoch():
     stopped = train_network(data, config, progress=False, on_epoch=interrupt_after_epoch_3)
     assert stopped.interrupted and stopped.best_epoch == 3 and stopped.history.epoch == [1, 2, 3]
     three = train_network(data, TrainConfig(hidden=(5,), epochs=3, seed=4), progress=False)
-    for kept, reference in zip(stopped.network.parameters, three.network.parameters, strict=True):
+    for kept, reference in zip(stopped.network.parameters(), three.network.parameters(), strict=True):
         np.testing.assert_array_equal(kept.data, reference.data)
 
 
@@ -43,9 +43,9 @@ def test_a_cost_that_is_no_longer_finite_stops_the_run_and_keeps_the_last_finite
     if result.best_epoch:  # the weights are those a run of best_epoch epochs ends with
         shorter = TrainConfig(hidden=(5,), epochs=result.best_epoch, optimizer="gd", lr=1e300)
         reference = train_network(small_problem(), shorter, progress=False, on_warning=lambda message: None)
-        for kept, expected in zip(result.network.parameters, reference.network.parameters, strict=True):
+        for kept, expected in zip(result.network.parameters(), reference.network.parameters(), strict=True):
             np.testing.assert_array_equal(kept.data, expected.data)
-    assert all(np.isfinite(p.data).all() for p in result.network.parameters)
+    assert all(np.isfinite(p.data).all() for p in result.network.parameters())
 
 
 def test_a_cost_climbing_above_its_start_is_reported_while_training():

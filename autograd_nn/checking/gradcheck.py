@@ -96,7 +96,7 @@ def gradcheck(
 def _wrt_tensors(wrt) -> list[Tensor]:
     if wrt is None:
         return []
-    if callable(wrt):  # Network.parameters is a list; nn.Module.parameters a method: take both
+    if callable(wrt):  # the method itself (model.parameters) as well as what it returns
         wrt = wrt()
     params: list[Tensor] = []
     for j, p in enumerate(wrt):

@@ -4,6 +4,10 @@ Layer l computes ``z = a @ theta_l.T + b_l`` and ``a = sigmoid(z)``; the cost is
 cross-entropy summed over classes and averaged over examples, plus ``lam/(2m) * sum(theta**2)``
 (biases excluded). No gradient is written here: ``cost(...).backward()`` derives them all. The
 hand-derived backprop of the same network lives in ``reference.py``, as the oracle for tests.
+
+``Network`` is an ``nn.Module`` whose Parameters carry the tutorial's names (theta1, b1, theta2, ...), so
+``parameters()``, ``state_dict()`` and the training loop treat it like any other model; it keeps its own
+``.npz`` format (the sizes and input scale beside the arrays), so ``Network.load`` needs no model first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from ..errors import AutogradError
 from ..files import write_atomically
 from ..grad_mode import name_scope, no_grad
+from ..nn import Module, Parameter
 from ..ops import binary_cross_entropy_with_logits
 from ..tensor import Tensor
 from .data import SplitRecord
@@ -68,16 +73,18 @@ def labels_from_scores(scores: np.ndarray) -> np.ndarray:
     return np.argmax(scores, axis=1) + 1
 
 
-class Network:
+class Network(Module):
     """A fully connected sigmoid network, e.g. sizes ``[400, 25, 10]`` as in the tutorial.
 
     ``params`` is ``[(theta1, b1), (theta2, b2), ...]``: ``theta_l`` has shape (units out, units in)
-    and ``b_l`` (units out,), each a Tensor with ``requires_grad=True`` and its tutorial name.
+    and ``b_l`` (units out,), each an ``nn.Parameter`` registered under its tutorial name
+    (``network.theta1``), so ``parameters()`` yields theta1, b1, theta2, b2, ...
     """
 
     def __init__(
         self, sizes: Sequence[int], seed: int = 0, dtype=np.float64, input_scale: float = 1.0
     ) -> None:
+        super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or any(s < 1 for s in sizes):
             raise ValueError(f"Network: sizes must be at least two positive layer sizes, got {sizes}")
@@ -89,23 +96,21 @@ class Network:
         self.input_scale = float(input_scale)  # inputs are divided by this before the first layer
         self.split: SplitRecord | None = None  # how the run that trained it split its data, if known
         rng = np.random.default_rng(seed)
-        self.params: list[tuple[Tensor, Tensor]] = []
+        self.params: list[tuple[Parameter, Parameter]] = []
         for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
             eps = init_epsilon(fan_in, fan_out)
             theta = rng.uniform(-eps, eps, size=(fan_out, fan_in)).astype(dtype)
             bias = rng.uniform(-eps, eps, size=fan_out).astype(dtype)
             with name_scope(f"layer{layer}"):  # so a drawing puts each layer's parameters in its frame
-                self.params.append(
-                    (
-                        Tensor(theta, requires_grad=True, name=f"theta{layer}"),
-                        Tensor(bias, requires_grad=True, name=f"b{layer}"),
-                    )
-                )
+                pair = (Parameter(theta), Parameter(bias))
+            setattr(self, f"theta{layer}", pair[0])  # registered, and named after the attribute
+            setattr(self, f"b{layer}", pair[1])
+            self.params.append(pair)
 
-    @property
-    def parameters(self) -> list[Tensor]:
-        """All parameters in order theta1, b1, theta2, b2, ... (what an optimizer updates)."""
-        return [p for pair in self.params for p in pair]
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}" + (
+            f", input_scale={self.input_scale:g}" if self.input_scale != 1 else ""
+        )
 
     @property
     def dtype(self) -> np.dtype:
@@ -144,8 +149,6 @@ class Network:
     def forward(self, X) -> Tensor:
         """The network's output ``h = sigmoid(z_out)``, one row of class scores in (0, 1) per example."""
         return self.logits(X).sigmoid()
-
-    __call__ = forward
 
     def cost(self, X, Y, lam: float = 0.0, num_examples: int | None = None) -> Tensor:
         """The tutorial's cost J: cross-entropy summed over classes, averaged over the m examples,
@@ -204,7 +207,8 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
-        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code).
+        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code). Unlike
+        ``Module.load``, which fills an existing model, this builds the network: the file records its sizes.
 
         Files from before the split was recorded load with ``split = None``. A damaged file, one that
         is not a network, or one holding NaN or infinite parameters raises ``WeightsFileError``.
