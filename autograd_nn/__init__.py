@@ -4,6 +4,7 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 """
 
 from .checking import gradcheck, numerical_gradient
+from .compile import compile
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
 from .ops import (
@@ -29,6 +30,7 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "binary_cross_entropy_with_logits",
+    "compile",
     "detect_anomaly",
     "draw_graph",
     "enable_grad",

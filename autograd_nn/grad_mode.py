@@ -8,12 +8,13 @@ from contextlib import ContextDecorator
 class _Mode:
     """The recording switches every operation reads; one instance, ``STATE``."""
 
-    __slots__ = ("anomaly", "enabled", "scope")
+    __slots__ = ("anomaly", "enabled", "scope", "tape")
 
     def __init__(self) -> None:
         self.enabled = True  # record operations for backward
         self.anomaly = False  # check every output and gradient for NaN/Inf
         self.scope: str | None = None  # "layer1" or "net/layer1" inside name_scope blocks
+        self.tape: list | None = None  # while ag.compile traces: every applied op, recorded or not
 
 
 STATE = _Mode()

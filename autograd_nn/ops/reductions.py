@@ -32,6 +32,9 @@ class Sum(Op):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
+    def forward_into(self, out, x):  # self.axes was set by the traced forward
+        np.sum(x, axis=self.axes, keepdims=self.keepdims, out=out)
+
     def vjp(self, g, out, x):
         return (_expand_reduced(g, x.shape, self.axes, self.keepdims),)
 
@@ -44,6 +47,9 @@ class Mean(Sum):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
+    def forward_into(self, out, x):
+        np.mean(x, axis=self.axes, keepdims=self.keepdims, out=out)
+
     def vjp(self, g, out, x):
         count = int(np.prod([x.shape[a] for a in self.axes]))
         return (_expand_reduced(g / count, x.shape, self.axes, self.keepdims),)
@@ -55,6 +61,7 @@ class Max(Sum):
     __slots__ = ()
     name = "max"
     keeps_inputs, keeps_output = True, True
+    forward_into = None  # not Sum's
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
@@ -75,6 +82,7 @@ class LogSumExp(Sum):
     __slots__ = ()
     name = "logsumexp"
     keeps_inputs, keeps_output = True, True
+    forward_into = None  # not Sum's
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
