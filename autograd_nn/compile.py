@@ -34,6 +34,7 @@ of each signature and raises, naming the first op that differs, when they disagr
 
 from __future__ import annotations
 
+import builtins
 import copy
 import functools
 import threading
@@ -187,13 +188,12 @@ class _Stand:
 class _Step:
     """One instruction of the program: ``run(env)`` reads values ``ins`` and writes values ``outs``."""
 
-    __slots__ = ("inplace", "ins", "label", "node", "outs", "run")
+    __slots__ = ("inplace", "ins", "label", "node", "outs")
 
     def __init__(self, label: str, ins: list[int], outs: list[int], inplace=(), node: int | None = None):
         self.label, self.ins, self.outs = label, ins, outs
         self.inplace = inplace  # (out, candidate inputs it may overwrite) pairs
-        self.node = node  # the traced op's index, for forward steps
-        self.run = None
+        self.node = node  # the index of the traced op it runs (None: a sum of gradients)
 
 
 class _Call:
@@ -218,7 +218,7 @@ class _Program:
         self._record(tape, result, arguments)
         self._build_backward()
         self._plan_buffers()
-        self._compile_steps()
+        self._generate_code()
 
     # ------------------------------------------------------------------ the traced graph
     def _new_value(self, shape: tuple[int, ...], dtype: np.dtype) -> int:
@@ -485,116 +485,97 @@ class _Program:
         """An in-place VJP may overwrite every array it gets: each must be a buffer dying here."""
         return all(self.kind[i] == "buffer" and i not in self.escaping and dies.get(i) == s for i in step.ins)
 
-    # ------------------------------------------------------------------ running
-    def _compile_steps(self) -> None:
-        """Turn each step into a closure over its op, its value indices and its buffers."""
+    # ------------------------------------------------------------------ code
+    def _generate_code(self) -> None:
+        """Write the program as straight-line Python: ``forward(e)``, ``backward(e)`` (see ``source``).
+
+        ``e`` holds every value by index; a buffer value's entry is its buffer, set once here. One
+        line per step, no loop and no dispatch: replaying costs what its NumPy calls cost.
+        """
         self.buffers = [np.empty(shape, dtype) for shape, dtype in self.slot_specs]
         self.env: list = [None] * len(self.shapes)
         for v, slot in self.slot.items():
             self.env[v] = self.buffers[slot]
         self.externals = [v for v, _ in self.arg_values] + [v for v, _ in self.leaf_values]
-        for s, step in enumerate(self.steps):
-            if s < self.forward_steps:
-                step.run = self._forward_closure(step)
-            elif step.node is not None:
-                step.run = self._vjp_closure(step)
-            else:
-                step.run = self._sum_closure(step)
         self.leaf_specs = [(t, t.data.shape, t.data.dtype, t.requires_grad) for _, t in self.leaf_values]
+        names = {"ndarray": np.ndarray, "asarray": np.asarray, "empty": np.empty, "add": np.add, "fit": _fit}
+        lines = [self._emit(s, step, names) for s, step in enumerate(self.steps)]
+        forward, backward = lines[: self.forward_steps], lines[self.forward_steps :]
+        result = f"e[{self.result}]" + (".copy()" if self._shared(self.result) else "")
+        grads = [f"e[{g}]" + (".copy()" if self._shared(g) else "") for _, g in self.leaf_grads]
+        self.source = "\n".join(
+            [
+                "def forward(e):",
+                *(f"    {line}" for step in forward for line in step),
+                f"    return {result}",
+                "",
+                "def checked_forward(e, check):",
+                *(f"    {line}" for s, step in enumerate(forward) for line in [*step, f"check({s})"]),
+                f"    return {result}",
+                "",
+                "def backward(e):",
+                *(f"    {line}" for step in backward for line in step),
+                f"    return ({''.join(g + ', ' for g in grads)})",
+            ]
+        )
+        code = builtins.compile(self.source, f"<compiled {self.name}>", "exec")
+        exec(code, names)
+        self._forward, self._checked_forward, self._backward = (
+            names["forward"],
+            names["checked_forward"],
+            names["backward"],
+        )
 
-    def _fresh_or_buffer(self, v: int) -> Callable[[list], np.ndarray]:
+    def _shared(self, v: int) -> bool:
+        """Whether value v may share memory with a buffer (then the caller gets a copy)."""
+        return any(b in self.slot for b in self.roots.get(v, ()))
+
+    def _allocate(self, v: int, names: dict) -> list[str]:
+        """The line giving an escaping or fresh value with a buffer-writing producer a new array."""
         if v in self.slot:
-            buffer = self.buffers[self.slot[v]]
-            return lambda env: buffer
-        shape, dtype = self.shapes[v], self.dtypes[v]
-        return lambda env: np.empty(shape, dtype)
+            return []
+        names[f"S{v}"], names[f"D{v}"] = self.shapes[v], self.dtypes[v]
+        return [f"e[{v}] = empty(S{v}, D{v})"]
 
-    def _forward_closure(self, step: _Step):
-        op, (out,), ins = self.ops[step.node], step.outs, step.ins
-        if type(op).forward_into is None:
-            forward = op.forward
-
-            def run(env):
-                r = forward(*[env[i] for i in ins])
-                env[out] = r if type(r) is np.ndarray else np.asarray(r)  # reductions give NumPy scalars
-
-            return run
-        forward_into, target = op.forward_into, self._fresh_or_buffer(out)
-
-        def run_into(env):
-            buffer = target(env)
-            forward_into(buffer, *[env[i] for i in ins])
-            env[out] = buffer
-
-        return run_into
-
-    def _vjp_closure(self, step: _Step):
-        index = step.node
-        op, (_, ins, out, _) = self.ops[index], self.nodes[index]
+    def _emit(self, s: int, step: _Step, names: dict) -> list[str]:
+        """The Python lines of step ``s``; the functions and constants they name go into ``names``."""
+        if step.node is None:  # the sum of a value's gradient contributions
+            (total,), parts = step.outs, step.ins
+            lines = self._allocate(total, names)
+            lines.append(f"add(e[{parts[0]}], e[{parts[1]}], out=e[{total}])")
+            lines += [f"add(e[{total}], e[{p}], out=e[{total}])" for p in parts[2:]]
+            return lines
+        op = names[f"op{s}"] = self.ops[step.node]
+        if s < self.forward_steps:
+            (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
+            if type(op).forward_into is None:
+                return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
+            return [*self._allocate(out, names), f"op{s}.forward_into(e[{out}], {args})"]
+        _, ins, out, _ = self.nodes[step.node]
+        if op.keeps_output:
+            given = [f"e[{out}]"]
+        else:
+            names[f"out{s}"] = _Stand(self.shapes[out], self.dtypes[out])
+            given = [f"out{s}"]
+        for k, i in enumerate(ins):
+            if op.keeps_inputs:
+                given.append(f"e[{i}]")
+            else:
+                names[f"in{s}_{k}"] = _Stand(self.shapes[i], self.dtypes[i])
+                given.append(f"in{s}_{k}")
+        contributions = iter(step.outs)  # in input order
+        grads = [next(contributions) if i in self.needs_grad else None for i in ins]
         g = step.ins[0]
-        stand_out = None if op.keeps_output else _Stand(self.shapes[out], self.dtypes[out])
-        stands = None if op.keeps_inputs else [_Stand(self.shapes[i], self.dtypes[i]) for i in ins]
-        outs = iter(step.outs)  # the contributions, in input order
-        grads = [next(outs) if i in self.needs_grad else None for i in ins]
-
-        def arguments(env):
-            o = env[out] if stand_out is None else stand_out
-            xs = [env[i] for i in ins] if stands is None else stands
-            return env[g], o, xs
-
         if type(op).vjp_into is not None:
-            vjp_into = op.vjp_into
-            targets = [None if c is None else self._fresh_or_buffer(c) for c in grads]
-
-            def run_into(env):
-                buffers = [None if t is None else t(env) for t in targets]
-                gv, o, xs = arguments(env)
-                vjp_into(buffers, gv, o, *xs)
-                for c, b in zip(grads, buffers, strict=True):
-                    if c is not None:
-                        env[c] = b
-
-            return run_into
-        vjp = op.vjp
-        shapes = [
-            None if c is None else (self.shapes[i], self.dtypes[i]) for c, i in zip(grads, ins, strict=True)
-        ]
-
-        def run(env):
-            gv, o, xs = arguments(env)
-            results = vjp(gv, o, *xs)
-            for c, r, spec in zip(grads, results, shapes, strict=True):
-                if c is None:
-                    continue
-                shape, dtype = spec
-                if r.shape != shape:
-                    r = _unbroadcast(r, shape, op)
-                if type(r) is not np.ndarray or r.dtype != dtype:
-                    r = np.asarray(r, dtype=dtype)
-                env[c] = r
-
-        return run
-
-    def _sum_closure(self, step: _Step):
-        (total,), parts = step.outs, step.ins
-        first, second, rest = parts[0], parts[1], parts[2:]
-        target = self._fresh_or_buffer(total)
-
-        def run(env):
-            buffer = target(env)
-            np.add(env[first], env[second], out=buffer)
-            for p in rest:
-                np.add(buffer, env[p], out=buffer)
-            env[total] = buffer
-
-        return run
-
-    def _own(self, v: int, env: list) -> np.ndarray:
-        """``env[v]`` as an array the caller may keep: copied when it may share a buffer's memory."""
-        array = env[v]
-        if any(np.may_share_memory(array, self.env[b]) for b in self.roots.get(v, ()) if b in self.slot):
-            return array.copy()
-        return array
+            lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
+            buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
+            return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
+        lines = [f"r = op{s}.vjp(e[{g}], {', '.join(given)})"]
+        for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
+            if c is not None:
+                names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
+                lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s})")
+        return lines
 
     def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor | None:
         """Run the forward for these arguments; None when a held leaf no longer fits the trace."""
@@ -611,8 +592,10 @@ class _Program:
             for v, t in self.leaf_values:
                 env[v] = t.data
             call = _Call(self, [env[v] for v in self.externals], None)
-            self._run_forward(reference)
-            data = self._own(self.result, env)
+            if reference is None:
+                data = self._forward(env)
+            else:
+                data = self._checked_forward(env, lambda s: self._compare(self.steps[s], reference))
             self.owner = call
         self.replays += 1
         requires_grad = STATE.enabled and self.differentiable
@@ -631,14 +614,6 @@ class _Program:
             result._op = node
         return result
 
-    def _run_forward(self, reference: list | None = None) -> None:
-        env = self.env
-        for s in range(self.forward_steps):
-            step = self.steps[s]
-            step.run(env)
-            if reference is not None:
-                self._compare(step, reference)
-
     def backward(self, call: _Call, g: np.ndarray) -> tuple:
         """The gradients of the call's leaves (``node.targets`` order), given g for its result."""
         for t, version in call.versions:
@@ -654,11 +629,9 @@ class _Program:
             if self.owner is not call:  # a later call reused the buffers: this call's forward again
                 for v, array in zip(self.externals, call.externals, strict=True):
                     env[v] = array
-                self._run_forward()
+                self._forward(env)
             env[self.seed] = g
-            for s in range(self.forward_steps, len(self.steps)):
-                self.steps[s].run(env)
-            grads = tuple([self._own(v, env) for _, v in self.leaf_grads])
+            grads = self._backward(env)
             self.owner = None  # the backward overwrote values the forward left
         return grads
 
@@ -702,6 +675,15 @@ class _Program:
                 f"replayed than eagerly (largest difference {difference}): a value fn computes outside the "
                 "ops, or a branch on tensor values, was frozen at trace time"
             )
+
+
+def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op) -> np.ndarray:
+    """A plain VJP's contribution summed back to its input's shape and cast to its dtype, as the engine does."""
+    if c.shape != shape:
+        c = _unbroadcast(c, shape, op)
+    if type(c) is not np.ndarray or c.dtype != dtype:
+        c = np.asarray(c, dtype=dtype)
+    return c
 
 
 class _StopGradient(ops.Op):

@@ -128,8 +128,11 @@ class Pow(Op):
         if p == 0 or g.shape != gx.shape:
             _sum_into(gx, self.vjp(g, out, x)[0])
             return
-        np.power(x, p - 1, out=gx)  # x ** 1 is a copy: the same passes for every exponent
-        gx *= g
+        if p == 2:
+            np.multiply(x, g, out=gx)
+        else:
+            np.power(x, p - 1, out=gx)
+            gx *= g
         gx *= p
 
 

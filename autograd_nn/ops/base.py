@@ -58,10 +58,18 @@ class Op:
 
     # Optional fast paths for ag.compile's replay (compile.py); an op without them replays through
     # forward and vjp, which is always correct. They only save allocations and temporaries.
-    forward_into = None  # method (out, *xs): write forward(*xs) into out, a buffer of the output's shape/dtype
-    forward_in_place = False  # True: out may be one of the xs (same shape and dtype) the replay no longer needs
-    vjp_into = None  # method (grads, g, out, *xs): input i's gradient, summed to its shape, into grads[i] (or None)
-    vjp_in_place = False  # True: grads[0] may be g itself; then g and every array the VJP gets may be overwritten
+    forward_into = (
+        None  # method (out, *xs): write forward(*xs) into out, a buffer of the output's shape/dtype
+    )
+    forward_in_place = (
+        False  # True: out may be one of the xs (same shape and dtype) the replay no longer needs
+    )
+    vjp_into = (
+        None  # method (grads, g, out, *xs): input i's gradient, summed to its shape, into grads[i] (or None)
+    )
+    vjp_in_place = (
+        False  # True: grads[0] may be g itself; then g and every array the VJP gets may be overwritten
+    )
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError

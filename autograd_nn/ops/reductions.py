@@ -38,6 +38,9 @@ class Sum(Op):
     def vjp(self, g, out, x):
         return (_expand_reduced(g, x.shape, self.axes, self.keepdims),)
 
+    def vjp_into(self, grads, g, out, x):
+        np.copyto(grads[0], g if self.keepdims else g.reshape(_kept_shape(x.shape, self.axes)))
+
 
 class Mean(Sum):
     __slots__ = ()
@@ -54,6 +57,10 @@ class Mean(Sum):
         count = int(np.prod([x.shape[a] for a in self.axes]))
         return (_expand_reduced(g / count, x.shape, self.axes, self.keepdims),)
 
+    def vjp_into(self, grads, g, out, x):
+        count = int(np.prod([x.shape[a] for a in self.axes]))
+        Sum.vjp_into(self, grads, g / count, out, x)
+
 
 class Max(Sum):
     """The maximum; ties share the gradient equally (as the subgradient of the mean of the ties)."""
@@ -61,7 +68,7 @@ class Max(Sum):
     __slots__ = ()
     name = "max"
     keeps_inputs, keeps_output = True, True
-    forward_into = None  # not Sum's
+    forward_into = vjp_into = None  # not Sum's
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
@@ -82,7 +89,7 @@ class LogSumExp(Sum):
     __slots__ = ()
     name = "logsumexp"
     keeps_inputs, keeps_output = True, True
-    forward_into = None  # not Sum's
+    forward_into = vjp_into = None  # not Sum's
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
