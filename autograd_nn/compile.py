@@ -84,8 +84,12 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs) -> Tensor:
         if STATE.tape is not None or STATE.anomaly:  # inside another trace, or hunting NaNs: run as written
             return self.fn(*args, **kwargs)
-        arguments = (*args, *(kwargs[k] for k in sorted(kwargs)))
-        key = (len(args), tuple(sorted(kwargs)), *(_describe(a, i) for i, a in enumerate(arguments)))
+        if kwargs:
+            names = tuple(sorted(kwargs))
+            arguments = (*args, *(kwargs[k] for k in names))
+        else:
+            names, arguments = (), args
+        key = (names, *[_describe(a, i) for i, a in enumerate(arguments)])
         program = self._programs.get(key)
         if program is not None:
             check = self.check and program.replays < CHECKED_CALLS
@@ -95,15 +99,15 @@ class CompiledFunction:
                 self.replays += 1
                 return result
             del self._programs[key]  # a leaf changed shape, dtype or requires_grad: trace again
-        result, program = self._trace(args, kwargs, arguments)
+        result, program = self._trace(args, kwargs)
         self._programs[key] = program
         if len(self._programs) > self.cache_size:
             self._programs.popitem(last=False)
         self.traces += 1
         return result
 
-    def _trace(self, args, kwargs, arguments) -> tuple[Tensor, _Program]:
-        result, tape = _run_on_tape(self.fn, args, kwargs)
+    def _trace(self, args, kwargs) -> tuple[Tensor, _Program]:
+        result, tape, arguments = _run_on_tape(self.fn, args, kwargs)
         if not isinstance(result, Tensor):
             raise TypeError(
                 f"compile: {_name_of(self.fn)} must return one Tensor, got {type(result).__name__}"
@@ -146,10 +150,12 @@ def _name_of(fn) -> str:
 
 def _describe(value, index: int):
     """The part of the cache key that argument ``index`` decides."""
+    if type(value) is np.ndarray:
+        return ("array", value.shape, value.dtype)
     if isinstance(value, Tensor):
-        return ("tensor", value.data.shape, value.data.dtype.str, value.requires_grad)
+        return ("tensor", value.data.shape, value.data.dtype, value.requires_grad)
     if isinstance(value, np.ndarray):
-        return ("array", value.shape, value.dtype.str)
+        return ("array", value.shape, value.dtype)
     try:
         hash(value)
     except TypeError:
@@ -160,8 +166,17 @@ def _describe(value, index: int):
     return ("value", type(value), value)
 
 
-def _run_on_tape(fn, args, kwargs) -> tuple[object, list]:
-    """Run ``fn`` eagerly with recording on, returning its result and every op it applied."""
+def _traceable(value):
+    """A float ndarray argument as a Tensor around the same array, so arithmetic on it is recorded."""
+    if type(value) is np.ndarray and value.dtype.kind == "f":
+        return Tensor(value)
+    return value
+
+
+def _run_on_tape(fn, args, kwargs) -> tuple[object, list, tuple]:
+    """Run ``fn`` eagerly with recording on; its result, every op it applied, and the arguments it got."""
+    args = tuple([_traceable(a) for a in args])
+    kwargs = {k: _traceable(v) for k, v in kwargs.items()}
     tape: list = []
     saved = STATE.tape, STATE.enabled
     STATE.tape, STATE.enabled = tape, True  # record all: a later call may need gradients
@@ -169,7 +184,7 @@ def _run_on_tape(fn, args, kwargs) -> tuple[object, list]:
         result = fn(*args, **kwargs)
     finally:
         STATE.tape, STATE.enabled = saved
-    return result, tape
+    return result, tape, (*args, *(kwargs[k] for k in sorted(kwargs)))
 
 
 class _Stand:
@@ -240,6 +255,7 @@ class _Program:
         self.grad_leaf: dict[int, object] = {}  # value -> argument index or Tensor, for leaves needing grad
         leaf_of: dict[int, int] = {}  # id(tensor or array) -> value
         self.tape_position: dict[int, int] = {}  # value -> the index of the tape entry that made it
+        self.parameters_from_arguments: list[tuple] = []  # (op, attribute, position or None, argument)
         nodes: list[tuple[ops.Op, list[int], int, bool]] = []
         self.tape_labels = [entry[0].label() for entry in tape]  # what check=True compares a call's ops with
         for position, (op, inputs, output, recorded) in enumerate(tape):
@@ -255,6 +271,7 @@ class _Program:
             op = copy.copy(op)  # the trace's node may still be in the caller's graph: never change it
             op.parents, op.output = None, None
             op.targets = ()
+            self._find_argument_parameters(op, arg_array)
             nodes.append((op, ins, out, recorded))
             self.tape_position[out] = position
         v = produced.get(id(result))
@@ -276,6 +293,18 @@ class _Program:
                 self.needs_grad.add(out)
         self.differentiable = self.result in self.needs_grad
         self._check_arguments_reach_the_graph(arguments)
+
+    def _find_argument_parameters(self, op: ops.Op, arg_array: dict) -> None:
+        """Note op attributes that are an argument's array (an index, say), to set anew at every call."""
+        for cls in type(op).__mro__:
+            for attribute in getattr(cls, "__slots__", ()):
+                value = getattr(op, attribute, None)
+                if isinstance(value, np.ndarray) and id(value) in arg_array:
+                    self.parameters_from_arguments.append((op, attribute, None, arg_array[id(value)]))
+                elif isinstance(value, tuple):
+                    for k, part in enumerate(value):
+                        if isinstance(part, np.ndarray) and id(part) in arg_array:
+                            self.parameters_from_arguments.append((op, attribute, k, arg_array[id(part)]))
 
     def _leaf(self, t: Tensor, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments) -> int:
         """The value of a tensor no recorded op made: an argument, a detached intermediate or a held leaf."""
@@ -302,7 +331,7 @@ class _Program:
 
     def _check_arguments_reach_the_graph(self, arguments: tuple) -> None:
         """Refuse an argument ``fn`` turned into a constant outside the ops: replays would freeze it."""
-        used = {i for _, i in self.arg_values}
+        used = {i for _, i in self.arg_values} | {entry[3] for entry in self.parameters_from_arguments}
         for i, a in enumerate(arguments):
             if i in used or not isinstance(a, (Tensor, np.ndarray)):
                 continue
@@ -498,7 +527,14 @@ class _Program:
             self.env[v] = self.buffers[slot]
         self.externals = [v for v, _ in self.arg_values] + [v for v, _ in self.leaf_values]
         self.leaf_specs = [(t, t.data.shape, t.data.dtype, t.requires_grad) for _, t in self.leaf_values]
-        names = {"ndarray": np.ndarray, "asarray": np.asarray, "empty": np.empty, "add": np.add, "fit": _fit}
+        names = {
+            "ndarray": np.ndarray,
+            "asarray": np.asarray,
+            "empty": np.empty,
+            "add": np.add,
+            "fit": _fit,
+            "axes": {},
+        }
         lines = [self._emit(s, step, names) for s, step in enumerate(self.steps)]
         forward, backward = lines[: self.forward_steps], lines[self.forward_steps :]
         result = f"e[{self.result}]" + (".copy()" if self._shared(self.result) else "")
@@ -574,7 +610,7 @@ class _Program:
         for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
             if c is not None:
                 names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
-                lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s})")
+                lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s}, axes)")
         return lines
 
     def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor | None:
@@ -591,6 +627,13 @@ class _Program:
                 env[v] = a.data if type(a) is Tensor else a
             for v, t in self.leaf_values:
                 env[v] = t.data
+            for op, attribute, position, i in self.parameters_from_arguments:
+                if position is None:
+                    setattr(op, attribute, arguments[i])
+                else:
+                    parts = list(getattr(op, attribute))
+                    parts[position] = arguments[i]
+                    setattr(op, attribute, tuple(parts))
             call = _Call(self, [env[v] for v in self.externals], None)
             if reference is None:
                 data = self._forward(env)
@@ -638,7 +681,7 @@ class _Program:
     # ------------------------------------------------------------------ check=True
     def _eager_reference(self, fn: Callable, args: tuple, kwargs: dict) -> list:
         """Each op's output when ``fn`` runs eagerly now; raises if it runs other ops than the trace."""
-        _, tape = _run_on_tape(fn, args, kwargs)
+        _, tape, _ = _run_on_tape(fn, args, kwargs)
         labels = [entry[0].label() for entry in tape]
         for k, (traced, now) in enumerate(zip(self.tape_labels, [*labels, None], strict=False)):
             if traced != now:
@@ -677,10 +720,18 @@ class _Program:
             )
 
 
-def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op) -> np.ndarray:
+def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op, summed_axes: dict) -> np.ndarray:
     """A plain VJP's contribution summed back to its input's shape and cast to its dtype, as the engine does."""
     if c.shape != shape:
-        c = _unbroadcast(c, shape, op)
+        axes = summed_axes.get((c.shape, shape))  # this program's: (contribution, input shape) -> axes
+        if axes is None:  # the engine's rule (and its error for a shape that does not fit), then remembered
+            given = c.shape
+            c = _unbroadcast(c, shape, op)
+            extra = len(given) - len(shape)
+            stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and given[extra + i] != 1)
+            summed_axes[(given, shape)] = tuple(range(extra)) + stretched
+        else:
+            c = np.add.reduce(c, axis=axes, keepdims=True).reshape(shape)
     if type(c) is not np.ndarray or c.dtype != dtype:
         c = np.asarray(c, dtype=dtype)
     return c
