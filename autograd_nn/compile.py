@@ -420,7 +420,8 @@ class _Program:
             return parts[0]
         total = self._new_value(self.shapes[v], self.dtypes[v])
         self.kind[total] = "buffer"
-        self.steps.append(_Step("sum of gradients", parts, [total], ((total, parts),)))
+        # It may overwrite one of the two parts its first addition reads, never a later one
+        self.steps.append(_Step("sum of gradients", parts, [total], ((total, parts[:2]),)))
         grad_of[v] = total
         return total
 
