@@ -46,7 +46,7 @@ import numpy as np
 from . import ops
 from .errors import AutogradError
 from .grad_mode import STATE
-from .tensor import Tensor, _new, _target, _unbroadcast
+from .tensor import Tensor, _accumulate_into_leaf, _new, _target, _unbroadcast
 
 __all__ = ["CompiledCall", "CompiledFunction", "compile"]
 
@@ -141,6 +141,29 @@ class CompiledCall(ops.Op):
         return self.call.program.backward(self.call, g)
 
 
+class _CompiledResult(Tensor):
+    """The result of a replay that records a gradient: ``backward()`` on it runs the planned backward
+    directly and gives the leaves their gradients as the engine would (used, not copied: they are fresh)."""
+
+    __slots__ = ()
+
+    def backward(self, grad=None, create_graph: bool = False) -> None:
+        node = self._op
+        if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
+            return super().backward(grad, create_graph)
+        leaves = node.targets
+        if any(type(t) is not Tensor for t in leaves):  # a target inside an eager graph: the engine goes on
+            return super().backward(grad, create_graph)
+        recording = STATE.enabled
+        STATE.enabled = False
+        try:
+            grads = node.call.program.backward(node.call, np.ones_like(self.data))
+        finally:
+            STATE.enabled = recording
+        for leaf, g in zip(leaves, grads, strict=True):
+            _accumulate_into_leaf(leaf, g, True, False)
+
+
 # ---------------------------------------------------------------------------------------- tracing
 
 
@@ -214,10 +237,11 @@ class _Step:
 class _Call:
     """One replay: the arrays its leaves had, and their versions, for its backward."""
 
-    __slots__ = ("externals", "program", "versions")
+    __slots__ = ("externals", "parameters", "program", "versions")
 
-    def __init__(self, program: _Program, externals: list, versions: list) -> None:
+    def __init__(self, program: _Program, externals: list, versions: list | None) -> None:
         self.program, self.externals, self.versions = program, externals, versions
+        self.parameters: list = []  # the argument arrays its ops took as parameters (an index, say)
 
 
 class _Program:
@@ -616,47 +640,58 @@ class _Program:
 
     def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor | None:
         """Run the forward for these arguments; None when a held leaf no longer fits the trace."""
+        env = self.env
         for t, shape, dtype, requires_grad in self.leaf_specs:
             data = t.data
             if data.shape != shape or data.dtype != dtype or t.requires_grad != requires_grad:
                 return None
         reference = self._eager_reference(fn, args, kwargs) if check else None
         with self.lock:
-            env = self.env
             for v, i in self.arg_values:
                 a = arguments[i]
                 env[v] = a.data if type(a) is Tensor else a
             for v, t in self.leaf_values:
                 env[v] = t.data
-            for op, attribute, position, i in self.parameters_from_arguments:
-                if position is None:
-                    setattr(op, attribute, arguments[i])
-                else:
-                    parts = list(getattr(op, attribute))
-                    parts[position] = arguments[i]
-                    setattr(op, attribute, tuple(parts))
             call = _Call(self, [env[v] for v in self.externals], None)
+            if self.parameters_from_arguments:
+                call.parameters = [arguments[entry[3]] for entry in self.parameters_from_arguments]
+                self._set_parameters(call.parameters)
             if reference is None:
                 data = self._forward(env)
             else:
                 data = self._checked_forward(env, lambda s: self._compare(self.steps[s], reference))
             self.owner = call
         self.replays += 1
-        requires_grad = STATE.enabled and self.differentiable
-        result = _new(data, requires_grad)
+        if not (STATE.enabled and self.differentiable):
+            result = _new(data, False)
+            result._name = self.result_name
+            return result
+        result = _new(data, True)
+        result.__class__ = _CompiledResult
         result._name = self.result_name
-        if requires_grad:
-            held = [arguments[i] for _, i in self.arg_values if isinstance(arguments[i], Tensor)]
-            held += [t for _, t in self.leaf_values]
-            call.versions = [(t, getattr(t, "_version", 0)) for t in held]
-            node = CompiledCall()
-            node.call = call
-            leaves = [arguments[who] if isinstance(who, int) else who for who in self.grad_leaf.values()]
-            node.targets = node.parents = tuple([_target(t) for t in leaves])
-            node.output, node.output_name, node.scope = None, self.result_name, STATE.scope
-            node.shape, node.dtype = data.shape, data.dtype
-            result._op = node
+        call.versions = [(t, getattr(t, "_version", 0)) for t in self._read_tensors(arguments)]
+        node = CompiledCall()
+        node.call = call
+        leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaf.values()]
+        node.targets = node.parents = tuple([_target(t) for t in leaves])
+        node.output, node.output_name, node.scope = None, self.result_name, STATE.scope
+        node.shape, node.dtype = data.shape, data.dtype
+        result._op = node
         return result
+
+    def _read_tensors(self, arguments: tuple) -> list[Tensor]:
+        """The tensors a call reads: its Tensor arguments and the held leaves (their versions are checked)."""
+        tensors = [arguments[i] for _, i in self.arg_values if isinstance(arguments[i], Tensor)]
+        return tensors + [t for _, t in self.leaf_values]
+
+    def _set_parameters(self, values: list) -> None:
+        for (op, attribute, position, _), value in zip(self.parameters_from_arguments, values, strict=True):
+            if position is None:
+                setattr(op, attribute, value)
+            else:
+                parts = list(getattr(op, attribute))
+                parts[position] = value
+                setattr(op, attribute, tuple(parts))
 
     def backward(self, call: _Call, g: np.ndarray) -> tuple:
         """The gradients of the call's leaves (``node.targets`` order), given g for its result."""
@@ -673,6 +708,8 @@ class _Program:
             if self.owner is not call:  # a later call reused the buffers: this call's forward again
                 for v, array in zip(self.externals, call.externals, strict=True):
                     env[v] = array
+                if self.parameters_from_arguments:
+                    self._set_parameters(call.parameters)
                 self._forward(env)
             env[self.seed] = g
             grads = self._backward(env)
