@@ -58,7 +58,9 @@ def test_compiled_training_of_the_tutorial_network_matches_eager_step_for_step(d
         loss.backward()
         rtol = RTOL if dtype == np.float64 else 1e-5
         np.testing.assert_allclose(loss.item(), expected.item(), rtol=rtol)
-        for got, want in zip(gradients(compiled_net.parameters), gradients(eager_net.parameters), strict=True):
+        for got, want in zip(
+            gradients(compiled_net.parameters), gradients(eager_net.parameters), strict=True
+        ):
             assert got.dtype == dtype
             np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
         eager_opt.step()
@@ -367,7 +369,9 @@ def test_the_bias_add_and_the_sigmoid_reuse_the_products_buffer():
     step(X, Y)
     program = next(iter(step._programs.values()))
     labels = [s.label for s in program.steps[: program.forward_steps]]
-    product, bias, sigmoid = (program.steps[labels.index(name)].outs[0] for name in ("matmul", "add", "sigmoid"))
+    product, bias, sigmoid = (
+        program.steps[labels.index(name)].outs[0] for name in ("matmul", "add", "sigmoid")
+    )
     assert program.slot[product] == program.slot[bias] == program.slot[sigmoid]
     hidden = [spec for spec in program.slot_specs if spec[0] == (5, 6)]
     assert len(hidden) == 2  # the activation and one gradient buffer, nothing more of that size
