@@ -5,9 +5,10 @@ One module per family, each op a small class (see ``base.Op``) with the function
 logsumexp, softmax), ``shapes`` (reshape, transpose, indexing) and ``losses``.
 """
 
-from .arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from .arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Power, Sub
 from .base import Op
 from .elementwise import (
+    Cast,
     Exp,
     Log,
     ReLU,
@@ -29,6 +30,7 @@ __all__ = [
     "Add",
     "BCEWithLogits",
     "BroadcastTo",
+    "Cast",
     "Div",
     "Exp",
     "Index",
@@ -42,6 +44,7 @@ __all__ = [
     "Neg",
     "Op",
     "Pow",
+    "Power",
     "ReLU",
     "Reshape",
     "ScatterAdd",
