@@ -99,20 +99,21 @@ class CompiledFunction:
                 self.replays += 1
                 return result
             del self._programs[key]  # a leaf changed shape, dtype or requires_grad: trace again
-        result, program = self._trace(args, kwargs)
+        result, program = self._trace(args, kwargs, arguments)
         self._programs[key] = program
         if len(self._programs) > self.cache_size:
             self._programs.popitem(last=False)
         self.traces += 1
         return result
 
-    def _trace(self, args, kwargs) -> tuple[Tensor, _Program]:
+    def _trace(self, args, kwargs, given: tuple) -> tuple[Tensor, _Program]:
         result, tape, arguments = _run_on_tape(self.fn, args, kwargs)
         if not isinstance(result, Tensor):
             raise TypeError(
                 f"compile: {_name_of(self.fn)} must return one Tensor, got {type(result).__name__}"
             )
-        program = _Program(tape, result, arguments, _name_of(self.fn))
+        wrapped = {id(a): a is not g for a, g in zip(arguments, given, strict=True)}
+        program = _Program(tape, result, arguments, _name_of(self.fn), wrapped)
         if not STATE.enabled or not program.differentiable:
             result = result.detach()  # what eager gives: nothing was recorded
             result._name = None
@@ -247,8 +248,9 @@ class _Call:
 class _Program:
     """The traced ops of one signature as a planned straight-line program (see the module docstring)."""
 
-    def __init__(self, tape: list, result: Tensor, arguments: tuple, name: str) -> None:
+    def __init__(self, tape: list, result: Tensor, arguments: tuple, name: str, wrapped: dict) -> None:
         self.name = name
+        self.wrapped_arguments = wrapped  # id(argument as fn got it) -> whether compile wrapped an array
         self.replays = 0
         self.lock = threading.Lock()
         self.owner: _Call | None = None  # the call whose values the buffers hold
@@ -317,6 +319,13 @@ class _Program:
                 self.needs_grad.add(out)
         self.differentiable = self.result in self.needs_grad
         self._check_arguments_reach_the_graph(arguments)
+        wrappers = [a for a in arguments if isinstance(a, Tensor) and self.wrapped_arguments.get(id(a))]
+        for t in [entry[2] for entry in tape] + wrappers:
+            if t._version != 0:
+                raise AutogradError(
+                    f"compile: {self.name} changes a tensor of shape {t.shape} in place (+=, -=, *=, /=), "
+                    "which a replay would not repeat; write y = y + x (a new tensor) instead"
+                )
 
     def _find_argument_parameters(self, op: ops.Op, arg_array: dict) -> None:
         """Note op attributes that are an argument's array (an index, say), to set anew at every call."""
@@ -643,7 +652,7 @@ class _Program:
         env = self.env
         for t, shape, dtype, requires_grad in self.leaf_specs:
             data = t.data
-            if data.shape != shape or data.dtype != dtype or t.requires_grad != requires_grad:
+            if data.shape != shape or data.dtype != dtype or t._requires_grad != requires_grad:
                 return None
         reference = self._eager_reference(fn, args, kwargs) if check else None
         with self.lock:
@@ -669,7 +678,7 @@ class _Program:
         result = _new(data, True)
         result.__class__ = _CompiledResult
         result._name = self.result_name
-        call.versions = [(t, getattr(t, "_version", 0)) for t in self._read_tensors(arguments)]
+        call.versions = [(t, t._version) for t in self._read_tensors(arguments)]
         node = CompiledCall()
         node.call = call
         leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaf.values()]
@@ -696,7 +705,7 @@ class _Program:
     def backward(self, call: _Call, g: np.ndarray) -> tuple:
         """The gradients of the call's leaves (``node.targets`` order), given g for its result."""
         for t, version in call.versions:
-            if getattr(t, "_version", 0) != version:
+            if t._version != version:
                 label = f" ({t.name})" if t.name else ""
                 raise AutogradError(
                     f"compiled {self.name}: a tensor of shape {t.shape}{label} that the call read was changed "

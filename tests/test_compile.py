@@ -375,3 +375,33 @@ def test_the_bias_add_and_the_sigmoid_reuse_the_products_buffer():
     assert program.slot[product] == program.slot[bias] == program.slot[sigmoid]
     hidden = [spec for spec in program.slot_specs if spec[0] == (5, 6)]
     assert len(hidden) == 2  # the activation and one gradient buffer, nothing more of that size
+
+
+# ------------------------------------------------------------------------- versions and in-place changes
+
+
+def test_the_version_counter_catches_a_parameter_changed_between_forward_and_backward():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
+    X = np.array([0.5, -1.0])
+    step(X)
+    loss = step(X)
+    with ag.no_grad():
+        w -= 0.1  # an optimizer step before backward: the saved forward no longer matches w
+    with pytest.raises(ag.AutogradError, match=r"changed in place after the call and before its backward"):
+        loss.backward()
+    step(X).backward()  # a fresh call reads the new values: fine
+    s = 1 / (1 + np.exp(-(X * w.data)))
+    np.testing.assert_allclose(w.grad, s * (1 - s) * X, rtol=RTOL)
+
+
+def test_a_tensor_changed_in_place_inside_the_function_is_refused_at_trace_time():
+    w = Tensor(np.ones(2), requires_grad=True)
+
+    def fn(X):
+        shifted = Tensor(X) * 2
+        shifted += 1  # not an op: a replay would skip it
+        return (shifted * w).sum()
+
+    with pytest.raises(ag.AutogradError, match="in place"):
+        ag.compile(fn)(np.ones(2))
