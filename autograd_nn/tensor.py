@@ -385,6 +385,28 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> Tensor:
         return ops.log_softmax(self, axis)
 
+    def min(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Min(axis, keepdims), self)
+
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return apply(ops.Var(axis, keepdims, ddof), self)
+
+    def std(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return apply(ops.Std(axis, keepdims, ddof), self)
+
+    def argmax(self, axis=None) -> np.ndarray:
+        """The index of the maximum (over all entries, or along ``axis``): an integer ndarray, not a Tensor."""
+        return np.asarray(self.data.argmax(axis=axis))
+
+    def abs(self) -> Tensor:
+        return ops.abs(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def clip(self, lo, hi) -> Tensor:
+        return ops.clip(self, lo, hi)
+
     # ------------------------------------------------------------ differentiation
     def backward(self, grad=None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
@@ -533,7 +555,7 @@ def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
         elif item not in visited:
             visited.add(item)
             stack.append((item, True))
-            if type(item) is not Tensor:  # a node; leaves have no inputs
+            if not isinstance(item, Tensor):  # a node; leaves have no inputs
                 stack.extend((t, False) for t in item.targets if t is not None and t not in visited)
     order.reverse()
     return order
@@ -584,7 +606,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 continue
             if wanted is not None and item in wanted:
                 found[item] = g  # complete: every use of the value was processed before it
-            if type(item) is Tensor:  # a leaf
+            if isinstance(item, Tensor):  # a leaf (a Tensor or a subclass, e.g. nn.Parameter)
                 if wanted is None:
                     _accumulate_into_leaf(item, g, item in owned, create_graph)
                 continue
@@ -599,7 +621,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 input_grads = op.vjp(g, *_recorded_vjp_arguments(op))
             else:  # arrays; a value the node did not keep goes as the node, which tells its shape
                 out = op.output if op.keeps_output else op
-                input_grads = op.vjp(g, out, *[p.data if type(p) is Tensor else p for p in op.parents])
+                input_grads = op.vjp(g, out, *[p.data if isinstance(p, Tensor) else p for p in op.parents])
             for i, target in enumerate(op.targets):
                 pg = input_grads[i]
                 if target is None or pg is None:

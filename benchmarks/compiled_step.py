@@ -53,7 +53,7 @@ def compiled_contender(p: common.Problem) -> common.Contender:
     step_cost = ag.compile(lambda X, Y: net.cost(X, Y, lam))
 
     def step():
-        for param in net.parameters:
+        for param in net.parameters():
             param.grad = None
         cost = step_cost(X, Y)
         cost.backward()
@@ -61,7 +61,7 @@ def compiled_contender(p: common.Problem) -> common.Contender:
 
     def result():
         cost = step()
-        return cost.item(), [param.grad for param in net.parameters]
+        return cost.item(), [param.grad for param in net.parameters()]
 
     contender = common.Contender("compiled", step, result)
     contender.buffer_bytes = lambda: sum(
@@ -173,7 +173,7 @@ def measure_article_cost(args, optional) -> dict[str, float]:
 
     def contender(name, fn):
         def step():
-            for param in net.parameters:
+            for param in net.parameters():
                 param.grad = None
             J = fn(p.X, p.Y)
             J.backward()
@@ -181,7 +181,7 @@ def measure_article_cost(args, optional) -> dict[str, float]:
 
         def result():
             J = step()
-            return J.item(), [param.grad for param in net.parameters]
+            return J.item(), [param.grad for param in net.parameters()]
 
         return common.Contender(name, step, result)
 
@@ -244,7 +244,7 @@ def measure_memory(args) -> None:
         compiled, hand = compiled_contender(p), common.handwritten_contender(p)
         compiled.step()  # trace and plan: the program's buffers are allocated here
         compiled.step()
-        for param in p.net.parameters:
+        for param in p.net.parameters():
             param.grad = None
         held = compiled.buffer_bytes()  # the arrays the program keeps between steps
         peak_compiled = common.traced_peak(compiled.step)

@@ -44,7 +44,7 @@ def test_compiled_training_of_the_tutorial_network_matches_eager_step_for_step(d
     rng = np.random.default_rng(0)
     eager_net = Network([16, 8, 10], seed=1, dtype=dtype, input_scale=3.0)
     compiled_net = Network([16, 8, 10], seed=1, dtype=dtype, input_scale=3.0)
-    eager_opt, compiled_opt = Adam(eager_net.parameters, 0.05), Adam(compiled_net.parameters, 0.05)
+    eager_opt, compiled_opt = Adam(eager_net.parameters(), 0.05), Adam(compiled_net.parameters(), 0.05)
     step = ag.compile(lambda X, Y: compiled_net.cost(X, Y, lam=0.3, num_examples=200))
     for batch in range(8):
         m = 20 if batch < 6 else 7  # the smaller last batch traces a second program
@@ -59,7 +59,7 @@ def test_compiled_training_of_the_tutorial_network_matches_eager_step_for_step(d
         rtol = RTOL if dtype == np.float64 else 1e-5
         np.testing.assert_allclose(loss.item(), expected.item(), rtol=rtol)
         for got, want in zip(
-            gradients(compiled_net.parameters), gradients(eager_net.parameters), strict=True
+            gradients(compiled_net.parameters()), gradients(eager_net.parameters()), strict=True
         ):
             assert got.dtype == dtype
             np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
@@ -303,7 +303,7 @@ def test_no_grad_replays_only_the_forward():
         loss = step(X, Y)
     assert not loss.requires_grad and loss.op is None
     assert step.replays == 1
-    assert all(p.grad is None for p in net.parameters)
+    assert all(p.grad is None for p in net.parameters())
     np.testing.assert_allclose(loss.item(), net.cost(X, Y).item(), rtol=RTOL)
     with ag.no_grad():  # traced under no_grad: the first result records nothing either
         first = ag.compile(lambda X, Y: net.cost(X, Y))(X, Y)
@@ -316,10 +316,10 @@ def test_the_loss_and_gradients_a_caller_holds_are_never_overwritten():
     rng = np.random.default_rng(3)
     held = []
     for _ in range(4):
-        clear(net.parameters)
+        clear(net.parameters())
         loss = step(rng.random((8, 6)), one_hot_batch(rng, 8, 3))
         loss.backward()
-        grads = [p.grad for p in net.parameters]
+        grads = [p.grad for p in net.parameters()]
         held.append((loss, loss.data.copy(), grads, [g.copy() for g in grads]))
     for loss, value, grads, copies in held:
         np.testing.assert_array_equal(loss.data, value)
