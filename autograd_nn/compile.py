@@ -52,6 +52,7 @@ __all__ = ["CompiledCall", "CompiledFunction", "compile"]
 
 CHECKED_CALLS = 3  # replays of each signature that check=True compares with eager
 _RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+_DRAWN_OUTSIDE_THE_OP = {"dropout"}  # ops whose per-call random state a trace would freeze
 
 
 def compile(fn: Callable | None = None, *, check: bool = False, cache_size: int = 8):
@@ -153,7 +154,7 @@ class _CompiledResult(Tensor):
         if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
             return super().backward(grad, create_graph)
         leaves = node.targets
-        if any(type(t) is not Tensor for t in leaves):  # a target inside an eager graph: the engine goes on
+        if any(not isinstance(t, Tensor) for t in leaves):  # a node of an eager graph: the engine goes on
             return super().backward(grad, create_graph)
         recording = STATE.enabled
         STATE.enabled = False
@@ -294,6 +295,12 @@ class _Program:
             out = self._new_value(output.data.shape, output.data.dtype)
             produced[id(output)] = out
             made_array[id(output.data)] = out
+            if op.name in _DRAWN_OUTSIDE_THE_OP:
+                raise AutogradError(
+                    f"compile: {self.name} uses {op.label()}, whose random mask is drawn outside the op: a "
+                    "replay would reuse one mask for every call; compile the function in evaluation mode "
+                    "(no dropout), or call it uncompiled"
+                )
             op = copy.copy(op)  # the trace's node may still be in the caller's graph: never change it
             op.parents, op.output = None, None
             op.targets = ()
@@ -393,9 +400,9 @@ class _Program:
         for index, (op, ins, out, _) in enumerate(self.nodes):
             op.targets = tuple([True if i in self.needs_grad else None for i in ins])  # for op.needs_grad
             self.ops.append(op)
-            into = type(op).forward_into is not None and out != self.result
+            into = _fast_path(op, "forward_into", "forward") is not None and out != self.result
             self.kind[out] = "buffer" if into else "fresh"
-            inplace = ((out, ins),) if into and op.forward_in_place else ()
+            inplace = ((out, ins),) if into and _fast_path(op, "forward_in_place", "forward") else ()
             self.steps.append(_Step(op.label(), ins, [out], inplace, node=index))
         self.forward_steps = len(self.steps)
         self.seed = self._new_value(self.shapes[self.result], self.dtypes[self.result])
@@ -423,12 +430,12 @@ class _Program:
                     grads.append(c)
                 else:
                     grads.append(None)
-            into = type(op).vjp_into is not None
+            into = _fast_path(op, "vjp_into", "vjp") is not None
             for c in grads:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
             inplace = ()
-            if into and op.vjp_in_place and grads[0] is not None:
+            if into and _fast_path(op, "vjp_in_place", "vjp") and grads[0] is not None:
                 inplace = ((grads[0], [g]),)
             step = _Step(f"vjp of {op.label()}", reads, [c for c in grads if c is not None], inplace, index)
             step.node = index
@@ -618,7 +625,7 @@ class _Program:
         op = names[f"op{s}"] = self.ops[step.node]
         if s < self.forward_steps:
             (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
-            if type(op).forward_into is None:
+            if _fast_path(op, "forward_into", "forward") is None:
                 return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
             return [*self._allocate(out, names), f"op{s}.forward_into(e[{out}], {args})"]
         _, ins, out, _ = self.nodes[step.node]
@@ -636,7 +643,7 @@ class _Program:
         contributions = iter(step.outs)  # in input order
         grads = [next(contributions) if i in self.needs_grad else None for i in ins]
         g = step.ins[0]
-        if type(op).vjp_into is not None:
+        if _fast_path(op, "vjp_into", "vjp") is not None:
             lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
             buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
             return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
@@ -658,7 +665,7 @@ class _Program:
         with self.lock:
             for v, i in self.arg_values:
                 a = arguments[i]
-                env[v] = a.data if type(a) is Tensor else a
+                env[v] = a.data if isinstance(a, Tensor) else a
             for v, t in self.leaf_values:
                 env[v] = t.data
             call = _Call(self, [env[v] for v in self.externals], None)
@@ -765,6 +772,15 @@ class _Program:
                 f"replayed than eagerly (largest difference {difference}): a value fn computes outside the "
                 "ops, or a branch on tensor values, was frozen at trace time"
             )
+
+
+def _fast_path(op: ops.Op, name: str, beside: str):
+    """``op``'s ``forward_into``/``vjp_into`` (or its in-place flag) only where the class that defines
+    its ``forward``/``vjp`` defines it too: a subclass with a new forward never runs its parent's."""
+    for cls in type(op).__mro__:
+        if beside in vars(cls):
+            return vars(cls).get(name)
+    return None
 
 
 def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op, summed_axes: dict) -> np.ndarray:

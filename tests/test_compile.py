@@ -151,7 +151,24 @@ UNARY = {
     "bce": lambda x: x * ag.binary_cross_entropy_with_logits(x, x.sigmoid(), reduction="sum"),
     "bce_none": lambda x: ag.binary_cross_entropy_with_logits(x, x.sigmoid().detach(), reduction="none"),
     "detach": lambda x: x.detach() * x,
+    "abs": lambda x: x.abs(),
+    "sqrt_abs": lambda x: (x.abs() + 0.5).sqrt(),
+    "clip": lambda x: x.clip(-0.5, 0.7),
+    "softplus": lambda x: ag.softplus(x),
+    "leaky_relu": lambda x: ag.leaky_relu(x, 0.1),
+    "min": lambda x: x - x.min(axis=0, keepdims=True),
+    "var": lambda x: x * x.var(axis=1, keepdims=True),
+    "std": lambda x: x + x.std(),
+    "where": lambda x: ag.where(MASK, x, x * 0.5),  # a constant mask (one from x > 0 is frozen: see below)
+    "conv": lambda x: ag.conv2d(x.reshape(1, 1, 3, 4), x[:, :3].reshape(1, 1, 3, 3), padding=1).reshape(3, 4),
+    "pool": lambda x: ag.concatenate(
+        [ag.max_pool2d(x.reshape(1, 1, 3, 4), (1, 2), stride=1).reshape(3, 3), x[:, :1]], axis=1
+    ),
+    "stack": lambda x: ag.stack([x, x * 2], axis=0).sum(axis=0),
+    "cross_entropy": lambda x: x * ag.cross_entropy(x, np.array([0, 3, 1])),
+    "mse": lambda x: x + ag.mse_loss(x, x.tanh().detach()),
 }
+MASK = np.array([[True, False, True, False]] * 3)
 BINARY = {
     "add": lambda x, y: x + y,
     "sub": lambda x, y: x - y,
@@ -160,6 +177,9 @@ BINARY = {
     "matmul": lambda x, y: (x @ y.T) @ x * 0.1,
     "bias": lambda x, y: x + y[0],
     "column": lambda x, y: x * y[:, 1:2],
+    "maximum": lambda x, y: ag.maximum(x, y),
+    "minimum": lambda x, y: ag.minimum(x, y),
+    "power": lambda x, y: (x * x + 1) ** (y * 0.5),
 }
 instruction = st.one_of(
     st.tuples(st.sampled_from(sorted(UNARY)), st.integers(0, 20), st.just(0)),
@@ -277,6 +297,14 @@ def test_float_arrays_arrive_as_tensors_so_the_articles_one_minus_y_is_recorded(
     assert step(np.ones(3)).item() == 0.0
     assert step(np.zeros(3)).item() == 3.0
     assert seen == [Tensor]  # traced once, with a Tensor around the very array passed
+
+
+def test_check_catches_a_mask_computed_from_tensor_values():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: ag.where(Tensor(X) > 0, Tensor(X) * w, w).sum(), check=True)
+    step(np.array([1.0, -1.0, 2.0]))
+    with pytest.raises(ag.AutogradError, match="gives other values"):
+        step(np.array([-1.0, 1.0, 2.0]))  # a boolean ndarray is a constant to the trace
 
 
 def test_an_argument_copied_outside_the_ops_is_refused_at_trace_time():
@@ -405,3 +433,82 @@ def test_a_tensor_changed_in_place_inside_the_function_is_refused_at_trace_time(
 
     with pytest.raises(ag.AutogradError, match="in place"):
         ag.compile(fn)(np.ones(2))
+
+
+# ------------------------------------------------------------------------- nn models
+
+
+def compare_training(make_model, make_batch, loss_fn, steps: int = 5, rtol: float = RTOL) -> None:
+    """Two identical models, one trained eagerly and one through ag.compile: equal at every step."""
+    from autograd_nn import optim
+
+    eager_model, compiled_model = make_model(), make_model()
+    eager_opt = optim.Adam(eager_model.parameters(), lr=0.01)
+    compiled_opt = optim.Adam(compiled_model.parameters(), lr=0.01)
+    step = ag.compile(lambda X, labels: loss_fn(compiled_model, X, labels))
+    rng = np.random.default_rng(5)
+    for _ in range(steps):
+        X, labels = make_batch(rng)
+        eager_opt.zero_grad()
+        expected = loss_fn(eager_model, X, labels)
+        expected.backward()
+        compiled_opt.zero_grad()
+        loss = step(X, labels)
+        loss.backward()
+        np.testing.assert_allclose(loss.item(), expected.item(), rtol=rtol)
+        for got, want in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+            np.testing.assert_allclose(got.grad, want.grad, rtol=rtol, atol=rtol * np.abs(want.grad).max())
+        eager_opt.step()
+        compiled_opt.step()
+    assert step.traces == 1
+
+
+def test_a_custom_mlp_module_trains_the_same_compiled():
+    from autograd_nn import nn
+
+    class MLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.hidden = nn.Linear(12, 16, rng=rng)
+            self.out = nn.Linear(16, 5, rng=rng)
+
+        def forward(self, x):
+            return self.out(self.hidden(x).tanh())
+
+    compare_training(
+        MLP,
+        lambda rng: (rng.standard_normal((8, 12)), rng.integers(0, 5, 8)),
+        lambda model, X, labels: ag.cross_entropy(model(X), labels),
+    )
+
+
+def test_a_small_cnn_trains_the_same_compiled():
+    from autograd_nn import nn
+
+    def cnn():
+        rng = np.random.default_rng(0)
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, rng=rng),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1, rng=rng),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(24, 3, rng=rng),
+        )
+
+    compare_training(
+        cnn,
+        lambda rng: (rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5)),
+        lambda model, X, labels: ag.cross_entropy(model(X), labels),
+        steps=3,
+    )
+
+
+def test_dropout_is_refused_rather_than_frozen():
+    w = Tensor(np.ones(4), requires_grad=True)
+    step = ag.compile(lambda X: ag.dropout(Tensor(X) * w, 0.5).sum())
+    with pytest.raises(ag.AutogradError, match="dropout"):
+        step(np.ones(4))

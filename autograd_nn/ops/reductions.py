@@ -69,7 +69,6 @@ class Max(Sum):
     __slots__ = ()
     name = "max"
     keeps_inputs, keeps_output = True, True
-    forward_into = vjp_into = None  # not Sum's
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
@@ -155,7 +154,6 @@ class LogSumExp(Sum):
     __slots__ = ()
     name = "logsumexp"
     keeps_inputs, keeps_output = True, True
-    forward_into = vjp_into = None  # not Sum's
 
     def forward(self, x):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
