@@ -82,6 +82,10 @@ class CompiledFunction:
     def __repr__(self) -> str:
         return f"<compiled {_name_of(self.fn)}: {len(self._programs)} signature(s) cached>"
 
+    def source(self) -> str:
+        """The straight-line Python each cached program runs (forward, checked forward, backward)."""
+        return "\n\n".join(program.source for program in self._programs.values())
+
     def __call__(self, *args, **kwargs) -> Tensor:
         if STATE.tape is not None or STATE.anomaly:  # inside another trace, or hunting NaNs: run as written
             return self.fn(*args, **kwargs)

@@ -512,3 +512,12 @@ def test_dropout_is_refused_rather_than_frozen():
     step = ag.compile(lambda X: ag.dropout(Tensor(X) * w, 0.5).sum())
     with pytest.raises(ag.AutogradError, match="dropout"):
         step(np.ones(4))
+
+
+def test_the_program_a_compiled_function_runs_can_be_read():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
+    step(np.ones(3))
+    source = step.source()
+    assert "def forward(e):" in source and "def backward(e):" in source
+    assert "forward_into" in source and "vjp_into" in source  # the sigmoid's fast paths
