@@ -320,7 +320,7 @@ class _Program:
         for _, ins, out, _ in reversed(nodes):
             if out in needed:
                 needed.update(ins)
-        self.nodes = [n for n in nodes if n[2] in needed]
+        self.nodes = self._fuse_products_with_transposes([n for n in nodes if n[2] in needed])
         self.arg_values = [(v, i) for v, i in self.arg_values if v in needed]
         self.leaf_values = [(v, t) for v, t in self.leaf_values if v in needed]
         self.grad_leaf = {v: who for v, who in self.grad_leaf.items() if v in needed}
@@ -349,6 +349,31 @@ class _Program:
                     for k, part in enumerate(value):
                         if isinstance(part, np.ndarray) and id(part) in arg_array:
                             self.parameters_from_arguments.append((op, attribute, k, arg_array[id(part)]))
+
+    def _fuse_products_with_transposes(self, nodes: list) -> list:
+        """``x @ w.T`` of 2-D values as one op, so w's gradient comes out in w's layout (g.T @ x)."""
+        uses: dict[int, int] = defaultdict(int)
+        for _, ins, _, _ in nodes:
+            for i in ins:
+                uses[i] += 1
+        made_by = {out: (op, ins, recorded) for op, ins, out, recorded in nodes}
+        fused, dropped = [], set()
+        for op, ins, out, recorded in nodes:
+            if type(op) is ops.MatMul and len(self.shapes[ins[0]]) == 2:
+                transpose = made_by.get(ins[1])
+                if (
+                    transpose is not None
+                    and type(transpose[0]) is ops.Transpose
+                    and transpose[0].axes is None
+                    and len(self.shapes[transpose[1][0]]) == 2
+                    and transpose[2] == recorded
+                    and uses[ins[1]] == 1
+                    and ins[1] != self.result
+                ):
+                    dropped.add(ins[1])
+                    op, ins = _ProductWithTransposed(), [ins[0], transpose[1][0]]
+            fused.append((op, ins, out, recorded))
+        return [n for n in fused if n[2] not in dropped]
 
     def _leaf(self, t: Tensor, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments) -> int:
         """The value of a tensor no recorded op made: an argument, a detached intermediate or a held leaf."""
@@ -802,6 +827,31 @@ def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op, summed_axes: di
     if type(c) is not np.ndarray or c.dtype != dtype:
         c = np.asarray(c, dtype=dtype)
     return c
+
+
+class _ProductWithTransposed(ops.Op):
+    """``x @ w.T`` for 2-D x and w as one op: what a compiled program runs for a matmul whose right
+    operand is a transpose used nowhere else (``Linear``, the tutorial's ``a @ theta.T``)."""
+
+    __slots__ = ()
+    name = "matmul"
+
+    def forward(self, x, w):
+        return x @ w.T
+
+    def forward_into(self, out, x, w):
+        np.matmul(x, w.T, out=out)
+
+    def vjp(self, g, out, x, w):
+        need_x, need_w = self.needs_grad
+        return (g @ w if need_x else None), (g.T @ x if need_w else None)
+
+    def vjp_into(self, grads, g, out, x, w):
+        gx, gw = grads
+        if gx is not None:
+            np.matmul(g, w, out=gx)
+        if gw is not None:
+            np.matmul(g.T, x, out=gw)
 
 
 class _StopGradient(ops.Op):
