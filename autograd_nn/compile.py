@@ -320,7 +320,8 @@ class _Program:
         for _, ins, out, _ in reversed(nodes):
             if out in needed:
                 needed.update(ins)
-        self.nodes = self._fuse_products_with_transposes([n for n in nodes if n[2] in needed])
+        kept = [n for n in nodes if n[2] in needed]
+        self.nodes = self._fuse_sums_of_squares(self._fuse_products_with_transposes(kept))
         self.arg_values = [(v, i) for v, i in self.arg_values if v in needed]
         self.leaf_values = [(v, t) for v, t in self.leaf_values if v in needed]
         self.grad_leaf = {v: who for v, who in self.grad_leaf.items() if v in needed}
@@ -372,6 +373,30 @@ class _Program:
                 ):
                     dropped.add(ins[1])
                     op, ins = _ProductWithTransposed(), [ins[0], transpose[1][0]]
+            fused.append((op, ins, out, recorded))
+        return [n for n in fused if n[2] not in dropped]
+
+    def _fuse_sums_of_squares(self, nodes: list) -> list:
+        """``(x**2).sum()`` (an L2 penalty) as one op: one dot product forward, one pass backward."""
+        uses: dict[int, int] = defaultdict(int)
+        for _, ins, _, _ in nodes:
+            for i in ins:
+                uses[i] += 1
+        made_by = {out: (op, ins, recorded) for op, ins, out, recorded in nodes}
+        fused, dropped = [], set()
+        for op, ins, out, recorded in nodes:
+            if type(op) is ops.Sum and op.axis is None and not op.keepdims:
+                square = made_by.get(ins[0])
+                if (
+                    square is not None
+                    and type(square[0]) is ops.Pow
+                    and square[0].exponent == 2
+                    and square[2] == recorded
+                    and uses[ins[0]] == 1
+                    and ins[0] != self.result
+                ):
+                    dropped.add(ins[0])
+                    op, ins = _SumOfSquares(), [square[1][0]]
             fused.append((op, ins, out, recorded))
         return [n for n in fused if n[2] not in dropped]
 
@@ -852,6 +877,25 @@ class _ProductWithTransposed(ops.Op):
             np.matmul(g, w, out=gx)
         if gw is not None:
             np.matmul(g.T, x, out=gw)
+
+
+class _SumOfSquares(ops.Op):
+    """``(x**2).sum()`` as one op: what a compiled program runs for a square summed whole (L2 terms)."""
+
+    __slots__ = ()
+    name = "sum"
+
+    def forward(self, x):
+        return np.asarray(np.vdot(x, x))
+
+    def forward_into(self, out, x):
+        out[...] = np.vdot(x, x)
+
+    def vjp(self, g, out, x):
+        return (g * 2 * x,)
+
+    def vjp_into(self, grads, g, out, x):
+        np.multiply(x, g * 2, out=grads[0])
 
 
 class _StopGradient(ops.Op):

@@ -139,6 +139,7 @@ UNARY = {
     "sum0": lambda x: x.sum(axis=0, keepdims=True) + x,
     "sum1": lambda x: x + x.sum(axis=1).reshape(3, 1),
     "sum_all": lambda x: x * x.sum(),
+    "l2": lambda x: x + (x**2).sum(),  # compiled as one fused op
     "mean": lambda x: x - x.mean(axis=1, keepdims=True),
     "max": lambda x: x + x.max(axis=1, keepdims=True),
     "logsumexp": lambda x: x - x.logsumexp(axis=0, keepdims=True),
