@@ -534,8 +534,10 @@ class _Program:
                 roots[v] = frozenset([v])
             elif k == "external":
                 roots[v] = frozenset()
-        for step in steps:
+        for s, step in enumerate(steps):
             shared = frozenset().union(*(roots[i] for i in step.ins))
+            if s < self.forward_steps and _fast_path(self.nodes[step.node][0], "forward_into", "forward"):
+                shared = frozenset()  # the result, written into an array of its own
             for o in step.outs:
                 if kind[o] == "fresh":
                     roots[o] = shared
