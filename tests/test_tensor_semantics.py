@@ -294,3 +294,20 @@ def test_an_array_exponent_is_accepted_too():
     x = Tensor([2.0, 3.0], requires_grad=True)
     (x ** np.array([2, 3])).sum().backward()
     np.testing.assert_allclose(x.grad, [4.0, 27.0])
+
+
+class Parameter(Tensor):
+    """A subclass with an attribute of its own, as a layer library might define."""
+
+    def __init__(self, data, name=None):
+        super().__init__(data, requires_grad=True, name=name)
+        self.note = {"init": "uniform"}
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copying_a_subclassed_leaf_keeps_its_class_and_attributes(how):
+    p = Parameter([1.0, 2.0], name="theta")
+    c = copy.deepcopy(p) if how == "deepcopy" else pickle.loads(pickle.dumps(p))
+    assert type(c) is Parameter and c.name == "theta" and c.requires_grad
+    assert c.note == {"init": "uniform"} and c.note is not p.note
+    np.testing.assert_array_equal(c.data, p.data)
