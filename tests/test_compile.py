@@ -522,3 +522,27 @@ def test_the_program_a_compiled_function_runs_can_be_read():
     source = step.source()
     assert "def forward(e):" in source and "def backward(e):" in source
     assert "forward_into" in source and "vjp_into" in source  # the sigmoid's fast paths
+
+
+# ------------------------------------------------------------------------- the training loop
+
+
+def test_compiled_training_keeps_the_eager_history():
+    from autograd_nn.digits.data import Dataset
+    from autograd_nn.digits.train import TrainConfig, train_network
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(1, 4), 50)
+    X = (rng.standard_normal((3, 4)) * 4)[y - 1] + rng.standard_normal((len(y), 4))
+    data = Dataset(X=X, y=y, source="blobs", num_labels=3)
+    runs = {
+        compiled: train_network(
+            data, TrainConfig(hidden=(5,), epochs=6, batch_size=16, lam=0.3, compile=compiled), progress=False
+        )
+        for compiled in (True, False)
+    }
+    compiled, eager = runs[True].history, runs[False].history
+    for name in ("train_cost", "heldout_cost", "train_accuracy", "heldout_accuracy"):
+        np.testing.assert_allclose(getattr(compiled, name), getattr(eager, name), rtol=RTOL, err_msg=name)
+    for got, want in zip(runs[True].network.parameters(), runs[False].network.parameters(), strict=True):
+        np.testing.assert_allclose(got.data, want.data, rtol=1e-12, atol=1e-14)

@@ -13,9 +13,12 @@ from tqdm.auto import tqdm
 
 from ..compile import compile as compile_function
 from ..errors import AutogradError
-from ..grad_mode import no_grad
+from ..grad_mode import name_scope, no_grad
+from ..nn import Dropout, Module
+from ..ops import binary_cross_entropy_with_logits
 from ..optim import make_optimizer
-from .data import Dataset, SplitRecord, fingerprint, one_hot, stratified_split
+from ..tensor import Tensor
+from .data import Dataset, SplitRecord, fingerprint, stratified_split
 from .network import Network, input_scale_for, labels_from_scores, memory_needed
 
 
@@ -127,7 +130,7 @@ def _size(count: float) -> str:
 
 @dataclass
 class TrainResult:
-    network: Network
+    network: Module  # the trained model: the tutorial Network unless train_network was given another
     history: History
     config: TrainConfig
     train_set: Dataset
@@ -153,33 +156,78 @@ class TrainResult:
         return self.stop_reason == "diverged"
 
 
-def evaluate(network: Network, dataset: Dataset) -> tuple[float, float]:
-    """(cost, accuracy) of the network on a dataset, without recording anything.
+Loss = Callable[[Tensor, np.ndarray], Tensor]  # (logits of a batch, its classes 0..K-1) -> the batch's cost
 
-    The cost is the cross-entropy without the L2 term, as in the course's learning curves, so
-    train and held-out costs measure the same thing and can be compared.
+
+def tutorial_loss(logits: Tensor, classes: np.ndarray) -> Tensor:
+    """The tutorial's cost without its L2 term: the cross-entropy of sigmoid(logits) against one-hot
+    targets, summed over classes and averaged over the examples (``Network.cost`` with ``lam=0``)."""
+    # One-hot rows picked by a tensor op (not NumPy), so a compiled step picks each batch's anew
+    targets = Tensor(np.eye(logits.shape[1], dtype=logits.dtype))[classes]
+    with name_scope("cost"):
+        cost = binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
+    cost.name = "J"
+    return cost
+
+
+def logits_of(model: Module, X: np.ndarray) -> Tensor:
+    """A model's class scores before any output activation: the tutorial Network's ``logits(X)``
+    (its forward ends in a sigmoid), any other model's ``model(X)``."""
+    return model.logits(X) if isinstance(model, Network) else model(X)
+
+
+def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:
+    """``lam / (2 m)`` times the sum of squares of every parameter of two or more dimensions: the
+    weights, not the biases (for the tutorial Network, its thetas)."""
+    squares = [(p**2).sum() for p in model.parameters() if p.ndim >= 2]
+    return (lam / (2 * num_examples)) * sum(squares[1:], squares[0])
+
+
+def evaluate(model: Module, dataset: Dataset, loss: Loss = tutorial_loss) -> tuple[float, float]:
+    """(cost, accuracy) of the model on a dataset, without recording anything.
+
+    The cost is ``loss`` without the L2 term, as in the course's learning curves, so train and
+    held-out costs measure the same thing and can be compared. A prediction is the argmax of the
+    model's logits.
     """
     if dataset.m == 0:
         return float("nan"), float("nan")
-    with no_grad():
-        z = network.logits(dataset.X)  # once, for both the cost and the predictions
-        cost = network.cost_from_logits(z, one_hot(dataset.y, network.sizes[-1])).item()
+    was_training = model.training
+    model.eval()  # layers such as Dropout are off while measuring
+    try:
+        with no_grad():
+            z = logits_of(model, dataset.X.astype(_dtype_of(model), copy=False))  # once, for both
+            cost = loss(z, dataset.y - 1).item()
+    finally:
+        model.train(was_training)
     accuracy = float(np.mean(labels_from_scores(z.data) == dataset.y))
     return cost, accuracy
+
+
+def _dtype_of(model: Module) -> np.dtype:
+    first = next(model.parameters(), None)
+    return np.dtype(np.float64) if first is None else first.dtype
 
 
 def train_network(
     dataset: Dataset,
     config: TrainConfig | None = None,
     *,
+    model: Module | None = None,
+    loss: Loss | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Split ``dataset`` (stratified), then train a sigmoid network on the training part.
+    """Split ``dataset`` (stratified), then train a model on the training part.
 
-    Each step is the forward code ``network.cost(X, Y, lam).backward()`` and an optimizer step
-    (compiled by default: traced once per batch size, then replayed);
+    ``model``: any ``nn.Module`` mapping rows of X to one logit per class; default: the tutorial's
+    sigmoid ``Network`` with ``config.hidden`` layers (then ``config.seed``, ``dtype`` and
+    ``scale_inputs`` build it; another model is used as given and gets the rows unscaled, in the
+    dtype of its parameters). ``loss(logits, classes)``: the batch's cost, classes 0..K-1 (label
+    k is class k-1); default: ``tutorial_loss``. With ``config.lam``, ``l2_penalty`` is added.
+
+    Each step is the forward code ``(loss(logits, classes) + penalty).backward()`` and an optimizer step;
     after every epoch the train cost, held-out cost and held-out accuracy are recorded (shown live
     on the progress bar, and passed to ``on_epoch`` as a dict). With ``patience``, training stops
     once the held-out cost has not improved for that many epochs, and the network keeps the best
@@ -196,85 +244,95 @@ def train_network(
     train_set, heldout_set = stratified_split(dataset, config.holdout, seed=config.seed)
     scale = input_scale_for(train_set.X) if config.scale_inputs else 1.0
     dtype = np.dtype(config.dtype)
-    sizes = [dataset.n, *config.hidden, dataset.num_labels]
     batch = train_set.m if config.batch_size is None else min(config.batch_size, train_set.m)
-    check_memory(sizes, max(batch, train_set.m), dtype, OPTIMIZER_SLOTS.get(config.optimizer, 2))
-    network = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
-    network.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
+    if model is None:
+        sizes = [dataset.n, *config.hidden, dataset.num_labels]
+        check_memory(sizes, max(batch, train_set.m), dtype, OPTIMIZER_SLOTS.get(config.optimizer, 2))
+        model = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
+    else:
+        dtype = _dtype_of(model)
+    if isinstance(model, Network):
+        model.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
+    loss = loss or tutorial_loss
+    network = model  # the name the rest of the loop and TrainResult use
     optimizer = make_optimizer(config.optimizer, network.parameters(), config.lr)
 
     X = train_set.X.astype(dtype)
-    Y = one_hot(train_set.y, dataset.num_labels).astype(dtype)
+    classes = train_set.y - 1
     m = train_set.m
     rng = np.random.default_rng(config.seed)
     history = History()
     best_cost, best_epoch, stale = np.inf, 0, 0
     kept = [p.data.copy() for p in network.parameters()]  # the parameters of the epoch to keep
     stop_reason = "finished"
-    start_cost, _ = evaluate(network, train_set)
+    start_cost, _ = evaluate(network, train_set, loss)
     warn_above = start_cost  # warn when the train cost climbs past this, then past 10 times the last warning
 
-    def step_cost(X_batch, Y_batch):
-        return network.cost(X_batch, Y_batch, config.lam, num_examples=m)
+    def step_cost(X_batch, classes_batch):
+        cost = loss(logits_of(network, X_batch), classes_batch)
+        return cost + l2_penalty(network, config.lam, m) if config.lam else cost
 
-    if config.compile:
+    # Traced once per batch size, then replayed (same results, a fraction of the time). A model with
+    # dropout runs eagerly: its masks are drawn anew every step, which a replay cannot do.
+    if config.compile and not any(isinstance(layer, Dropout) for layer in network.modules()):
         step_cost = compile_function(step_cost)
 
     # disable=None: the bar shows on a terminal only, so logs and pipes get no carriage-return noise
     bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=None if progress else True)
-    try:
-        for epoch in bar:
-            order = rng.permutation(m) if batch < m else np.arange(m)
-            for start in range(0, m, batch):
-                rows = order[start : start + batch]
-                optimizer.zero_grad()
-                cost = step_cost(X[rows], Y[rows])
-                cost.backward()
-                optimizer.step()
-            train_cost, train_accuracy = evaluate(network, train_set)
-            heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
-            row = dict(
-                epoch=epoch,
-                train_cost=train_cost,
-                heldout_cost=heldout_cost,
-                train_accuracy=train_accuracy,
-                heldout_accuracy=heldout_accuracy,
-            )
-            history.append(**row)
-            bar.set_postfix(
-                cost=f"{train_cost:.4f}",
-                heldout_cost=f"{heldout_cost:.4f}",
-                heldout_acc=f"{heldout_accuracy:.3f}",
-            )
-            if not np.isfinite(train_cost):
-                stop_reason = "diverged"
-                break
-            if train_cost > warn_above:
-                warn(
-                    f"epoch {epoch}: the train cost {train_cost:.6g} is above the starting cost "
-                    f"{start_cost:.6g}; training is diverging"
+    # NumPy's overflow warnings would repeat on every step of a diverging run; on_warning says it once
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            for epoch in bar:
+                order = rng.permutation(m) if batch < m else np.arange(m)
+                for start in range(0, m, batch):
+                    rows = order[start : start + batch]
+                    optimizer.zero_grad()
+                    cost = step_cost(X[rows], classes[rows])
+                    cost.backward()
+                    optimizer.step()
+                train_cost, train_accuracy = evaluate(network, train_set, loss)
+                heldout_cost, heldout_accuracy = evaluate(network, heldout_set, loss)
+                row = dict(
+                    epoch=epoch,
+                    train_cost=train_cost,
+                    heldout_cost=heldout_cost,
+                    train_accuracy=train_accuracy,
+                    heldout_accuracy=heldout_accuracy,
                 )
-                warn_above = 10 * train_cost
-            if on_epoch is not None:
-                on_epoch(row)
-
-            # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
-            if config.patience is None:
-                kept = [p.data.copy() for p in network.parameters()]
-                best_epoch = epoch
-                continue
-            if heldout_cost < best_cost:
-                kept = [p.data.copy() for p in network.parameters()]
-                best_cost, best_epoch, stale = heldout_cost, epoch, 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    stop_reason = "early stopping"
+                history.append(**row)
+                bar.set_postfix(
+                    cost=f"{train_cost:.4f}",
+                    heldout_cost=f"{heldout_cost:.4f}",
+                    heldout_acc=f"{heldout_accuracy:.3f}",
+                )
+                if not np.isfinite(train_cost):
+                    stop_reason = "diverged"
                     break
-    except KeyboardInterrupt:
-        stop_reason = "interrupted"
-    finally:
-        bar.close()
+                if train_cost > warn_above:
+                    warn(
+                        f"epoch {epoch}: the train cost {train_cost:.6g} is above the starting cost "
+                        f"{start_cost:.6g}; training is diverging"
+                    )
+                    warn_above = 10 * train_cost
+                # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
+                if config.patience is None:
+                    kept = [p.data.copy() for p in network.parameters()]
+                    best_epoch = epoch
+                elif heldout_cost < best_cost:
+                    kept = [p.data.copy() for p in network.parameters()]
+                    best_cost, best_epoch, stale = heldout_cost, epoch, 0
+                else:
+                    stale += 1
+                    if stale >= config.patience:
+                        stop_reason = "early stopping"
+                if on_epoch is not None:  # after the bookkeeping: what it reports is what a Ctrl-C keeps
+                    on_epoch(row)
+                if stop_reason == "early stopping":
+                    break
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        finally:
+            bar.close()
     for parameter, saved in zip(network.parameters(), kept, strict=True):
         parameter.data = saved
     return TrainResult(
