@@ -97,12 +97,13 @@ class CompiledFunction:
         key = (names, *[_describe(a, i) for i, a in enumerate(arguments)])
         program = self._programs.get(key)
         if program is not None:
-            check = self.check and program.replays < CHECKED_CALLS
-            result = program.replay(args, kwargs, arguments, check, self.fn)
-            if result is not None:
+            if program.fits():
                 self._programs.move_to_end(key)
+                if not program.confirmed:  # the second call runs eagerly and is compared with the trace
+                    return program.confirm(self.fn, args, kwargs)
+                check = self.check and program.replays < CHECKED_CALLS
                 self.replays += 1
-                return result
+                return program.replay(args, kwargs, arguments, check, self.fn)
             del self._programs[key]  # a leaf changed shape, dtype or requires_grad: trace again
         result, program = self._trace(args, kwargs, arguments)
         self._programs[key] = program
@@ -119,10 +120,7 @@ class CompiledFunction:
             )
         wrapped = {id(a): a is not g for a, g in zip(arguments, given, strict=True)}
         program = _Program(tape, result, arguments, _name_of(self.fn), wrapped)
-        if not STATE.enabled or not program.differentiable:
-            result = result.detach()  # what eager gives: nothing was recorded
-            result._name = None
-        return result, program
+        return program.as_eager_gives(result), program
 
 
 class CompiledCall(ops.Op):
@@ -320,6 +318,7 @@ class _Program:
         for _, ins, out, _ in reversed(nodes):
             if out in needed:
                 needed.update(ins)
+        self._note_what_the_second_call_must_repeat(tape, nodes, needed)
         kept = [n for n in nodes if n[2] in needed]
         self.nodes = self._fuse_sums_of_squares(self._fuse_products_with_transposes(kept))
         self.arg_values = [(v, i) for v, i in self.arg_values if v in needed]
@@ -341,15 +340,25 @@ class _Program:
 
     def _find_argument_parameters(self, op: ops.Op, arg_array: dict) -> None:
         """Note op attributes that are an argument's array (an index, say), to set anew at every call."""
-        for cls in type(op).__mro__:
-            for attribute in getattr(cls, "__slots__", ()):
-                value = getattr(op, attribute, None)
-                if isinstance(value, np.ndarray) and id(value) in arg_array:
-                    self.parameters_from_arguments.append((op, attribute, None, arg_array[id(value)]))
-                elif isinstance(value, tuple):
-                    for k, part in enumerate(value):
-                        if isinstance(part, np.ndarray) and id(part) in arg_array:
-                            self.parameters_from_arguments.append((op, attribute, k, arg_array[id(part)]))
+        for attribute, part, array in _array_parameters(op):
+            if id(array) in arg_array:
+                self.parameters_from_arguments.append((op, attribute, part, arg_array[id(array)]))
+
+    def _note_what_the_second_call_must_repeat(self, tape: list, nodes: list, needed: set) -> None:
+        """The held leaves and array parameters of the ops that matter, by tape position: the second
+        call's eager run must give them the same values, or they were frozen by this trace."""
+        held = dict(self.leaf_values)
+        bound = {(id(op), attribute, part) for op, attribute, part, _ in self.parameters_from_arguments}
+        self.confirm_leaves, self.confirm_parameters = [], []
+        for op, ins, out, _ in nodes:
+            position = self.tape_position.get(out)
+            if out not in needed or position is None:
+                continue
+            self.confirm_leaves += [(position, k, held[v]) for k, v in enumerate(ins) if v in held]
+            for attribute, part, array in _array_parameters(op):
+                if (id(op), attribute, part) not in bound:
+                    self.confirm_parameters.append((position, attribute, part, array))
+        self.confirmed = False
 
     def _fuse_products_with_transposes(self, nodes: list) -> list:
         """``x @ w.T`` of 2-D values as one op, so w's gradient comes out in w's layout (g.T @ x)."""
@@ -710,13 +719,53 @@ class _Program:
                 lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s}, axes)")
         return lines
 
-    def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor | None:
-        """Run the forward for these arguments; None when a held leaf no longer fits the trace."""
-        env = self.env
+    def fits(self) -> bool:
+        """Whether every held leaf still has the shape, dtype and requires_grad it had at the trace."""
         for t, shape, dtype, requires_grad in self.leaf_specs:
             data = t.data
             if data.shape != shape or data.dtype != dtype or t._requires_grad != requires_grad:
-                return None
+                return False
+        return True
+
+    def as_eager_gives(self, result: Tensor) -> Tensor:
+        """A result of ``fn`` run on the tape (recording on), as eager mode under the caller's mode gives it."""
+        if STATE.enabled and self.differentiable:
+            return result
+        detached = result.detach()  # nothing would have been recorded
+        detached._name = None
+        return detached
+
+    def confirm(self, fn: Callable, args: tuple, kwargs: dict) -> Tensor:
+        """The second call: run ``fn`` eagerly again, and refuse the program if a value it holds as a
+        constant came out different (NumPy on an argument, ``.item()``, a mask, a random draw)."""
+        result, tape, _ = _run_on_tape(fn, args, kwargs)
+        self._check_same_ops([entry[0].label() for entry in tape])
+        for position, k, first in self.confirm_leaves:
+            now = tape[position][1][k]
+            if now is first:
+                continue
+            same = not first._requires_grad and now.data.shape == first.data.shape
+            if not (same and np.array_equal(now.data, first.data, equal_nan=True)):
+                self._refuse(position, tape, f"its input {k}")
+        for position, attribute, part, first in self.confirm_parameters:
+            now = getattr(tape[position][0], attribute, None)
+            now = now[part] if part is not None and isinstance(now, tuple) else now
+            if not (isinstance(now, np.ndarray) and now.shape == first.shape and np.array_equal(now, first)):
+                self._refuse(position, tape, f"its parameter {attribute}")
+        self.confirmed = True
+        return self.as_eager_gives(result)
+
+    def _refuse(self, position: int, tape: list, what: str) -> None:
+        raise AutogradError(
+            f"compile: {self.name}: op {position} ({tape[position][0].label()}) got {what} as a value computed "
+            "outside the ops, and it changed between the first two calls (NumPy on an argument, .item(), a "
+            "mask from a comparison, a random draw); a replay would freeze the first call's value. Compute "
+            "it with tensor ops or pass it as an argument, or call the function uncompiled"
+        )
+
+    def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor:
+        """Run the forward for these arguments (the leaves were checked by ``fits``)."""
+        env = self.env
         reference = self._eager_reference(fn, args, kwargs) if check else None
         with self.lock:
             for v, i in self.arg_values:
@@ -792,7 +841,11 @@ class _Program:
     def _eager_reference(self, fn: Callable, args: tuple, kwargs: dict) -> list:
         """Each op's output when ``fn`` runs eagerly now; raises if it runs other ops than the trace."""
         _, tape, _ = _run_on_tape(fn, args, kwargs)
-        labels = [entry[0].label() for entry in tape]
+        self._check_same_ops([entry[0].label() for entry in tape])
+        return [entry[2].data for entry in tape]
+
+    def _check_same_ops(self, labels: list[str]) -> None:
+        """Raise when an eager run applied other ops than the trace (a branch on tensor values)."""
         for k, (traced, now) in enumerate(zip(self.tape_labels, [*labels, None], strict=False)):
             if traced != now:
                 raise AutogradError(
@@ -806,7 +859,6 @@ class _Program:
                 f"{len(self.tape_labels)}, {labels[len(self.tape_labels)]}); Python control flow that "
                 "depends on tensor values is frozen at trace time"
             )
-        return [entry[2].data for entry in tape]
 
     def _compare(self, step: _Step, reference: list) -> None:
         (out,) = step.outs
@@ -828,6 +880,21 @@ class _Program:
                 f"replayed than eagerly (largest difference {difference}): a value fn computes outside the "
                 "ops, or a branch on tensor values, was frozen at trace time"
             )
+
+
+def _array_parameters(op: ops.Op):
+    """(attribute, position in a tuple or None, array) for each ndarray an op holds as a parameter."""
+    for cls in type(op).__mro__:
+        for attribute in getattr(cls, "__slots__", ()):
+            if attribute in ("output", "parents", "targets"):
+                continue
+            value = getattr(op, attribute, None)
+            if isinstance(value, np.ndarray):
+                yield attribute, None, value
+            elif isinstance(value, tuple):
+                for k, part in enumerate(value):
+                    if isinstance(part, np.ndarray):
+                        yield attribute, k, part
 
 
 def _fast_path(op: ops.Op, name: str, beside: str):

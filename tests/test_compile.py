@@ -65,7 +65,7 @@ def test_compiled_training_of_the_tutorial_network_matches_eager_step_for_step(d
             np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
         eager_opt.step()
         compiled_opt.step()
-    assert (step.traces, step.replays) == (2, 6)
+    assert (step.traces, step.replays) == (2, 4)  # per signature: a trace, an eager check, then replays
 
 
 def test_the_tutorial_cost_as_the_article_writes_it_compiles():
@@ -206,7 +206,7 @@ def test_random_programs_over_every_op_replay_as_eager(program, seed):
     rng = np.random.default_rng(seed)
     leaves = [Tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(3)]
     step = ag.compile(lambda X: run_program(program, X, leaves))
-    for call in range(3):
+    for call in range(4):  # a trace, the second call's eager check, then replays
         X = rng.standard_normal((3, 4))
         clear(leaves)
         expected = run_program(program, X, leaves)
@@ -230,9 +230,9 @@ def test_random_programs_over_every_op_replay_as_eager(program, seed):
 def test_a_new_batch_size_or_a_reshaped_parameter_traces_again():
     w = Tensor(np.ones((3, 2)), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) @ w).sum())
-    step(np.ones((4, 3)))
-    step(np.ones((4, 3)))
-    assert (step.traces, step.replays) == (1, 1)
+    for _ in range(3):
+        step(np.ones((4, 3)))
+    assert (step.traces, step.replays) == (1, 1)  # the second call runs eagerly, compared with the trace
     step(np.ones((5, 3)))
     assert step.traces == 2
     w.data = np.ones((3, 7))  # another shape: the recorded program no longer fits
@@ -258,7 +258,7 @@ def test_python_values_are_part_of_the_signature_and_the_cache_is_bounded():
 def test_keyword_arguments_and_tensor_arguments_that_require_grad():
     step = ag.compile(lambda x, *, power: (x**power).sum())
     x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
-    for _ in range(2):
+    for _ in range(3):
         x.grad = None
         loss = step(x, power=3)
         loss.backward()
@@ -284,10 +284,29 @@ def test_check_catches_a_branch_on_tensor_values():
     assert "frozen at trace time" in str(error.value)
 
 
-def test_check_names_the_first_op_fed_a_value_frozen_at_trace_time():
+def test_the_second_call_catches_a_value_frozen_at_trace_time():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: (w * float(X.max())).sigmoid().sum())
+    step(np.ones(3))
+    with pytest.raises(
+        ag.AutogradError, match=r"op 1 \(mul\) got its input 1 .* changed between the first two"
+    ):
+        step(np.full(3, 2.0))
+
+
+def test_numpy_on_an_integer_argument_is_caught_at_the_second_call():
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    step = ag.compile(lambda X, labels: ((Tensor(X) @ w) * np.eye(2)[labels]).sum())
+    step(np.ones((4, 3)), np.array([0, 1, 1, 0]))
+    with pytest.raises(ag.AutogradError, match="changed between the first two calls"):
+        step(np.ones((4, 3)), np.array([1, 1, 0, 0]))
+
+
+def test_check_names_the_first_op_that_differs_on_a_later_call():
     w = Tensor(np.ones(3), requires_grad=True)
     step = ag.compile(lambda X: (w * float(X.max())).sigmoid().sum(), check=True)
     step(np.ones(3))
+    step(np.full(3, 0.5) + np.array([0.5, 0, 0]))  # the same maximum: the second call agrees
     with pytest.raises(ag.AutogradError, match=r"op 1 \(mul\) gives other values"):
         step(np.full(3, 2.0))
 
@@ -297,13 +316,14 @@ def test_float_arrays_arrive_as_tensors_so_the_articles_one_minus_y_is_recorded(
     step = ag.compile(lambda X: seen.append(type(X)) or (1 - X).sum())
     assert step(np.ones(3)).item() == 0.0
     assert step(np.zeros(3)).item() == 3.0
-    assert seen == [Tensor]  # traced once, with a Tensor around the very array passed
+    assert seen == [Tensor, Tensor]  # traced, checked eagerly once, then replayed
 
 
 def test_check_catches_a_mask_computed_from_tensor_values():
     w = Tensor(np.ones(3), requires_grad=True)
     step = ag.compile(lambda X: ag.where(Tensor(X) > 0, Tensor(X) * w, w).sum(), check=True)
     step(np.array([1.0, -1.0, 2.0]))
+    step(np.array([3.0, -2.0, 1.0]))  # the same mask: the second call agrees
     with pytest.raises(ag.AutogradError, match="gives other values"):
         step(np.array([-1.0, 1.0, 2.0]))  # a boolean ndarray is a constant to the trace
 
@@ -327,6 +347,7 @@ def test_no_grad_replays_only_the_forward():
     net = Network([4, 3, 2], seed=0)
     step = ag.compile(lambda X, Y: net.cost(X, Y))
     X, Y = np.ones((5, 4)), np.eye(2)[[0, 1, 0, 1, 1]]
+    step(X, Y)
     step(X, Y)
     with ag.no_grad():
         loss = step(X, Y)
@@ -362,6 +383,8 @@ def test_the_loss_and_gradients_a_caller_holds_are_never_overwritten():
 def test_backward_of_an_older_result_replays_its_forward_again():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
+    step(np.array([1.0, -1.0]))  # the trace and the second call's check run eagerly
+    step(np.array([1.0, -1.0]))
     first = step(np.array([1.0, -1.0]))
     second = step(np.array([3.0, 0.5]))
     first.backward()
@@ -377,6 +400,7 @@ def test_backward_twice_accumulates_and_results_compose_with_eager_ops():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) * w * w).sum())
     X = np.array([1.0, 3.0])
+    step(X)
     step(X)
     loss = step(X)
     loss.backward()
@@ -414,7 +438,8 @@ def test_the_version_counter_catches_a_parameter_changed_between_forward_and_bac
     step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
     X = np.array([0.5, -1.0])
     step(X)
-    loss = step(X)
+    step(X)
+    loss = step(X)  # a replay
     with ag.no_grad():
         w -= 0.1  # an optimizer step before backward: the saved forward no longer matches w
     with pytest.raises(ag.AutogradError, match=r"changed in place after the call and before its backward"):
@@ -504,7 +529,7 @@ def test_a_small_cnn_trains_the_same_compiled():
         cnn,
         lambda rng: (rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5)),
         lambda model, X, labels: ag.cross_entropy(model(X), labels),
-        steps=3,
+        steps=4,
     )
 
 
