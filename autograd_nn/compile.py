@@ -5,9 +5,12 @@ ndarray arguments; every other argument by value) runs ``fn`` eagerly while ``te
 every op to a tape, recorded or not (``grad_mode.STATE.tape``). Each op input that no earlier op made
 is a leaf: an argument (the very Tensor passed, or a Tensor around the very array passed), or a tensor
 ``fn`` reached otherwise (a parameter, a constant), held by identity with its ``.data`` read again at
-every call, so in-place optimizer updates just work. A leaf whose ``.data`` changed shape, dtype or
-``requires_grad`` since, or a new signature, traces again; the cache keeps the ``cache_size`` most
-recently used signatures.
+every call, so in-place optimizer updates just work. Float ndarray arguments reach ``fn`` as Tensors
+around the same array, so arithmetic on them is recorded too. A leaf whose ``.data`` changed shape,
+dtype or ``requires_grad`` since, or a new signature, traces again; the cache keeps the ``cache_size``
+most recently used signatures. The second call runs ``fn`` eagerly once more and compares it with
+the trace: a constant it holds (a leaf or an op's array parameter) that came out different was
+computed outside the ops, and the program is refused rather than replayed with the first value.
 
 Planning. The recorded ops become one straight-line program: the forward steps, then for every op
 that leads from a leaf needing a gradient to the result, its VJP, then the sums of fan-out gradients.
@@ -15,7 +18,9 @@ Each intermediate value and gradient gets a buffer, and a buffer is reused by a 
 value that may share its memory is dead (a linear scan, as a register allocator does). An op may write
 straight into its buffer (``Op.forward_into``, ``Op.vjp_into``) and, where it declares so, into the
 buffer of an input the program no longer needs: ``x @ W.T + b`` adds the bias into the product's
-buffer and the sigmoid overwrites it. Every other op runs its plain ``forward`` and ``vjp``.
+buffer and the sigmoid overwrites it. Every other op runs its plain ``forward`` and ``vjp``. Two
+patterns run fused: ``x @ w.T`` (w's gradient in w's layout) and ``(x**2).sum()`` (one dot product).
+The program is generated as straight-line Python (``CompiledFunction.source()``).
 
 Replay. A later call fills the leaves and runs the forward steps. The result it returns, and the
 gradients its ``backward()`` leaves in ``.grad``, are fresh arrays that belong to the caller: the
@@ -27,8 +32,9 @@ call's forward first; a leaf changed in place since the forward (its ``_version`
 
 What cannot be captured (as with jax.jit and tinygrad's TinyJit): Python control flow that depends
 on tensor values, values read with ``.item()``/``.data``/NumPy outside the ops, and any other side
-effect of ``fn`` are frozen at trace time. ``check=True`` runs ``fn`` eagerly beside the first replays
-of each signature and raises, naming the first op that differs, when they disagree. Under
+effect of ``fn`` are frozen at trace time; the second-call check catches a frozen value that
+changes, and ``check=True`` runs ``fn`` eagerly beside the next replays of each signature and raises,
+naming the first op that differs, when they disagree (a branch taken differently later). Under
 ``detect_anomaly`` and inside another trace, the function runs eagerly.
 """
 
