@@ -183,12 +183,13 @@ def _name_of(fn) -> str:
 
 def _describe(value, index: int):
     """The part of the cache key that argument ``index`` decides."""
-    if type(value) is np.ndarray:
-        return ("array", value.shape, value.dtype)
+    if type(value) is np.ndarray:  # strides too: whether a reshape gives a view depends on them
+        return ("array", value.shape, value.dtype, value.strides)
     if isinstance(value, Tensor):
-        return ("tensor", value.data.shape, value.data.dtype, value.requires_grad)
+        data = value.data
+        return ("tensor", data.shape, data.dtype, data.strides, value.requires_grad)
     if isinstance(value, np.ndarray):
-        return ("array", value.shape, value.dtype)
+        return ("array", value.shape, value.dtype, value.strides)
     try:
         hash(value)
     except TypeError:
@@ -290,6 +291,7 @@ class _Program:
         self.grad_leaf: dict[int, object] = {}  # value -> argument index or Tensor, for leaves needing grad
         leaf_of: dict[int, int] = {}  # id(tensor or array) -> value
         self.tape_position: dict[int, int] = {}  # value -> the index of the tape entry that made it
+        self.fresh_at_trace: set[int] = set()  # values whose op gave a new array, sharing no input's memory
         self.parameters_from_arguments: list[tuple] = []  # (op, attribute, position or None, argument)
         nodes: list[tuple[ops.Op, list[int], int, bool]] = []
         self.tape_labels = [entry[0].label() for entry in tape]  # what check=True compares a call's ops with
@@ -301,6 +303,8 @@ class _Program:
                     v = self._leaf(t, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments)
                 ins.append(v)
             out = self._new_value(output.data.shape, output.data.dtype)
+            if not any(np.may_share_memory(output.data, t.data) for t in inputs):
+                self.fresh_at_trace.add(out)  # a new array, not a view (the same again for the same strides)
             produced[id(output)] = out
             made_array[id(output.data)] = out
             if op.name in _DRAWN_OUTSIDE_THE_OP:
@@ -504,8 +508,10 @@ class _Program:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
             inplace = ()
-            if into and _fast_path(op, "vjp_in_place", "vjp") and grads[0] is not None:
-                inplace = ((grads[0], [g]),)
+            if into and grads[0] is not None:
+                overwritable = _fast_path(op, "vjp_in_place", "vjp") or ()
+                given = {"g": g, **({k: i for k, i in enumerate(ins)} if op.keeps_inputs else {})}
+                inplace = ((grads[0], [given[w] for w in overwritable if w in given]),)
             step = _Step(f"vjp of {op.label()}", reads, [c for c in grads if c is not None], inplace, index)
             step.node = index
             self.steps.append(step)
@@ -551,8 +557,11 @@ class _Program:
                 roots[v] = frozenset()
         for s, step in enumerate(steps):
             shared = frozenset().union(*(roots[i] for i in step.ins))
-            if s < self.forward_steps and _fast_path(self.nodes[step.node][0], "forward_into", "forward"):
-                shared = frozenset()  # the result, written into an array of its own
+            if s < self.forward_steps and (
+                _fast_path(self.nodes[step.node][0], "forward_into", "forward")
+                or step.outs[0] in self.fresh_at_trace
+            ):
+                shared = frozenset()  # an array of its own: written by forward_into, or new at the trace
             for o in step.outs:
                 if kind[o] == "fresh":
                     roots[o] = shared
@@ -613,9 +622,10 @@ class _Program:
                     continue
                 if any(w != v and v in self.roots[w] for w in step.ins):
                     continue
-                if (
+                if (  # a VJP written over g may overwrite everything it gets
                     step.node is not None
                     and s >= self.forward_steps
+                    and v == step.ins[0]
                     and not self._vjp_may_overwrite(step, s, dies)
                 ):
                     continue
@@ -638,7 +648,9 @@ class _Program:
         for v, slot in self.slot.items():
             self.env[v] = self.buffers[slot]
         self.externals = [v for v, _ in self.arg_values] + [v for v, _ in self.leaf_values]
-        self.leaf_specs = [(t, t.data.shape, t.data.dtype, t.requires_grad) for _, t in self.leaf_values]
+        self.leaf_specs = [
+            (t, t.data.shape, t.data.strides, t.data.dtype, t.requires_grad) for _, t in self.leaf_values
+        ]
         names = {
             "ndarray": np.ndarray,
             "asarray": np.asarray,
@@ -726,10 +738,12 @@ class _Program:
         return lines
 
     def fits(self) -> bool:
-        """Whether every held leaf still has the shape, dtype and requires_grad it had at the trace."""
-        for t, shape, dtype, requires_grad in self.leaf_specs:
+        """Whether every held leaf still has the shape, strides, dtype and requires_grad of the trace."""
+        for t, shape, strides, dtype, requires_grad in self.leaf_specs:
             data = t.data
-            if data.shape != shape or data.dtype != dtype or t._requires_grad != requires_grad:
+            if data.shape != shape or data.strides != strides or data.dtype != dtype:
+                return False
+            if t._requires_grad != requires_grad:
                 return False
         return True
 

@@ -62,18 +62,15 @@ class Op:
 
     # Optional fast paths for ag.compile's replay (compile.py); an op without them replays through
     # forward and vjp, which is always correct. They only save allocations and temporaries.
-    forward_into = (
-        None  # method (out, *xs): write forward(*xs) into out, a buffer of the output's shape/dtype
-    )
-    forward_in_place = (
-        False  # True: out may be one of the xs (same shape and dtype) the replay no longer needs
-    )
-    vjp_into = (
-        None  # method (grads, g, out, *xs): input i's gradient, summed to its shape, into grads[i] (or None)
-    )
-    vjp_in_place = (
-        False  # True: grads[0] may be g itself; then g and every array the VJP gets may be overwritten
-    )
+    # forward_into(out, *xs): write forward(*xs) into out, a buffer of the output's shape and dtype.
+    # forward_in_place: out may then be one of the xs (same shape and dtype) the replay no longer needs.
+    # vjp_into(grads, g, out, *xs): input i's gradient, summed to its shape, into grads[i] (None: unneeded).
+    # vjp_in_place: what grads[0] may be: "g" (then every array the VJP gets may be overwritten) or an
+    # input's index (then that input may be overwritten), when the replay no longer needs them.
+    forward_into = None
+    forward_in_place = False
+    vjp_into = None
+    vjp_in_place: tuple = ()
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -105,7 +105,7 @@ class Sigmoid(Op):
             gx *= out
             gx *= g
 
-    vjp_in_place = True
+    vjp_in_place = ("g",)
 
 
 class Tanh(Op):

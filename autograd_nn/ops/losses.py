@@ -95,13 +95,15 @@ class BCEWithLogits(Op):
                     _sum_into(buffer, value)
             return
         scale = g / z.size if self.reduction == "mean" else g  # one value, or g itself for "none"
+        if gy is not None:  # first: gz may be z itself (vjp_in_place)
+            np.multiply(scale, z, out=gy)
+            np.negative(gy, out=gy)
         if gz is not None:
             stable_sigmoid(z, out=gz)
             gz -= y
             gz *= scale
-        if gy is not None:
-            np.multiply(scale, z, out=gy)
-            np.negative(gy, out=gy)
+
+    vjp_in_place = (0,)
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -> _tensor.Tensor:
