@@ -810,7 +810,7 @@ class _Program:
         result = _new(data, True)
         result.__class__ = _CompiledResult
         result._name = self.result_name
-        call.versions = [(t, t._version) for t in self._read_tensors(arguments)]
+        call.versions = [(t, _version_of(t)) for t in self._read_tensors(arguments)]
         node = CompiledCall()
         node.call = call
         leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaf.values()]
@@ -837,7 +837,7 @@ class _Program:
     def backward(self, call: _Call, g: np.ndarray) -> tuple:
         """The gradients of the call's leaves (``node.targets`` order), given g for its result."""
         for t, version in call.versions:
-            if t._version != version:
+            if _version_of(t) != version:
                 label = f" ({t.name})" if t.name else ""
                 raise AutogradError(
                     f"compiled {self.name}: a tensor of shape {t.shape}{label} that the call read was changed "
@@ -900,6 +900,11 @@ class _Program:
                 f"replayed than eagerly (largest difference {difference}): a value fn computes outside the "
                 "ops, or a branch on tensor values, was frozen at trace time"
             )
+
+
+def _version_of(t: Tensor) -> int:
+    """The version counter that guards t's array: its own, or its base's for a view (``w.T``)."""
+    return t._version if t._base is None else t._base._version
 
 
 def _array_parameters(op: ops.Op):

@@ -571,3 +571,19 @@ def test_compiled_training_keeps_the_eager_history():
         np.testing.assert_allclose(getattr(compiled, name), getattr(eager, name), rtol=RTOL, err_msg=name)
     for got, want in zip(runs[True].network.parameters(), runs[False].network.parameters(), strict=True):
         np.testing.assert_allclose(got.data, want.data, rtol=1e-12, atol=1e-14)
+
+
+def test_an_optimizer_step_on_a_parameter_held_through_a_view_is_caught():
+    from autograd_nn.optim import Adam
+
+    w = Tensor(np.array([[1.0, 2.0]]), requires_grad=True)
+    w_t = w.T  # made outside the function: the trace holds the view
+    step = ag.compile(lambda X: (Tensor(X) @ w_t).sum())
+    X = np.array([[0.5, -1.0]])
+    step(X)
+    step(X)
+    loss = step(X)
+    w.grad = np.ones_like(w.data)
+    Adam([w], lr=0.1).step()  # bumps w's version, which w.T shares
+    with pytest.raises(ag.AutogradError, match="changed in place"):
+        loss.backward()
