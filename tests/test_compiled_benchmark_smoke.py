@@ -30,7 +30,7 @@ def test_quick_run_checks_every_contender_and_reports_every_measurement():
         "full-batch step: tutorial",
         "the article's cost form",
         "first call",
-        "steps pay the trace back",
+        "replays pay the first two calls back",
         "its buffers",
         "traced memory after compiled mini-batch step 10",
     ):
