@@ -88,6 +88,10 @@ class CompiledFunction:
     def __repr__(self) -> str:
         return f"<compiled {_name_of(self.fn)}: {len(self._programs)} signature(s) cached>"
 
+    def __get__(self, instance, owner=None):
+        """As a method decorator: the instance is one more argument, keyed by identity."""
+        return self if instance is None else functools.partial(self, instance)
+
     def source(self) -> str:
         """The straight-line Python each cached program runs (forward, checked forward, backward)."""
         return "\n\n".join(program.source for program in self._programs.values())

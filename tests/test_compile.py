@@ -587,3 +587,19 @@ def test_an_optimizer_step_on_a_parameter_held_through_a_view_is_caught():
     Adam([w], lr=0.1).step()  # bumps w's version, which w.T shares
     with pytest.raises(ag.AutogradError, match="changed in place"):
         loss.backward()
+
+
+def test_a_compiled_method_keeps_one_program_per_instance():
+    class Scaler:
+        def __init__(self, scale: float) -> None:
+            self.w = Tensor(np.full(2, scale), requires_grad=True)
+
+        @ag.compile
+        def loss(self, X):
+            return (Tensor(X) * self.w).sum()
+
+    a, b = Scaler(2.0), Scaler(3.0)
+    for _ in range(3):
+        assert a.loss(np.ones(2)).item() == 4.0
+        assert b.loss(np.ones(2)).item() == 6.0
+    assert Scaler.loss.traces == 2
