@@ -5,6 +5,7 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 
 from . import nn, optim
 from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
+from .compile import compile
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .functional import hessian, hvp, jacobian, jvp, vjp
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, name_scope, no_grad
@@ -52,6 +53,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "clip",
     "compare_gradients",
+    "compile",
     "concatenate",
     "conv2d",
     "cross_entropy",

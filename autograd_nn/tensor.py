@@ -552,6 +552,8 @@ def apply(op: ops.Op, *args) -> Tensor:
     if STATE.anomaly:
         op.origin = _user_location()
         _check_forward(op, out, args)
+    if STATE.tape is not None:  # ag.compile is tracing: it sees every op, even one nothing differentiates
+        STATE.tape.append((op, args, result, STATE.enabled))
     return result
 
 

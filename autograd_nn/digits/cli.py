@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace the files of an earlier run in --out"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--no-compile", action="store_true", help="run every step eagerly (same results, slower; to compare)"
+    )
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy and confusion matrix of trained weights on a dataset"
@@ -320,6 +323,7 @@ def run_train(args: argparse.Namespace) -> int:
         holdout=args.holdout,
         patience=args.patience,
         scale_inputs=not args.no_scale,
+        compile=not args.no_compile,
         dtype=args.dtype,
     )
     out = args.out or _fresh_run_folder()

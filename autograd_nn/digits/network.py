@@ -128,10 +128,11 @@ class Network(Module):
                 f"Network: inputs of shape {X.shape} do not fit a network with {self.sizes[0]} inputs; "
                 f"expected (examples, {self.sizes[0]})"
             )
-        X = X.astype(self.dtype, copy=False)
-        if self.input_scale != 1.0:
+        X = Tensor(X.astype(self.dtype, copy=False))
+        if self.input_scale != 1.0:  # a tensor op, so a compiled step divides each new batch too
             X = X / np.asarray(self.input_scale, dtype=self.dtype)
-        return Tensor(X, name="X")
+        X.name = "X"
+        return X
 
     def logits(self, X) -> Tensor:
         """The output layer's z: every layer's ``a @ theta.T + b``, with sigmoids in between."""

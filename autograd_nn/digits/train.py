@@ -11,13 +11,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..compile import compile as compile_function
 from ..errors import AutogradError
 from ..grad_mode import name_scope, no_grad
-from ..nn import Module
+from ..nn import Dropout, Module
 from ..ops import binary_cross_entropy_with_logits
 from ..optim import make_optimizer
 from ..tensor import Tensor
-from .data import Dataset, SplitRecord, fingerprint, one_hot, stratified_split
+from .data import Dataset, SplitRecord, fingerprint, stratified_split
 from .network import Network, input_scale_for, labels_from_scores, memory_needed
 
 
@@ -36,6 +37,7 @@ class TrainConfig:
     patience: int | None = None  # stop after this many epochs without a better held-out cost
     scale_inputs: bool = True  # divide inputs by the training set's largest |value|
     dtype: str = "float64"
+    compile: bool = True  # replay each step with ag.compile (False: eager, the same results, slower)
 
     def __post_init__(self) -> None:
         if not self.hidden or any(int(h) < 1 for h in self.hidden):
@@ -160,7 +162,8 @@ Loss = Callable[[Tensor, np.ndarray], Tensor]  # (logits of a batch, its classes
 def tutorial_loss(logits: Tensor, classes: np.ndarray) -> Tensor:
     """The tutorial's cost without its L2 term: the cross-entropy of sigmoid(logits) against one-hot
     targets, summed over classes and averaged over the examples (``Network.cost`` with ``lam=0``)."""
-    targets = one_hot(classes + 1, logits.shape[1]).astype(logits.dtype)
+    # One-hot rows picked by a tensor op (not NumPy), so a compiled step picks each batch's anew
+    targets = Tensor(np.eye(logits.shape[1], dtype=logits.dtype))[classes]
     with name_scope("cost"):
         cost = binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
     cost.name = "J"
@@ -265,6 +268,15 @@ def train_network(
     start_cost, _ = evaluate(network, train_set, loss)
     warn_above = start_cost  # warn when the train cost climbs past this, then past 10 times the last warning
 
+    def step_cost(X_batch, classes_batch):
+        cost = loss(logits_of(network, X_batch), classes_batch)
+        return cost + l2_penalty(network, config.lam, m) if config.lam else cost
+
+    # Traced once per batch size, then replayed (same results, a fraction of the time). A model with
+    # dropout runs eagerly: its masks are drawn anew every step, which a replay cannot do.
+    if config.compile and not any(isinstance(layer, Dropout) for layer in network.modules()):
+        step_cost = compile_function(step_cost)
+
     # disable=None: the bar shows on a terminal only, so logs and pipes get no carriage-return noise
     bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=None if progress else True)
     # NumPy's overflow warnings would repeat on every step of a diverging run; on_warning says it once
@@ -275,9 +287,7 @@ def train_network(
                 for start in range(0, m, batch):
                     rows = order[start : start + batch]
                     optimizer.zero_grad()
-                    cost = loss(logits_of(network, X[rows]), classes[rows])
-                    if config.lam:
-                        cost = cost + l2_penalty(network, config.lam, m)
+                    cost = step_cost(X[rows], classes[rows])
                     cost.backward()
                     optimizer.step()
                 train_cost, train_accuracy = evaluate(network, train_set, loss)

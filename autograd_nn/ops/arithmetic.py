@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Op, _data, _log, _swap_last_two
+from .base import Op, _data, _log, _sum_into, _swap_last_two
 
 
 class Add(Op):
@@ -14,6 +14,11 @@ class Add(Op):
 
     def forward(self, a, b):
         return a + b
+
+    def forward_into(self, out, a, b):  # x @ W.T + b adds the bias into the product's buffer
+        np.add(a, b, out=out)
+
+    forward_in_place = True
 
     def vjp(self, g, out, a, b):
         return g, g
@@ -27,6 +32,11 @@ class Sub(Op):
     def forward(self, a, b):
         return a - b
 
+    def forward_into(self, out, a, b):
+        np.subtract(a, b, out=out)
+
+    forward_in_place = True
+
     def vjp(self, g, out, a, b):
         return g, -g
 
@@ -37,6 +47,11 @@ class Mul(Op):
 
     def forward(self, a, b):
         return a * b
+
+    def forward_into(self, out, a, b):
+        np.multiply(a, b, out=out)
+
+    forward_in_place = True
 
     def vjp(self, g, out, a, b):
         need_a, need_b = self.needs_grad
@@ -51,6 +66,11 @@ class Div(Op):
     def forward(self, a, b):
         return a / b
 
+    def forward_into(self, out, a, b):
+        np.divide(a, b, out=out)
+
+    forward_in_place = True
+
     def vjp(self, g, out, a, b):
         need_a, need_b = self.needs_grad
         return (g / b if need_a else None), (-(g * out) / b if need_b else None)
@@ -63,6 +83,11 @@ class Neg(Op):
 
     def forward(self, x):
         return -x
+
+    def forward_into(self, out, x):
+        np.negative(x, out=out)
+
+    forward_in_place = True
 
     def vjp(self, g, out, x):
         return (-g,)
@@ -84,11 +109,31 @@ class Pow(Op):
     def forward(self, x):
         return x**self.exponent
 
+    def forward_into(self, out, x):
+        if self.exponent == 2:  # NumPy's x**2 is np.square too
+            np.square(x, out=out)
+        else:
+            np.power(x, self.exponent, out=out)
+
+    forward_in_place = True
+
     def vjp(self, g, out, x):
         p = self.exponent
         if p == 0:
             return (g * 0,)
         return (g * p * x ** (p - 1),)
+
+    def vjp_into(self, grads, g, out, x):
+        p, gx = self.exponent, grads[0]
+        if p == 0 or g.shape != gx.shape:
+            _sum_into(gx, self.vjp(g, out, x)[0])
+            return
+        if p == 2:
+            np.multiply(x, g, out=gx)
+        else:
+            np.power(x, p - 1, out=gx)
+            gx *= g
+        gx *= p
 
 
 class Power(Op):
@@ -137,6 +182,9 @@ class MatMul(Op):
             raise ValueError("0-d operand")
         return a @ b
 
+    def forward_into(self, out, a, b):
+        np.matmul(a, b, out=out)
+
     def vjp(self, g, out, a, b):
         need_a, need_b = self.needs_grad
         if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
@@ -158,3 +206,15 @@ class MatMul(Op):
             if b.ndim == 1:
                 gb = gb.reshape(gb.shape[:-1])
         return ga, gb
+
+    def vjp_into(self, grads, g, out, a, b):
+        ga, gb = grads
+        if a.ndim == 2 and b.ndim == 2:  # the common case: straight into the buffers, no temporaries
+            if ga is not None:
+                np.matmul(g, b.T, out=ga)
+            if gb is not None:
+                np.matmul(a.T, g, out=gb)
+            return
+        for buffer, value in zip(grads, self.vjp(g, out, a, b), strict=True):
+            if buffer is not None:
+                _sum_into(buffer, value)

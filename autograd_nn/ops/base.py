@@ -61,6 +61,18 @@ class Op:
         """For each input, whether a gradient must flow to it (VJPs skip the others' work)."""
         return tuple([target is not None for target in self.targets])
 
+    # Optional fast paths for ag.compile's replay (compile.py); an op without them replays through
+    # forward and vjp, which is always correct. They only save allocations and temporaries.
+    # forward_into(out, *xs): write forward(*xs) into out, a buffer of the output's shape and dtype.
+    # forward_in_place: out may then be one of the xs (same shape and dtype) the replay no longer needs.
+    # vjp_into(grads, g, out, *xs): input i's gradient, summed to its shape, into grads[i] (None: unneeded).
+    # vjp_in_place: what grads[0] may be: "g" (then every array the VJP gets may be overwritten) or an
+    # input's index (then that input may be overwritten), when the replay no longer needs them.
+    forward_into = None
+    forward_in_place = False
+    vjp_into = None
+    vjp_in_place: tuple = ()
+
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -137,3 +149,15 @@ def _reduction_details(axis, keepdims: bool) -> str:
     if keepdims:
         parts.append("keepdims")
     return ", ".join(parts)
+
+
+def _sum_into(out: np.ndarray, value) -> None:
+    """Write ``value`` into ``out``, summed over the axes broadcasting added (a VJP-into-buffer's unbroadcast)."""
+    value = _data(value)
+    if value.shape == out.shape:
+        np.copyto(out, value)
+        return
+    extra = value.ndim - out.ndim
+    stretched = tuple(extra + i for i, s in enumerate(out.shape) if s == 1 and value.shape[extra + i] != 1)
+    kept = tuple(s for i, s in enumerate(out.shape) if extra + i not in stretched)
+    np.sum(value, axis=tuple(range(extra)) + stretched, out=out.reshape(kept))

@@ -9,15 +9,15 @@ from .. import tensor as _tensor
 from .base import Op, _data, _is_array
 
 
-def stable_sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z) for every float z, without warnings.
+def stable_sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + e^-z) for every float z, without warnings (into ``out`` when given; it may be z).
 
     e^-z underflows to 0 for z > 745 (giving 1, correctly rounded) and overflows to inf for
     z < -709 (giving 0 where the true value is a subnormal below 1e-308); only those two warnings
     are silenced. Elsewhere relative precision is full. One exp and three in-place passes (no masks,
     no where=).
     """
-    t = np.negative(z, out=np.empty_like(z))  # out=: stays an array even for 0-d z
+    t = np.negative(z, out=np.empty_like(z) if out is None else out)  # out=: stays an array for 0-d z
     with np.errstate(over="ignore", under="ignore"):
         np.exp(t, out=t)
     t += 1
@@ -48,6 +48,11 @@ class Exp(Op):
     def forward(self, x):
         return np.exp(x)
 
+    def forward_into(self, out, x):
+        np.exp(x, out=out)
+
+    forward_in_place = True
+
     def vjp(self, g, out, x):
         return (g * out,)
 
@@ -58,6 +63,11 @@ class Log(Op):
 
     def forward(self, x):
         return np.log(x)
+
+    def forward_into(self, out, x):
+        np.log(x, out=out)
+
+    forward_in_place = True
 
     def vjp(self, g, out, x):
         return (g / x,)
@@ -71,6 +81,11 @@ class Sigmoid(Op):
     def forward(self, x):
         return stable_sigmoid(x)
 
+    def forward_into(self, out, x):
+        stable_sigmoid(x, out=out)
+
+    forward_in_place = True
+
     def vjp(self, g, out, x):
         if _is_array(g):  # plain backward: one fresh buffer, updated in place (fewer temporaries)
             d = 1 - out
@@ -78,6 +93,19 @@ class Sigmoid(Op):
             d *= g
             return (d,)
         return (g * out * (1 - out),)
+
+    def vjp_into(self, grads, g, out, x):
+        gx = grads[0]
+        if gx is g:  # the replay needs neither g nor out any more: no temporary at all
+            gx *= out
+            np.subtract(1, out, out=out)
+            gx *= out
+        else:
+            np.subtract(1, out, out=gx)
+            gx *= out
+            gx *= g
+
+    vjp_in_place = ("g",)
 
 
 class Tanh(Op):
@@ -87,6 +115,11 @@ class Tanh(Op):
 
     def forward(self, x):
         return np.tanh(x)
+
+    def forward_into(self, out, x):
+        np.tanh(x, out=out)
+
+    forward_in_place = True
 
     def vjp(self, g, out, x):
         return (g * (1 - out * out),)
@@ -99,6 +132,11 @@ class ReLU(Op):
 
     def forward(self, x):
         return np.maximum(x, 0)
+
+    def forward_into(self, out, x):
+        np.maximum(x, 0, out=out)
+
+    forward_in_place = True
 
     def vjp(self, g, out, x):
         return (g * (_data(out) > 0),)  # out > 0 exactly where x > 0

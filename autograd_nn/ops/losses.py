@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import tensor as _tensor
 from ..errors import ShapeError
-from .base import Op, _is_array
+from .base import Op, _is_array, _sum_into
 from .elementwise import _sigmoid, stable_sigmoid
 from .reductions import log_softmax
 from .shapes import _broadcast_to, _scatter_add
@@ -86,6 +86,24 @@ class BCEWithLogits(Op):
             gz = g * (_sigmoid(z) - y) if need_z else None
         gy = -(g * z) if need_y else None
         return gz, gy
+
+    def vjp_into(self, grads, g, out, z, y):
+        gz, gy = grads
+        if z.shape != y.shape:  # broadcast targets: the plain VJP, summed into the buffers
+            for buffer, value in zip(grads, self.vjp(g, out, z, y), strict=True):
+                if buffer is not None:
+                    _sum_into(buffer, value)
+            return
+        scale = g / z.size if self.reduction == "mean" else g  # one value, or g itself for "none"
+        if gy is not None:  # first: gz may be z itself (vjp_in_place)
+            np.multiply(scale, z, out=gy)
+            np.negative(gy, out=gy)
+        if gz is not None:
+            stable_sigmoid(z, out=gz)
+            gz -= y
+            gz *= scale
+
+    vjp_in_place = (0,)
 
 
 def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -> _tensor.Tensor:

@@ -33,8 +33,14 @@ class Sum(Op):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
+    def forward_into(self, out, x):  # self.axes was set by the traced forward
+        np.add.reduce(x, axis=self.axes, keepdims=self.keepdims, out=out)
+
     def vjp(self, g, out, x):
         return (_expand_reduced(g, x.shape, self.axes, self.keepdims),)
+
+    def vjp_into(self, grads, g, out, x):
+        np.copyto(grads[0], g if self.keepdims else g.reshape(_kept_shape(x.shape, self.axes)))
 
 
 class Mean(Sum):
@@ -45,9 +51,16 @@ class Mean(Sum):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
+    def forward_into(self, out, x):
+        np.mean(x, axis=self.axes, keepdims=self.keepdims, out=out)
+
     def vjp(self, g, out, x):
         count = int(np.prod([x.shape[a] for a in self.axes]))
         return (_expand_reduced(g / count, x.shape, self.axes, self.keepdims),)
+
+    def vjp_into(self, grads, g, out, x):
+        count = int(np.prod([x.shape[a] for a in self.axes]))
+        Sum.vjp_into(self, grads, g / count, out, x)
 
 
 class Max(Sum):

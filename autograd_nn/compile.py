@@ -1,0 +1,1010 @@
+"""``ag.compile``: trace a function once per input signature, plan its buffers, then replay it.
+
+Tracing. The first call for a signature (the shapes, dtypes and ``requires_grad`` of its Tensor and
+ndarray arguments; every other argument by value) runs ``fn`` eagerly while ``tensor.apply`` appends
+every op to a tape, recorded or not (``grad_mode.STATE.tape``). Each op input that no earlier op made
+is a leaf: an argument (the very Tensor passed, or a Tensor around the very array passed), or a tensor
+``fn`` reached otherwise (a parameter, a constant), held by identity with its ``.data`` read again at
+every call, so in-place optimizer updates just work. Float ndarray arguments reach ``fn`` as Tensors
+around the same array, so arithmetic on them is recorded too. A leaf whose ``.data`` changed shape,
+dtype or ``requires_grad`` since, or a new signature, traces again; the cache keeps the ``cache_size``
+most recently used signatures. The second call runs ``fn`` eagerly once more and compares it with
+the trace: a constant it holds (a leaf or an op's array parameter) that came out different was
+computed outside the ops, and the program is refused rather than replayed with the first value.
+
+Planning. The recorded ops become one straight-line program: the forward steps, then for every op
+that leads from a leaf needing a gradient to the result, its VJP, then the sums of fan-out gradients.
+Each intermediate value and gradient gets a buffer, and a buffer is reused by a later value once every
+value that may share its memory is dead (a linear scan, as a register allocator does). An op may write
+straight into its buffer (``Op.forward_into``, ``Op.vjp_into``) and, where it declares so, into the
+buffer of an input the program no longer needs: ``x @ W.T + b`` adds the bias into the product's
+buffer and the sigmoid overwrites it. Every other op runs its plain ``forward`` and ``vjp``. Two
+patterns run fused: ``x @ w.T`` (w's gradient in w's layout) and ``(x**2).sum()`` (one dot product).
+The program is generated as straight-line Python (``CompiledFunction.source()``).
+
+Replay. A later call fills the leaves and runs the forward steps. The result it returns, and the
+gradients its ``backward()`` leaves in ``.grad``, are fresh arrays that belong to the caller: the
+program never writes into them. The result's node is one ``CompiledCall`` op whose VJP runs the
+planned backward, so ``backward()``, ``ag.grad`` and further eager ops on the result work as in
+eager mode (the engine accumulates into ``.grad`` with its usual rules). Under ``no_grad`` only the
+forward runs. Backward through an older result whose buffers a newer call has reused replays that
+call's forward first; a leaf changed in place since the forward (its ``_version``) is an error.
+
+What cannot be captured (as with jax.jit and tinygrad's TinyJit): Python control flow that depends
+on tensor values, values read with ``.item()``/``.data``/NumPy outside the ops, and any other side
+effect of ``fn`` are frozen at trace time; the second-call check catches a frozen value that
+changes, and ``check=True`` runs ``fn`` eagerly beside the next replays of each signature and raises,
+naming the first op that differs, when they disagree (a branch taken differently later). Under
+``detect_anomaly`` and inside another trace, the function runs eagerly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import functools
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+
+import numpy as np
+
+from . import ops
+from .errors import AutogradError
+from .grad_mode import STATE
+from .tensor import Tensor, _accumulate_into_leaf, _new, _target, _unbroadcast
+
+__all__ = ["CompiledCall", "CompiledFunction", "compile"]
+
+CHECKED_CALLS = 3  # replays of each signature that check=True compares with eager
+_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
+_DRAWN_OUTSIDE_THE_OP = {"dropout"}  # ops whose per-call random state a trace would freeze
+
+
+def compile(fn: Callable | None = None, *, check: bool = False, cache_size: int = 8):
+    """``fn`` as a ``CompiledFunction``: traced once per input signature, then replayed into reused buffers.
+
+    Use it as ``step = ag.compile(fn)``, ``@ag.compile`` or ``@ag.compile(check=True)``. ``fn`` returns
+    one Tensor; see this module's docstring for what is captured and what is frozen at trace time.
+    """
+    if fn is None:
+        return functools.partial(compile, check=check, cache_size=cache_size)
+    return CompiledFunction(fn, check=check, cache_size=cache_size)
+
+
+class CompiledFunction:
+    """A function traced per input signature and replayed; ``traces`` and ``replays`` count the calls."""
+
+    def __init__(self, fn: Callable, *, check: bool = False, cache_size: int = 8) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
+        if cache_size < 1:
+            raise ValueError(f"compile: cache_size must be at least 1, got {cache_size}")
+        self.fn, self.check, self.cache_size = fn, check, cache_size
+        self.traces = self.replays = 0
+        self._programs: OrderedDict[tuple, _Program] = OrderedDict()
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self) -> str:
+        return f"<compiled {_name_of(self.fn)}: {len(self._programs)} signature(s) cached>"
+
+    def __get__(self, instance, owner=None):
+        """As a method decorator: the instance is one more argument, keyed by identity."""
+        return self if instance is None else functools.partial(self, instance)
+
+    def source(self) -> str:
+        """The straight-line Python each cached program runs (forward, checked forward, backward)."""
+        return "\n\n".join(program.source for program in self._programs.values())
+
+    def __call__(self, *args, **kwargs) -> Tensor:
+        if STATE.tape is not None or STATE.anomaly:  # inside another trace, or hunting NaNs: run as written
+            return self.fn(*args, **kwargs)
+        if kwargs:
+            names = tuple(sorted(kwargs))
+            arguments = (*args, *(kwargs[k] for k in names))
+        else:
+            names, arguments = (), args
+        key = (names, *[_describe(a, i) for i, a in enumerate(arguments)])
+        program = self._programs.get(key)
+        if program is not None:
+            if program.fits():
+                self._programs.move_to_end(key)
+                if not program.confirmed:  # the second call runs eagerly and is compared with the trace
+                    return program.confirm(self.fn, args, kwargs)
+                check = self.check and program.replays < CHECKED_CALLS
+                self.replays += 1
+                return program.replay(args, kwargs, arguments, check, self.fn)
+            del self._programs[key]  # a leaf changed shape, dtype or requires_grad: trace again
+        result, program = self._trace(args, kwargs, arguments)
+        self._programs[key] = program
+        if len(self._programs) > self.cache_size:
+            self._programs.popitem(last=False)
+        self.traces += 1
+        return result
+
+    def _trace(self, args, kwargs, given: tuple) -> tuple[Tensor, _Program]:
+        result, tape, arguments = _run_on_tape(self.fn, args, kwargs)
+        if not isinstance(result, Tensor):
+            raise TypeError(
+                f"compile: {_name_of(self.fn)} must return one Tensor, got {type(result).__name__}"
+            )
+        wrapped = {id(a): a is not g for a, g in zip(arguments, given, strict=True)}
+        program = _Program(tape, result, arguments, _name_of(self.fn), wrapped)
+        return program.as_eager_gives(result), program
+
+
+class CompiledCall(ops.Op):
+    """The node of a compiled call's result: its VJP runs the planned backward of that call."""
+
+    __slots__ = ("call",)
+    name = "compiled"
+    keeps_inputs = False
+
+    def details(self) -> str:
+        return self.call.program.name
+
+    def forward(self, *xs):
+        raise AutogradError("compiled: a compiled call's node is created by its replay, never applied")
+
+    def vjp(self, g, out, *leaves):
+        if not isinstance(g, np.ndarray):
+            raise AutogradError(
+                f"compiled {self.call.program.name}: backward(create_graph=True) cannot go through a compiled "
+                "call; call the function uncompiled to differentiate its gradients"
+            )
+        return self.call.program.backward(self.call, g)
+
+
+class _CompiledResult(Tensor):
+    """The result of a replay that records a gradient: ``backward()`` on it runs the planned backward
+    directly and gives the leaves their gradients as the engine would (used, not copied: they are fresh)."""
+
+    __slots__ = ()
+
+    def backward(self, grad=None, create_graph: bool = False) -> None:
+        node = self._op
+        if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
+            return super().backward(grad, create_graph)
+        leaves = node.targets
+        if any(not isinstance(t, Tensor) for t in leaves):  # a node of an eager graph: the engine goes on
+            return super().backward(grad, create_graph)
+        recording = STATE.enabled
+        STATE.enabled = False
+        try:
+            grads = node.call.program.backward(node.call, np.ones_like(self.data))
+        finally:
+            STATE.enabled = recording
+        for leaf, g in zip(leaves, grads, strict=True):
+            _accumulate_into_leaf(leaf, g, True, False)
+
+
+# ---------------------------------------------------------------------------------------- tracing
+
+
+def _name_of(fn) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def _describe(value, index: int):
+    """The part of the cache key that argument ``index`` decides."""
+    if type(value) is np.ndarray:  # strides too: whether a reshape gives a view depends on them
+        return ("array", value.shape, value.dtype, value.strides)
+    if isinstance(value, Tensor):
+        data = value.data
+        return ("tensor", data.shape, data.dtype, data.strides, value.requires_grad)
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, value.dtype, value.strides)
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(
+            f"compile: argument {index} is a {type(value).__name__}, which is neither a Tensor, an ndarray "
+            "nor a hashable value (numbers, strings, tuples) the cache could key on; pass it as an array"
+        ) from None
+    return ("value", type(value), value)
+
+
+def _traceable(value):
+    """A float ndarray argument as a Tensor around the same array, so arithmetic on it is recorded."""
+    if type(value) is np.ndarray and value.dtype.kind == "f":
+        return Tensor(value)
+    return value
+
+
+def _run_on_tape(fn, args, kwargs) -> tuple[object, list, tuple]:
+    """Run ``fn`` eagerly with recording on; its result, every op it applied, and the arguments it got."""
+    args = tuple([_traceable(a) for a in args])
+    kwargs = {k: _traceable(v) for k, v in kwargs.items()}
+    tape: list = []
+    saved = STATE.tape, STATE.enabled
+    STATE.tape, STATE.enabled = tape, True  # record all: a later call may need gradients
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        STATE.tape, STATE.enabled = saved
+    return result, tape, (*args, *(kwargs[k] for k in sorted(kwargs)))
+
+
+class _Stand:
+    """What a VJP gets for a value its op does not keep: only the shape and dtype."""
+
+    __slots__ = ("dtype", "shape")
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+class _Step:
+    """One instruction of the program: ``run(env)`` reads values ``ins`` and writes values ``outs``."""
+
+    __slots__ = ("inplace", "ins", "label", "node", "outs")
+
+    def __init__(self, label: str, ins: list[int], outs: list[int], inplace=(), node: int | None = None):
+        self.label, self.ins, self.outs = label, ins, outs
+        self.inplace = inplace  # (out, candidate inputs it may overwrite) pairs
+        self.node = node  # the index of the traced op it runs (None: a sum of gradients)
+
+
+class _Call:
+    """One replay: the arrays its leaves had, and their versions, for its backward."""
+
+    __slots__ = ("externals", "parameters", "program", "versions")
+
+    def __init__(self, program: _Program, externals: list, versions: list | None) -> None:
+        self.program, self.externals, self.versions = program, externals, versions
+        self.parameters: list = []  # the argument arrays its ops took as parameters (an index, say)
+
+
+class _Program:
+    """The traced ops of one signature as a planned straight-line program (see the module docstring)."""
+
+    def __init__(self, tape: list, result: Tensor, arguments: tuple, name: str, wrapped: dict) -> None:
+        self.name = name
+        self.wrapped_arguments = wrapped  # id(argument as fn got it) -> whether compile wrapped an array
+        self.replays = 0
+        self.lock = threading.Lock()
+        self.owner: _Call | None = None  # the call whose values the buffers hold
+        self.shapes: list[tuple[int, ...]] = []
+        self.dtypes: list[np.dtype] = []
+        self._record(tape, result, arguments)
+        self._build_backward()
+        self._plan_buffers()
+        self._generate_code()
+
+    # ------------------------------------------------------------------ the traced graph
+    def _new_value(self, shape: tuple[int, ...], dtype: np.dtype) -> int:
+        self.shapes.append(shape)
+        self.dtypes.append(dtype)
+        return len(self.shapes) - 1
+
+    def _record(self, tape: list, result: Tensor, arguments: tuple) -> None:
+        produced: dict[int, int] = {}  # id(tensor) -> value made by an earlier op
+        made_array: dict[int, int] = {}  # id(array) -> that value, to see a detached intermediate
+        arg_tensor = {id(a): i for i, a in enumerate(arguments) if isinstance(a, Tensor)}
+        arg_array = {
+            id(a.data if isinstance(a, Tensor) else a): i
+            for i, a in enumerate(arguments)
+            if isinstance(a, (Tensor, np.ndarray))
+        }
+        self.arg_values: list[tuple[int, int]] = []  # (value, argument index)
+        self.leaf_values: list[tuple[int, Tensor]] = []  # (value, tensor held by identity)
+        self.grad_leaf: dict[int, object] = {}  # value -> argument index or Tensor, for leaves needing grad
+        leaf_of: dict[int, int] = {}  # id(tensor or array) -> value
+        self.tape_position: dict[int, int] = {}  # value -> the index of the tape entry that made it
+        self.fresh_at_trace: set[int] = set()  # values whose op gave a new array, sharing no input's memory
+        self.parameters_from_arguments: list[tuple] = []  # (op, attribute, position or None, argument)
+        nodes: list[tuple[ops.Op, list[int], int, bool]] = []
+        self.tape_labels = [entry[0].label() for entry in tape]  # what check=True compares a call's ops with
+        for position, (op, inputs, output, recorded) in enumerate(tape):
+            ins = []
+            for t in inputs:
+                v = produced.get(id(t))
+                if v is None:
+                    v = self._leaf(t, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments)
+                ins.append(v)
+            out = self._new_value(output.data.shape, output.data.dtype)
+            if not any(np.may_share_memory(output.data, t.data) for t in inputs):
+                self.fresh_at_trace.add(out)  # a new array, not a view (the same again for the same strides)
+            produced[id(output)] = out
+            made_array[id(output.data)] = out
+            if op.name in _DRAWN_OUTSIDE_THE_OP:
+                raise AutogradError(
+                    f"compile: {self.name} uses {op.label()}, whose random mask is drawn outside the op: a "
+                    "replay would reuse one mask for every call; compile the function in evaluation mode "
+                    "(no dropout), or call it uncompiled"
+                )
+            op = copy.copy(op)  # the trace's node may still be in the caller's graph: never change it
+            op.parents, op.output = None, None
+            op.targets = ()
+            self._find_argument_parameters(op, arg_array)
+            nodes.append((op, ins, out, recorded))
+            self.tape_position[out] = position
+        v = produced.get(id(result))
+        if v is None:  # fn returned a leaf itself, or a detached value
+            v = self._leaf(result, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments)
+        self.result, self.result_name = v, result.name
+        # Keep only what the result depends on, in order; then which values carry a gradient.
+        needed = {v}
+        for _, ins, out, _ in reversed(nodes):
+            if out in needed:
+                needed.update(ins)
+        self._note_what_the_second_call_must_repeat(tape, nodes, needed)
+        kept = [n for n in nodes if n[2] in needed]
+        self.nodes = self._fuse_sums_of_squares(self._fuse_products_with_transposes(kept))
+        self.arg_values = [(v, i) for v, i in self.arg_values if v in needed]
+        self.leaf_values = [(v, t) for v, t in self.leaf_values if v in needed]
+        self.grad_leaf = {v: who for v, who in self.grad_leaf.items() if v in needed}
+        self.needs_grad = set(self.grad_leaf)
+        for _, ins, out, recorded in self.nodes:
+            if recorded and any(i in self.needs_grad for i in ins):
+                self.needs_grad.add(out)
+        self.differentiable = self.result in self.needs_grad
+        self._check_arguments_reach_the_graph(arguments)
+        wrappers = [a for a in arguments if isinstance(a, Tensor) and self.wrapped_arguments.get(id(a))]
+        for t in [entry[2] for entry in tape] + wrappers:
+            if t._version != 0:
+                raise AutogradError(
+                    f"compile: {self.name} changes a tensor of shape {t.shape} in place (+=, -=, *=, /=), "
+                    "which a replay would not repeat; write y = y + x (a new tensor) instead"
+                )
+
+    def _find_argument_parameters(self, op: ops.Op, arg_array: dict) -> None:
+        """Note op attributes that are an argument's array (an index, say), to set anew at every call."""
+        for attribute, part, array in _array_parameters(op):
+            if id(array) in arg_array:
+                self.parameters_from_arguments.append((op, attribute, part, arg_array[id(array)]))
+
+    def _note_what_the_second_call_must_repeat(self, tape: list, nodes: list, needed: set) -> None:
+        """The held leaves and array parameters of the ops that matter, by tape position: the second
+        call's eager run must give them the same values, or they were frozen by this trace."""
+        held = dict(self.leaf_values)
+        bound = {(id(op), attribute, part) for op, attribute, part, _ in self.parameters_from_arguments}
+        self.confirm_leaves, self.confirm_parameters = [], []
+        for op, ins, out, _ in nodes:
+            position = self.tape_position.get(out)
+            if out not in needed or position is None:
+                continue
+            self.confirm_leaves += [(position, k, held[v]) for k, v in enumerate(ins) if v in held]
+            for attribute, part, array in _array_parameters(op):
+                if (id(op), attribute, part) not in bound:
+                    self.confirm_parameters.append((position, attribute, part, array))
+        self.confirmed = False
+
+    def _fuse_products_with_transposes(self, nodes: list) -> list:
+        """``x @ w.T`` of 2-D values as one op, so w's gradient comes out in w's layout (g.T @ x)."""
+        uses: dict[int, int] = defaultdict(int)
+        for _, ins, _, _ in nodes:
+            for i in ins:
+                uses[i] += 1
+        made_by = {out: (op, ins, recorded) for op, ins, out, recorded in nodes}
+        fused, dropped = [], set()
+        for op, ins, out, recorded in nodes:
+            if type(op) is ops.MatMul and len(self.shapes[ins[0]]) == 2:
+                transpose = made_by.get(ins[1])
+                if (
+                    transpose is not None
+                    and type(transpose[0]) is ops.Transpose
+                    and transpose[0].axes is None
+                    and len(self.shapes[transpose[1][0]]) == 2
+                    and transpose[2] == recorded
+                    and uses[ins[1]] == 1
+                    and ins[1] != self.result
+                ):
+                    dropped.add(ins[1])
+                    op, ins = _ProductWithTransposed(), [ins[0], transpose[1][0]]
+            fused.append((op, ins, out, recorded))
+        return [n for n in fused if n[2] not in dropped]
+
+    def _fuse_sums_of_squares(self, nodes: list) -> list:
+        """``(x**2).sum()`` (an L2 penalty) as one op: one dot product forward, one pass backward."""
+        uses: dict[int, int] = defaultdict(int)
+        for _, ins, _, _ in nodes:
+            for i in ins:
+                uses[i] += 1
+        made_by = {out: (op, ins, recorded) for op, ins, out, recorded in nodes}
+        fused, dropped = [], set()
+        for op, ins, out, recorded in nodes:
+            if type(op) is ops.Sum and op.axis is None and not op.keepdims:
+                square = made_by.get(ins[0])
+                if (
+                    square is not None
+                    and type(square[0]) is ops.Pow
+                    and square[0].exponent == 2
+                    and square[2] == recorded
+                    and uses[ins[0]] == 1
+                    and ins[0] != self.result
+                ):
+                    dropped.add(ins[0])
+                    op, ins = _SumOfSquares(), [square[1][0]]
+            fused.append((op, ins, out, recorded))
+        return [n for n in fused if n[2] not in dropped]
+
+    def _leaf(self, t: Tensor, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments) -> int:
+        """The value of a tensor no recorded op made: an argument, a detached intermediate or a held leaf."""
+        if id(t) in leaf_of:
+            return leaf_of[id(t)]
+        if id(t) in arg_tensor:  # the Tensor passed: gradients reach it, as in eager mode
+            v = self._new_value(t.data.shape, t.data.dtype)
+            self.arg_values.append((v, arg_tensor[id(t)]))
+            if t.requires_grad:
+                self.grad_leaf[v] = arg_tensor[id(t)]
+        elif id(t.data) in arg_array:  # a new Tensor around an argument's array: a constant per call
+            v = self._new_value(t.data.shape, t.data.dtype)
+            self.arg_values.append((v, arg_array[id(t.data)]))
+        elif id(t.data) in made_array:  # t.detach() of an intermediate: its value, without gradient
+            v = self._new_value(t.data.shape, t.data.dtype)
+            nodes.append((_StopGradient(), [made_array[id(t.data)]], v, False))
+        else:
+            v = self._new_value(t.data.shape, t.data.dtype)
+            self.leaf_values.append((v, t))
+            if t.requires_grad:
+                self.grad_leaf[v] = t
+        leaf_of[id(t)] = v
+        return v
+
+    def _check_arguments_reach_the_graph(self, arguments: tuple) -> None:
+        """Refuse an argument ``fn`` turned into a constant outside the ops: replays would freeze it."""
+        used = {i for _, i in self.arg_values} | {entry[3] for entry in self.parameters_from_arguments}
+        for i, a in enumerate(arguments):
+            if i in used or not isinstance(a, (Tensor, np.ndarray)):
+                continue
+            array = a.data if isinstance(a, Tensor) else a
+            for _, t in self.leaf_values:
+                if np.may_share_memory(t.data, array) or (
+                    not t.requires_grad and t.data.shape == array.shape
+                ):
+                    raise AutogradError(
+                        f"compile: {self.name}: argument {i} (shape {array.shape}, {array.dtype}) reaches the "
+                        "graph only as a NumPy copy or view made outside the ops (astype, np.asarray with "
+                        "another dtype, arithmetic or slicing on the array), which a replay would freeze; "
+                        "wrap the argument itself with Tensor(x) and compute with tensor ops"
+                    )
+
+    # ------------------------------------------------------------------ the program
+    def _build_backward(self) -> None:
+        """Forward steps for every node; VJP and fan-out-sum steps for the gradients; the values' kinds."""
+        self.ops: list[ops.Op] = []
+        self.steps: list[_Step] = []
+        self.kind: dict[int, str] = {}  # value -> "external" | "buffer" | "fresh"
+        for v, _ in self.arg_values:
+            self.kind[v] = "external"
+        for v, _ in self.leaf_values:
+            self.kind[v] = "external"
+        for index, (op, ins, out, _) in enumerate(self.nodes):
+            op.targets = tuple([True if i in self.needs_grad else None for i in ins])  # for op.needs_grad
+            self.ops.append(op)
+            into = _fast_path(op, "forward_into", "forward") is not None and out != self.result
+            self.kind[out] = "buffer" if into else "fresh"
+            inplace = ((out, ins),) if into and _fast_path(op, "forward_in_place", "forward") else ()
+            self.steps.append(_Step(op.label(), ins, [out], inplace, node=index))
+        self.forward_steps = len(self.steps)
+        self.seed = self._new_value(self.shapes[self.result], self.dtypes[self.result])
+        self.kind[self.seed] = "external"
+        contributions: dict[int, list[int]] = defaultdict(list)
+        grad_of: dict[int, int] = {self.result: self.seed}
+        for index in reversed(range(len(self.nodes))):
+            op, ins, out, recorded = self.nodes[index]
+            if not recorded or out not in self.needs_grad:
+                continue
+            g = self._gradient(out, contributions, grad_of)
+            if g is None:  # every use of out was inside no_grad
+                continue
+            op = self.ops[index]
+            reads = [g]
+            if op.keeps_output:
+                reads.append(out)
+            if op.keeps_inputs:
+                reads.extend(ins)
+            grads = []
+            for i in ins:
+                if i in self.needs_grad:
+                    c = self._new_value(self.shapes[i], self.dtypes[i])
+                    contributions[i].append(c)
+                    grads.append(c)
+                else:
+                    grads.append(None)
+            into = _fast_path(op, "vjp_into", "vjp") is not None
+            for c in grads:
+                if c is not None:
+                    self.kind[c] = "buffer" if into else "fresh"
+            inplace = ()
+            if into and grads[0] is not None:
+                overwritable = _fast_path(op, "vjp_in_place", "vjp") or ()
+                given = {"g": g, **({k: i for k, i in enumerate(ins)} if op.keeps_inputs else {})}
+                inplace = ((grads[0], [given[w] for w in overwritable if w in given]),)
+            step = _Step(f"vjp of {op.label()}", reads, [c for c in grads if c is not None], inplace, index)
+            step.node = index
+            self.steps.append(step)
+        self.leaf_grads = []  # (leaf value, its gradient's value), for leaves a gradient reaches
+        for v in list(self.grad_leaf):
+            g = self._gradient(v, contributions, grad_of)
+            if g is None:
+                del self.grad_leaf[v]
+            else:
+                self.leaf_grads.append((v, g))
+
+    def _gradient(self, v: int, contributions: dict, grad_of: dict) -> int | None:
+        """The value holding v's whole gradient: its one contribution, or a step summing them."""
+        if v in grad_of:
+            return grad_of[v]
+        parts = contributions.pop(v, None)
+        if not parts:
+            return None
+        if len(parts) == 1:
+            grad_of[v] = parts[0]
+            return parts[0]
+        total = self._new_value(self.shapes[v], self.dtypes[v])
+        self.kind[total] = "buffer"
+        # It may overwrite one of the two parts its first addition reads, never a later one
+        self.steps.append(_Step("sum of gradients", parts, [total], ((total, parts[:2]),)))
+        grad_of[v] = total
+        return total
+
+    # ------------------------------------------------------------------ buffers
+    def _plan_buffers(self) -> None:
+        """Give every buffer value an array, sharing one array among values whose lifetimes do not overlap.
+
+        A "fresh" value (a plain forward or VJP result) may share memory with any value its step
+        read, so it keeps those alive as long as itself. The result and the leaves' gradients
+        escape to the caller: they are allocated anew at every call, never taken from the pool.
+        """
+        steps, kind = self.steps, self.kind
+        roots: dict[int, frozenset] = {}  # value -> buffer values whose memory it may share
+        for v, k in kind.items():
+            if k == "buffer":
+                roots[v] = frozenset([v])
+            elif k == "external":
+                roots[v] = frozenset()
+        for s, step in enumerate(steps):
+            shared = frozenset().union(*(roots[i] for i in step.ins))
+            if s < self.forward_steps and (
+                _fast_path(self.nodes[step.node][0], "forward_into", "forward")
+                or step.outs[0] in self.fresh_at_trace
+            ):
+                shared = frozenset()  # an array of its own: written by forward_into, or new at the trace
+            for o in step.outs:
+                if kind[o] == "fresh":
+                    roots[o] = shared
+        self.roots = roots
+        last_use = defaultdict(lambda: -1)
+        for s, step in enumerate(steps):
+            for i in step.ins:
+                last_use[i] = s
+            for o in step.outs:
+                last_use[o] = max(last_use[o], s)
+        end = len(steps)
+        self.escaping = {self.result} | {g for _, g in self.leaf_grads}
+        for v in self.escaping:
+            last_use[v] = end
+        dies = {}  # buffer value -> the step after which no value sharing its memory is used
+        for v, r in roots.items():
+            for b in r:
+                dies[b] = max(dies.get(b, -1), last_use[v])
+        for b in dies:
+            if b in self.escaping:
+                dies[b] = end
+        self.slot: dict[int, int] = {}
+        self.slot_specs: list[tuple[tuple[int, ...], np.dtype]] = []
+        free: dict[tuple, list[int]] = defaultdict(list)
+        holder: dict[int, int] = {}  # slot -> the value it holds now
+        dying_at = defaultdict(list)
+        for b, s in dies.items():
+            dying_at[s].append(b)
+        for s, step in enumerate(steps):
+            for o in step.outs:
+                if kind[o] != "buffer" or o in self.escaping:
+                    continue
+                spec = (self.shapes[o], self.dtypes[o])
+                slot = self._overwritable(o, step, s, dies, spec)
+                if slot is None:
+                    pool = free[spec]
+                    slot = pool.pop() if pool else len(self.slot_specs)
+                    if slot == len(self.slot_specs):
+                        self.slot_specs.append(spec)
+                self.slot[o] = slot
+                holder[slot] = o
+            for b in dying_at[s]:
+                slot = self.slot.get(b)
+                if slot is not None and holder.get(slot) == b:
+                    free[self.slot_specs[slot]].append(slot)
+                    holder[slot] = -1
+        self.in_place = {o for step in steps for o, _ in step.inplace if o in self.slot}
+
+    def _overwritable(self, o: int, step: _Step, s: int, dies: dict, spec: tuple) -> int | None:
+        """The slot of an input ``o`` may overwrite: dead after this step, not shared by other inputs."""
+        for out, candidates in step.inplace:
+            if out != o:
+                continue
+            for v in candidates:
+                if self.kind.get(v) != "buffer" or v in self.escaping or v not in self.slot:
+                    continue
+                if (self.shapes[v], self.dtypes[v]) != spec or dies.get(v) != s:
+                    continue
+                if any(w != v and v in self.roots[w] for w in step.ins):
+                    continue
+                if (  # a VJP written over g may overwrite everything it gets
+                    step.node is not None
+                    and s >= self.forward_steps
+                    and v == step.ins[0]
+                    and not self._vjp_may_overwrite(step, s, dies)
+                ):
+                    continue
+                return self.slot[v]
+        return None
+
+    def _vjp_may_overwrite(self, step: _Step, s: int, dies: dict) -> bool:
+        """An in-place VJP may overwrite every array it gets: each must be a buffer dying here."""
+        return all(self.kind[i] == "buffer" and i not in self.escaping and dies.get(i) == s for i in step.ins)
+
+    # ------------------------------------------------------------------ code
+    def _generate_code(self) -> None:
+        """Write the program as straight-line Python: ``forward(e)``, ``backward(e)`` (see ``source``).
+
+        ``e`` holds every value by index; a buffer value's entry is its buffer, set once here. One
+        line per step, no loop and no dispatch: replaying costs what its NumPy calls cost.
+        """
+        self.buffers = [np.empty(shape, dtype) for shape, dtype in self.slot_specs]
+        self.env: list = [None] * len(self.shapes)
+        for v, slot in self.slot.items():
+            self.env[v] = self.buffers[slot]
+        self.externals = [v for v, _ in self.arg_values] + [v for v, _ in self.leaf_values]
+        self.leaf_specs = [
+            (t, t.data.shape, t.data.strides, t.data.dtype, t.requires_grad) for _, t in self.leaf_values
+        ]
+        names = {
+            "ndarray": np.ndarray,
+            "asarray": np.asarray,
+            "empty": np.empty,
+            "add": np.add,
+            "fit": _fit,
+            "axes": {},
+        }
+        lines = [self._emit(s, step, names) for s, step in enumerate(self.steps)]
+        forward, backward = lines[: self.forward_steps], lines[self.forward_steps :]
+        result = f"e[{self.result}]" + (".copy()" if self._shared(self.result) else "")
+        grads = [f"e[{g}]" + (".copy()" if self._shared(g) else "") for _, g in self.leaf_grads]
+        self.source = "\n".join(
+            [
+                "def forward(e):",
+                *(f"    {line}" for step in forward for line in step),
+                f"    return {result}",
+                "",
+                "def checked_forward(e, check):",
+                *(f"    {line}" for s, step in enumerate(forward) for line in [*step, f"check({s})"]),
+                f"    return {result}",
+                "",
+                "def backward(e):",
+                *(f"    {line}" for step in backward for line in step),
+                f"    return ({''.join(g + ', ' for g in grads)})",
+            ]
+        )
+        code = builtins.compile(self.source, f"<compiled {self.name}>", "exec")
+        exec(code, names)
+        self._forward, self._checked_forward, self._backward = (
+            names["forward"],
+            names["checked_forward"],
+            names["backward"],
+        )
+
+    def _shared(self, v: int) -> bool:
+        """Whether value v may share memory with a buffer (then the caller gets a copy)."""
+        return any(b in self.slot for b in self.roots.get(v, ()))
+
+    def _allocate(self, v: int, names: dict) -> list[str]:
+        """The line giving an escaping or fresh value with a buffer-writing producer a new array."""
+        if v in self.slot:
+            return []
+        names[f"S{v}"], names[f"D{v}"] = self.shapes[v], self.dtypes[v]
+        return [f"e[{v}] = empty(S{v}, D{v})"]
+
+    def _emit(self, s: int, step: _Step, names: dict) -> list[str]:
+        """The Python lines of step ``s``; the functions and constants they name go into ``names``."""
+        if step.node is None:  # the sum of a value's gradient contributions
+            (total,), parts = step.outs, step.ins
+            lines = self._allocate(total, names)
+            lines.append(f"add(e[{parts[0]}], e[{parts[1]}], out=e[{total}])")
+            lines += [f"add(e[{total}], e[{p}], out=e[{total}])" for p in parts[2:]]
+            return lines
+        op = names[f"op{s}"] = self.ops[step.node]
+        if s < self.forward_steps:
+            (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
+            if _fast_path(op, "forward_into", "forward") is None:
+                return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
+            return [*self._allocate(out, names), f"op{s}.forward_into(e[{out}], {args})"]
+        _, ins, out, _ = self.nodes[step.node]
+        if op.keeps_output:
+            given = [f"e[{out}]"]
+        else:
+            names[f"out{s}"] = _Stand(self.shapes[out], self.dtypes[out])
+            given = [f"out{s}"]
+        for k, i in enumerate(ins):
+            if op.keeps_inputs:
+                given.append(f"e[{i}]")
+            else:
+                names[f"in{s}_{k}"] = _Stand(self.shapes[i], self.dtypes[i])
+                given.append(f"in{s}_{k}")
+        contributions = iter(step.outs)  # in input order
+        grads = [next(contributions) if i in self.needs_grad else None for i in ins]
+        g = step.ins[0]
+        if _fast_path(op, "vjp_into", "vjp") is not None:
+            lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
+            buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
+            return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
+        lines = [f"r = op{s}.vjp(e[{g}], {', '.join(given)})"]
+        for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
+            if c is not None:
+                names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
+                lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s}, axes)")
+        return lines
+
+    def fits(self) -> bool:
+        """Whether every held leaf still has the shape, strides, dtype and requires_grad of the trace."""
+        for t, shape, strides, dtype, requires_grad in self.leaf_specs:
+            data = t.data
+            if data.shape != shape or data.strides != strides or data.dtype != dtype:
+                return False
+            if t._requires_grad != requires_grad:
+                return False
+        return True
+
+    def as_eager_gives(self, result: Tensor) -> Tensor:
+        """A result of ``fn`` run on the tape (recording on), as eager mode under the caller's mode gives it."""
+        if STATE.enabled and self.differentiable:
+            return result
+        detached = result.detach()  # nothing would have been recorded
+        detached._name = None
+        return detached
+
+    def confirm(self, fn: Callable, args: tuple, kwargs: dict) -> Tensor:
+        """The second call: run ``fn`` eagerly again, and refuse the program if a value it holds as a
+        constant came out different (NumPy on an argument, ``.item()``, a mask, a random draw)."""
+        result, tape, _ = _run_on_tape(fn, args, kwargs)
+        self._check_same_ops([entry[0].label() for entry in tape])
+        for position, k, first in self.confirm_leaves:
+            now = tape[position][1][k]
+            if now is first:
+                continue
+            same = not first._requires_grad and now.data.shape == first.data.shape
+            if not (same and np.array_equal(now.data, first.data, equal_nan=True)):
+                self._refuse(position, tape, f"its input {k}")
+        for position, attribute, part, first in self.confirm_parameters:
+            now = getattr(tape[position][0], attribute, None)
+            now = now[part] if part is not None and isinstance(now, tuple) else now
+            if not (isinstance(now, np.ndarray) and now.shape == first.shape and np.array_equal(now, first)):
+                self._refuse(position, tape, f"its parameter {attribute}")
+        self.confirmed = True
+        return self.as_eager_gives(result)
+
+    def _refuse(self, position: int, tape: list, what: str) -> None:
+        raise AutogradError(
+            f"compile: {self.name}: op {position} ({tape[position][0].label()}) got {what} as a value computed "
+            "outside the ops, and it changed between the first two calls (NumPy on an argument, .item(), a "
+            "mask from a comparison, a random draw); a replay would freeze the first call's value. Compute "
+            "it with tensor ops or pass it as an argument, or call the function uncompiled"
+        )
+
+    def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor:
+        """Run the forward for these arguments (the leaves were checked by ``fits``)."""
+        env = self.env
+        reference = self._eager_reference(fn, args, kwargs) if check else None
+        with self.lock:
+            for v, i in self.arg_values:
+                a = arguments[i]
+                env[v] = a.data if isinstance(a, Tensor) else a
+            for v, t in self.leaf_values:
+                env[v] = t.data
+            call = _Call(self, [env[v] for v in self.externals], None)
+            if self.parameters_from_arguments:
+                call.parameters = [arguments[entry[3]] for entry in self.parameters_from_arguments]
+                self._set_parameters(call.parameters)
+            if reference is None:
+                data = self._forward(env)
+            else:
+                data = self._checked_forward(env, lambda s: self._compare(self.steps[s], reference))
+            self.owner = call
+        self.replays += 1
+        if not (STATE.enabled and self.differentiable):
+            result = _new(data, False)
+            result._name = self.result_name
+            return result
+        result = _new(data, True)
+        result.__class__ = _CompiledResult
+        result._name = self.result_name
+        call.versions = [(t, _version_of(t)) for t in self._read_tensors(arguments)]
+        node = CompiledCall()
+        node.call = call
+        leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaf.values()]
+        node.targets = node.parents = tuple([_target(t) for t in leaves])
+        node.output, node.output_name, node.scope = None, self.result_name, STATE.scope
+        node.shape, node.dtype = data.shape, data.dtype
+        result._op = node
+        return result
+
+    def _read_tensors(self, arguments: tuple) -> list[Tensor]:
+        """The tensors a call reads: its Tensor arguments and the held leaves (their versions are checked)."""
+        tensors = [arguments[i] for _, i in self.arg_values if isinstance(arguments[i], Tensor)]
+        return tensors + [t for _, t in self.leaf_values]
+
+    def _set_parameters(self, values: list) -> None:
+        for (op, attribute, position, _), value in zip(self.parameters_from_arguments, values, strict=True):
+            if position is None:
+                setattr(op, attribute, value)
+            else:
+                parts = list(getattr(op, attribute))
+                parts[position] = value
+                setattr(op, attribute, tuple(parts))
+
+    def backward(self, call: _Call, g: np.ndarray) -> tuple:
+        """The gradients of the call's leaves (``node.targets`` order), given g for its result."""
+        for t, version in call.versions:
+            if _version_of(t) != version:
+                label = f" ({t.name})" if t.name else ""
+                raise AutogradError(
+                    f"compiled {self.name}: a tensor of shape {t.shape}{label} that the call read was changed "
+                    "in place after the call and before its backward, so the gradients would be wrong; "
+                    "call backward before changing it (e.g. before optimizer.step())"
+                )
+        with self.lock:
+            env = self.env
+            if self.owner is not call:  # a later call reused the buffers: this call's forward again
+                for v, array in zip(self.externals, call.externals, strict=True):
+                    env[v] = array
+                if self.parameters_from_arguments:
+                    self._set_parameters(call.parameters)
+                self._forward(env)
+            env[self.seed] = g
+            grads = self._backward(env)
+            self.owner = None  # the backward overwrote values the forward left
+        return grads
+
+    # ------------------------------------------------------------------ check=True
+    def _eager_reference(self, fn: Callable, args: tuple, kwargs: dict) -> list:
+        """Each op's output when ``fn`` runs eagerly now; raises if it runs other ops than the trace."""
+        _, tape, _ = _run_on_tape(fn, args, kwargs)
+        self._check_same_ops([entry[0].label() for entry in tape])
+        return [entry[2].data for entry in tape]
+
+    def _check_same_ops(self, labels: list[str]) -> None:
+        """Raise when an eager run applied other ops than the trace (a branch on tensor values)."""
+        for k, (traced, now) in enumerate(zip(self.tape_labels, [*labels, None], strict=False)):
+            if traced != now:
+                raise AutogradError(
+                    f"compile(check=True): {self.name} ran other ops than at its trace: op {k} was {traced}, "
+                    f"now {now or 'nothing'}; Python control flow that depends on tensor values is frozen "
+                    "at trace time, so this function cannot be compiled as it is"
+                )
+        if len(labels) > len(self.tape_labels):
+            raise AutogradError(
+                f"compile(check=True): {self.name} ran more ops than at its trace (from op "
+                f"{len(self.tape_labels)}, {labels[len(self.tape_labels)]}); Python control flow that "
+                "depends on tensor values is frozen at trace time"
+            )
+
+    def _compare(self, step: _Step, reference: list) -> None:
+        (out,) = step.outs
+        position = self.tape_position.get(out)
+        if position is None:
+            return
+        replayed, eager = self.env[out], reference[position]
+        rtol = _RTOL.get(np.dtype(eager.dtype), 1e-9)
+        if replayed.shape != eager.shape or not np.allclose(
+            replayed, eager, rtol=rtol, atol=rtol, equal_nan=True
+        ):
+            difference = (
+                np.max(np.abs(np.asarray(replayed, np.float64) - eager))
+                if replayed.shape == eager.shape
+                else "shape"
+            )
+            raise AutogradError(
+                f"compile(check=True): {self.name}: op {position} ({step.label}) gives other values when "
+                f"replayed than eagerly (largest difference {difference}): a value fn computes outside the "
+                "ops, or a branch on tensor values, was frozen at trace time"
+            )
+
+
+def _version_of(t: Tensor) -> int:
+    """The version counter that guards t's array: its own, or its base's for a view (``w.T``)."""
+    return t._version if t._base is None else t._base._version
+
+
+def _array_parameters(op: ops.Op):
+    """(attribute, position in a tuple or None, array) for each ndarray an op holds as a parameter."""
+    for cls in type(op).__mro__:
+        for attribute in getattr(cls, "__slots__", ()):
+            if attribute in ("output", "parents", "targets"):
+                continue
+            value = getattr(op, attribute, None)
+            if isinstance(value, np.ndarray):
+                yield attribute, None, value
+            elif isinstance(value, tuple):
+                for k, part in enumerate(value):
+                    if isinstance(part, np.ndarray):
+                        yield attribute, k, part
+
+
+def _fast_path(op: ops.Op, name: str, beside: str):
+    """``op``'s ``forward_into``/``vjp_into`` (or its in-place flag) only where the class that defines
+    its ``forward``/``vjp`` defines it too: a subclass with a new forward never runs its parent's."""
+    for cls in type(op).__mro__:
+        if beside in vars(cls):
+            return vars(cls).get(name)
+    return None
+
+
+def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op, summed_axes: dict) -> np.ndarray:
+    """A plain VJP's contribution summed back to its input's shape and cast to its dtype, as the engine does."""
+    if c.shape != shape:
+        axes = summed_axes.get((c.shape, shape))  # this program's: (contribution, input shape) -> axes
+        if axes is None:  # the engine's rule (and its error for a shape that does not fit), then remembered
+            given = c.shape
+            c = _unbroadcast(c, shape, op)
+            extra = len(given) - len(shape)
+            stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and given[extra + i] != 1)
+            summed_axes[(given, shape)] = tuple(range(extra)) + stretched
+        else:
+            c = np.add.reduce(c, axis=axes, keepdims=True).reshape(shape)
+    if type(c) is not np.ndarray or c.dtype != dtype:
+        c = np.asarray(c, dtype=dtype)
+    return c
+
+
+class _ProductWithTransposed(ops.Op):
+    """``x @ w.T`` for 2-D x and w as one op: what a compiled program runs for a matmul whose right
+    operand is a transpose used nowhere else (``Linear``, the tutorial's ``a @ theta.T``)."""
+
+    __slots__ = ()
+    name = "matmul"
+
+    def forward(self, x, w):
+        return x @ w.T
+
+    def forward_into(self, out, x, w):
+        np.matmul(x, w.T, out=out)
+
+    def vjp(self, g, out, x, w):
+        need_x, need_w = self.needs_grad
+        return (g @ w if need_x else None), (g.T @ x if need_w else None)
+
+    def vjp_into(self, grads, g, out, x, w):
+        gx, gw = grads
+        if gx is not None:
+            np.matmul(g, w, out=gx)
+        if gw is not None:
+            np.matmul(g.T, x, out=gw)
+
+
+class _SumOfSquares(ops.Op):
+    """``(x**2).sum()`` as one op: what a compiled program runs for a square summed whole (L2 terms)."""
+
+    __slots__ = ()
+    name = "sum"
+
+    def forward(self, x):
+        return np.asarray(np.vdot(x, x))
+
+    def forward_into(self, out, x):
+        out[...] = np.vdot(x, x)
+
+    def vjp(self, g, out, x):
+        return (g * 2 * x,)
+
+    def vjp_into(self, grads, g, out, x):
+        np.multiply(x, g * 2, out=grads[0])
+
+
+class _StopGradient(ops.Op):
+    """``detach()`` of an intermediate inside a traced function: the same values, no gradient."""
+
+    __slots__ = ()
+    name = "detach"
+    keeps_inputs = False
+
+    def forward(self, x):
+        return x
+
+    def vjp(self, g, out, x):
+        return (None,)

@@ -1,0 +1,605 @@
+"""ag.compile: a replay computes what eager mode computes, into buffers the caller never sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autograd_nn as ag
+from autograd_nn import Tensor
+from autograd_nn.digits.network import Network
+from autograd_nn.optim import Adam
+
+RTOL = 1e-12
+
+
+def assert_close(actual, expected, what: str = "") -> None:
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, what
+    assert actual.dtype == expected.dtype, what
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-300)
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * scale, err_msg=what)
+
+
+def gradients(params) -> list[np.ndarray]:
+    return [np.array(p.grad) for p in params]
+
+
+def clear(params) -> None:
+    for p in params:
+        p.grad = None
+
+
+def one_hot_batch(rng, m: int, classes: int = 10) -> np.ndarray:
+    return np.eye(classes)[rng.integers(0, classes, m)]
+
+
+# ------------------------------------------------------------------------- the tutorial network
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_training_of_the_tutorial_network_matches_eager_step_for_step(dtype):
+    rng = np.random.default_rng(0)
+    eager_net = Network([16, 8, 10], seed=1, dtype=dtype, input_scale=3.0)
+    compiled_net = Network([16, 8, 10], seed=1, dtype=dtype, input_scale=3.0)
+    eager_opt, compiled_opt = Adam(eager_net.parameters(), 0.05), Adam(compiled_net.parameters(), 0.05)
+    step = ag.compile(lambda X, Y: compiled_net.cost(X, Y, lam=0.3, num_examples=200))
+    for batch in range(8):
+        m = 20 if batch < 6 else 7  # the smaller last batch traces a second program
+        X = (rng.random((m, 16)) * 3).astype(dtype)
+        Y = one_hot_batch(rng, m).astype(dtype)
+        eager_opt.zero_grad()
+        expected = eager_net.cost(X, Y, lam=0.3, num_examples=200)
+        expected.backward()
+        compiled_opt.zero_grad()
+        loss = step(X, Y)
+        loss.backward()
+        rtol = RTOL if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(loss.item(), expected.item(), rtol=rtol)
+        for got, want in zip(
+            gradients(compiled_net.parameters()), gradients(eager_net.parameters()), strict=True
+        ):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+        eager_opt.step()
+        compiled_opt.step()
+    assert (step.traces, step.replays) == (2, 4)  # per signature: a trace, an eager check, then replays
+
+
+def test_the_tutorial_cost_as_the_article_writes_it_compiles():
+    rng = np.random.default_rng(1)
+    theta1 = Tensor(rng.standard_normal((5, 6)), requires_grad=True)
+    theta2 = Tensor(rng.standard_normal((3, 5)), requires_grad=True)
+    b2 = Tensor(rng.standard_normal(3), requires_grad=True)
+
+    def cost(X, Y):
+        a = Tensor(X) @ theta1.T
+        a = a.sigmoid()
+        h = (a @ theta2.T + b2).sigmoid()
+        m = X.shape[0]
+        return -(Y * h.log() + (1 - Y) * (1 - h).log()).sum() / m
+
+    step = ag.compile(cost)
+    for _ in range(3):
+        X, Y = rng.random((9, 6)), one_hot_batch(rng, 9, 3)
+        clear([theta1, theta2, b2])
+        expected = cost(X, Y)
+        expected.backward()
+        want = gradients([theta1, theta2, b2])
+        clear([theta1, theta2, b2])
+        loss = step(X, Y)
+        loss.backward()
+        assert_close(loss.data, expected.data)
+        for got, w in zip(gradients([theta1, theta2, b2]), want, strict=True):
+            assert_close(got, w)
+
+
+def test_an_mlp_written_with_tensors_compiles_with_its_gradients():
+    rng = np.random.default_rng(2)
+    w1 = Tensor(rng.standard_normal((6, 12)) * 0.5, requires_grad=True)
+    b1 = Tensor(np.zeros(12), requires_grad=True)
+    w2 = Tensor(rng.standard_normal((12, 4)) * 0.5, requires_grad=True)
+    params = [w1, b1, w2]
+
+    def loss_fn(X, labels):
+        h = (Tensor(X) @ w1 + b1).relu()
+        z = (h @ w2).tanh() * 3
+        picked = z.log_softmax(axis=1)[np.arange(len(labels)), labels]
+        return -picked.mean() + 0.01 * (w1 * w1).sum()
+
+    step = ag.compile(loss_fn)
+    for _ in range(4):
+        X, labels = rng.standard_normal((10, 6)), rng.integers(0, 4, 10)
+        clear(params)
+        expected = loss_fn(X, labels)
+        expected.backward()
+        want = gradients(params)
+        clear(params)
+        got = step(X, labels)
+        got.backward()
+        assert_close(got.data, expected.data)
+        for g, w in zip(gradients(params), want, strict=True):
+            assert_close(g, w)
+
+
+# ------------------------------------------------------------------------- random programs
+
+UNARY = {
+    "exp": lambda x: (x.tanh()).exp(),
+    "log": lambda x: (x * x + 1).log(),
+    "sigmoid": lambda x: x.sigmoid(),
+    "tanh": lambda x: x.tanh(),
+    "relu": lambda x: x.relu(),
+    "neg": lambda x: -x,
+    "square": lambda x: x**2,
+    "cube": lambda x: (x * 0.5) ** 3,
+    "sqrt": lambda x: (x * x + 1) ** 0.5,
+    "sum0": lambda x: x.sum(axis=0, keepdims=True) + x,
+    "sum1": lambda x: x + x.sum(axis=1).reshape(3, 1),
+    "sum_all": lambda x: x * x.sum(),
+    "l2": lambda x: x + (x**2).sum(),  # compiled as one fused op
+    "mean": lambda x: x - x.mean(axis=1, keepdims=True),
+    "max": lambda x: x + x.max(axis=1, keepdims=True),
+    "logsumexp": lambda x: x - x.logsumexp(axis=0, keepdims=True),
+    "softmax": lambda x: x.softmax(axis=1),
+    "log_softmax": lambda x: x.log_softmax(axis=0),
+    "reshape": lambda x: x.reshape(12).reshape((4, 3)).T,
+    "transpose": lambda x: x.transpose(1, 0).T,
+    "rows": lambda x: x[[0, 0, 2]],
+    "reverse": lambda x: x[:, ::-1],
+    "bce": lambda x: x * ag.binary_cross_entropy_with_logits(x, x.sigmoid(), reduction="sum"),
+    "bce_none": lambda x: ag.binary_cross_entropy_with_logits(x, x.sigmoid().detach(), reduction="none"),
+    "detach": lambda x: x.detach() * x,
+    "abs": lambda x: x.abs(),
+    "sqrt_abs": lambda x: (x.abs() + 0.5).sqrt(),
+    "clip": lambda x: x.clip(-0.5, 0.7),
+    "softplus": lambda x: ag.softplus(x),
+    "leaky_relu": lambda x: ag.leaky_relu(x, 0.1),
+    "min": lambda x: x - x.min(axis=0, keepdims=True),
+    "var": lambda x: x * x.var(axis=1, keepdims=True),
+    "std": lambda x: x + x.std(),
+    "where": lambda x: ag.where(MASK, x, x * 0.5),  # a constant mask (one from x > 0 is frozen: see below)
+    "conv": lambda x: ag.conv2d(x.reshape(1, 1, 3, 4), x[:, :3].reshape(1, 1, 3, 3), padding=1).reshape(3, 4),
+    "pool": lambda x: ag.concatenate(
+        [ag.max_pool2d(x.reshape(1, 1, 3, 4), (1, 2), stride=1).reshape(3, 3), x[:, :1]], axis=1
+    ),
+    "stack": lambda x: ag.stack([x, x * 2], axis=0).sum(axis=0),
+    "cross_entropy": lambda x: x * ag.cross_entropy(x, np.array([0, 3, 1])),
+    "mse": lambda x: x + ag.mse_loss(x, x.tanh().detach()),
+}
+MASK = np.array([[True, False, True, False]] * 3)
+BINARY = {
+    "add": lambda x, y: x + y,
+    "sub": lambda x, y: x - y,
+    "mul": lambda x, y: x * y,
+    "div": lambda x, y: x / (y * y + 1),
+    "matmul": lambda x, y: (x @ y.T) @ x * 0.1,
+    "bias": lambda x, y: x + y[0],
+    "column": lambda x, y: x * y[:, 1:2],
+    "maximum": lambda x, y: ag.maximum(x, y),
+    "minimum": lambda x, y: ag.minimum(x, y),
+    "power": lambda x, y: (x * x + 1) ** (y * 0.5),
+}
+instruction = st.one_of(
+    st.tuples(st.sampled_from(sorted(UNARY)), st.integers(0, 20), st.just(0)),
+    st.tuples(st.sampled_from(sorted(BINARY)), st.integers(0, 20), st.integers(0, 20)),
+)
+
+
+def run_program(program, X, leaves) -> Tensor:
+    values = [Tensor(X), *leaves]
+    for name, i, j in program:
+        x = values[i % len(values)]
+        if name in UNARY:
+            values.append(UNARY[name](x))
+        else:
+            values.append(BINARY[name](x, values[j % len(values)]))
+    weights = np.linspace(0.5, 1.5, len(values))
+    return sum(((v * w).sum() for v, w in zip(values[1:], weights[1:], strict=True)), values[0].sum())
+
+
+@settings(max_examples=60, deadline=None)
+@given(program=st.lists(instruction, min_size=1, max_size=8), seed=st.integers(0, 2**16))
+def test_random_programs_over_every_op_replay_as_eager(program, seed):
+    rng = np.random.default_rng(seed)
+    leaves = [Tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(3)]
+    step = ag.compile(lambda X: run_program(program, X, leaves))
+    for call in range(4):  # a trace, the second call's eager check, then replays
+        X = rng.standard_normal((3, 4))
+        clear(leaves)
+        expected = run_program(program, X, leaves)
+        expected.backward()
+        want = gradients(leaves) if all(p.grad is not None for p in leaves) else None
+        clear(leaves)
+        got = step(X)
+        assert_close(got.data, expected.data, f"call {call}: value")
+        got.backward()
+        if want is not None:
+            for k, (g, w) in enumerate(zip(gradients(leaves), want, strict=True)):
+                assert_close(g, w, f"call {call}: gradient of leaf {k}")
+        with ag.no_grad():
+            leaves[call % 3].data += 0.25  # in place, as an optimizer does: the next call must see it
+    assert step.traces == 1
+
+
+# ------------------------------------------------------------------------- signatures and re-tracing
+
+
+def test_a_new_batch_size_or_a_reshaped_parameter_traces_again():
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) @ w).sum())
+    for _ in range(3):
+        step(np.ones((4, 3)))
+    assert (step.traces, step.replays) == (1, 1)  # the second call runs eagerly, compared with the trace
+    step(np.ones((5, 3)))
+    assert step.traces == 2
+    w.data = np.ones((3, 7))  # another shape: the recorded program no longer fits
+    loss = step(np.ones((5, 3)))
+    assert step.traces == 3
+    assert loss.item() == 105.0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, np.full((3, 7), 5.0))
+
+
+def test_python_values_are_part_of_the_signature_and_the_cache_is_bounded():
+    w = Tensor(np.arange(3.0), requires_grad=True)
+    step = ag.compile(lambda X, scale: (Tensor(X) * w * scale).sum(), cache_size=2)
+    X = np.ones(3)
+    assert step(X, 2.0).item() == 6.0
+    assert step(X, 3.0).item() == 9.0
+    assert step(X, 4.0).item() == 12.0
+    assert step.traces == 3 and len(step._programs) == 2
+    assert step(X, 2.0).item() == 6.0  # evicted (least recently used): traced again
+    assert step.traces == 4
+
+
+def test_keyword_arguments_and_tensor_arguments_that_require_grad():
+    step = ag.compile(lambda x, *, power: (x**power).sum())
+    x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    for _ in range(3):
+        x.grad = None
+        loss = step(x, power=3)
+        loss.backward()
+        np.testing.assert_array_equal(x.grad, 3 * x.data**2)
+    assert step.replays == 1
+
+
+# ------------------------------------------------------------------------- what cannot be captured
+
+
+def test_check_catches_a_branch_on_tensor_values():
+    w = Tensor(np.ones(3), requires_grad=True)
+
+    def fn(X):
+        x = Tensor(X) * w
+        return x.exp().sum() if x.sum().item() > 0 else x.tanh().sum()
+
+    step = ag.compile(fn, check=True)
+    step(np.ones(3))
+    step(np.ones(3) * 2)  # same branch: fine
+    with pytest.raises(ag.AutogradError, match=r"op 2 was exp\(\), now tanh|other ops") as error:
+        step(-np.ones(3))
+    assert "frozen at trace time" in str(error.value)
+
+
+def test_the_second_call_catches_a_value_frozen_at_trace_time():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: (w * float(X.max())).sigmoid().sum())
+    step(np.ones(3))
+    with pytest.raises(
+        ag.AutogradError, match=r"op 1 \(mul\) got its input 1 .* changed between the first two"
+    ):
+        step(np.full(3, 2.0))
+
+
+def test_numpy_on_an_integer_argument_is_caught_at_the_second_call():
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    step = ag.compile(lambda X, labels: ((Tensor(X) @ w) * np.eye(2)[labels]).sum())
+    step(np.ones((4, 3)), np.array([0, 1, 1, 0]))
+    with pytest.raises(ag.AutogradError, match="changed between the first two calls"):
+        step(np.ones((4, 3)), np.array([1, 1, 0, 0]))
+
+
+def test_check_names_the_first_op_that_differs_on_a_later_call():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: (w * float(X.max())).sigmoid().sum(), check=True)
+    step(np.ones(3))
+    step(np.full(3, 0.5) + np.array([0.5, 0, 0]))  # the same maximum: the second call agrees
+    with pytest.raises(ag.AutogradError, match=r"op 1 \(mul\) gives other values"):
+        step(np.full(3, 2.0))
+
+
+def test_float_arrays_arrive_as_tensors_so_the_articles_one_minus_y_is_recorded():
+    seen = []
+    step = ag.compile(lambda X: seen.append(type(X)) or (1 - X).sum())
+    assert step(np.ones(3)).item() == 0.0
+    assert step(np.zeros(3)).item() == 3.0
+    assert seen == [Tensor, Tensor]  # traced, checked eagerly once, then replayed
+
+
+def test_check_catches_a_mask_computed_from_tensor_values():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: ag.where(Tensor(X) > 0, Tensor(X) * w, w).sum(), check=True)
+    step(np.array([1.0, -1.0, 2.0]))
+    step(np.array([3.0, -2.0, 1.0]))  # the same mask: the second call agrees
+    with pytest.raises(ag.AutogradError, match="gives other values"):
+        step(np.array([-1.0, 1.0, 2.0]))  # a boolean ndarray is a constant to the trace
+
+
+def test_an_argument_copied_outside_the_ops_is_refused_at_trace_time():
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(np.array(X.data) * 2) @ w).sum())
+    with pytest.raises(ag.AutogradError, match=r"argument 0 .* outside the ops"):
+        step(np.ones((4, 3)))
+
+
+def test_a_function_must_return_one_tensor():
+    with pytest.raises(TypeError, match="must return one Tensor"):
+        ag.compile(lambda x: (Tensor(x), Tensor(x)))(np.ones(2))
+
+
+# ------------------------------------------------------------------------- modes and ownership
+
+
+def test_no_grad_replays_only_the_forward():
+    net = Network([4, 3, 2], seed=0)
+    step = ag.compile(lambda X, Y: net.cost(X, Y))
+    X, Y = np.ones((5, 4)), np.eye(2)[[0, 1, 0, 1, 1]]
+    step(X, Y)
+    step(X, Y)
+    with ag.no_grad():
+        loss = step(X, Y)
+    assert not loss.requires_grad and loss.op is None
+    assert step.replays == 1
+    assert all(p.grad is None for p in net.parameters())
+    np.testing.assert_allclose(loss.item(), net.cost(X, Y).item(), rtol=RTOL)
+    with ag.no_grad():  # traced under no_grad: the first result records nothing either
+        first = ag.compile(lambda X, Y: net.cost(X, Y))(X, Y)
+    assert not first.requires_grad
+
+
+def test_the_loss_and_gradients_a_caller_holds_are_never_overwritten():
+    net = Network([6, 5, 3], seed=0)
+    step = ag.compile(lambda X, Y: net.cost(X, Y, lam=0.1))
+    rng = np.random.default_rng(3)
+    held = []
+    for _ in range(4):
+        clear(net.parameters())
+        loss = step(rng.random((8, 6)), one_hot_batch(rng, 8, 3))
+        loss.backward()
+        grads = [p.grad for p in net.parameters()]
+        held.append((loss, loss.data.copy(), grads, [g.copy() for g in grads]))
+    for loss, value, grads, copies in held:
+        np.testing.assert_array_equal(loss.data, value)
+        for g, c in zip(grads, copies, strict=True):
+            np.testing.assert_array_equal(g, c)
+    arrays = [a for loss, _, grads, _ in held for a in (loss.data, *grads)]
+    program = next(iter(step._programs.values()))
+    assert not any(np.may_share_memory(a, b) for a in arrays for b in program.buffers)
+
+
+def test_backward_of_an_older_result_replays_its_forward_again():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
+    step(np.array([1.0, -1.0]))  # the trace and the second call's check run eagerly
+    step(np.array([1.0, -1.0]))
+    first = step(np.array([1.0, -1.0]))
+    second = step(np.array([3.0, 0.5]))
+    first.backward()
+    s = 1 / (1 + np.exp(-np.array([1.0, -2.0])))
+    np.testing.assert_allclose(w.grad, s * (1 - s) * np.array([1.0, -1.0]), rtol=RTOL)
+    w.grad = None
+    second.backward()
+    s = 1 / (1 + np.exp(-np.array([3.0, 1.0])))
+    np.testing.assert_allclose(w.grad, s * (1 - s) * np.array([3.0, 0.5]), rtol=RTOL)
+
+
+def test_backward_twice_accumulates_and_results_compose_with_eager_ops():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) * w * w).sum())
+    X = np.array([1.0, 3.0])
+    step(X)
+    step(X)
+    loss = step(X)
+    loss.backward()
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, 2 * 2 * X * w.data)
+    w.grad = None
+    (loss * 3 + step(X)).backward()
+    np.testing.assert_array_equal(w.grad, 4 * 2 * X * w.data)
+    (gw,) = [ag.grad(step(X), w)]
+    np.testing.assert_array_equal(gw, 2 * X * w.data)
+    with pytest.raises(ag.AutogradError, match="create_graph"):
+        step(X).backward(create_graph=True)
+
+
+def test_the_bias_add_and_the_sigmoid_reuse_the_products_buffer():
+    net = Network([8, 6, 3], seed=0)
+    step = ag.compile(lambda X, Y: net.cost(X, Y, lam=0.2))
+    X, Y = np.ones((5, 8)), np.eye(3)[[0, 1, 2, 0, 1]]
+    step(X, Y)
+    program = next(iter(step._programs.values()))
+    labels = [s.label for s in program.steps[: program.forward_steps]]
+    product, bias, sigmoid = (
+        program.steps[labels.index(name)].outs[0] for name in ("matmul", "add", "sigmoid")
+    )
+    assert program.slot[product] == program.slot[bias] == program.slot[sigmoid]
+    hidden = [spec for spec in program.slot_specs if spec[0] == (5, 6)]
+    assert len(hidden) == 2  # the activation and one gradient buffer, nothing more of that size
+
+
+# ------------------------------------------------------------------------- versions and in-place changes
+
+
+def test_the_version_counter_catches_a_parameter_changed_between_forward_and_backward():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
+    X = np.array([0.5, -1.0])
+    step(X)
+    step(X)
+    loss = step(X)  # a replay
+    with ag.no_grad():
+        w -= 0.1  # an optimizer step before backward: the saved forward no longer matches w
+    with pytest.raises(ag.AutogradError, match=r"changed in place after the call and before its backward"):
+        loss.backward()
+    step(X).backward()  # a fresh call reads the new values: fine
+    s = 1 / (1 + np.exp(-(X * w.data)))
+    np.testing.assert_allclose(w.grad, s * (1 - s) * X, rtol=RTOL)
+
+
+def test_a_tensor_changed_in_place_inside_the_function_is_refused_at_trace_time():
+    w = Tensor(np.ones(2), requires_grad=True)
+
+    def fn(X):
+        shifted = Tensor(X) * 2
+        shifted += 1  # not an op: a replay would skip it
+        return (shifted * w).sum()
+
+    with pytest.raises(ag.AutogradError, match="in place"):
+        ag.compile(fn)(np.ones(2))
+
+
+# ------------------------------------------------------------------------- nn models
+
+
+def compare_training(make_model, make_batch, loss_fn, steps: int = 5, rtol: float = RTOL) -> None:
+    """Two identical models, one trained eagerly and one through ag.compile: equal at every step."""
+    from autograd_nn import optim
+
+    eager_model, compiled_model = make_model(), make_model()
+    eager_opt = optim.Adam(eager_model.parameters(), lr=0.01)
+    compiled_opt = optim.Adam(compiled_model.parameters(), lr=0.01)
+    step = ag.compile(lambda X, labels: loss_fn(compiled_model, X, labels))
+    rng = np.random.default_rng(5)
+    for _ in range(steps):
+        X, labels = make_batch(rng)
+        eager_opt.zero_grad()
+        expected = loss_fn(eager_model, X, labels)
+        expected.backward()
+        compiled_opt.zero_grad()
+        loss = step(X, labels)
+        loss.backward()
+        np.testing.assert_allclose(loss.item(), expected.item(), rtol=rtol)
+        for got, want in zip(compiled_model.parameters(), eager_model.parameters(), strict=True):
+            np.testing.assert_allclose(got.grad, want.grad, rtol=rtol, atol=rtol * np.abs(want.grad).max())
+        eager_opt.step()
+        compiled_opt.step()
+    assert step.traces == 1
+
+
+def test_a_custom_mlp_module_trains_the_same_compiled():
+    from autograd_nn import nn
+
+    class MLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.hidden = nn.Linear(12, 16, rng=rng)
+            self.out = nn.Linear(16, 5, rng=rng)
+
+        def forward(self, x):
+            return self.out(self.hidden(x).tanh())
+
+    compare_training(
+        MLP,
+        lambda rng: (rng.standard_normal((8, 12)), rng.integers(0, 5, 8)),
+        lambda model, X, labels: ag.cross_entropy(model(X), labels),
+    )
+
+
+def test_a_small_cnn_trains_the_same_compiled():
+    from autograd_nn import nn
+
+    def cnn():
+        rng = np.random.default_rng(0)
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, rng=rng),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(4, 6, 3, padding=1, rng=rng),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(24, 3, rng=rng),
+        )
+
+    compare_training(
+        cnn,
+        lambda rng: (rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5)),
+        lambda model, X, labels: ag.cross_entropy(model(X), labels),
+        steps=4,
+    )
+
+
+def test_dropout_is_refused_rather_than_frozen():
+    w = Tensor(np.ones(4), requires_grad=True)
+    step = ag.compile(lambda X: ag.dropout(Tensor(X) * w, 0.5).sum())
+    with pytest.raises(ag.AutogradError, match="dropout"):
+        step(np.ones(4))
+
+
+def test_the_program_a_compiled_function_runs_can_be_read():
+    w = Tensor(np.ones(3), requires_grad=True)
+    step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
+    step(np.ones(3))
+    source = step.source()
+    assert "def forward(e):" in source and "def backward(e):" in source
+    assert "forward_into" in source and "vjp_into" in source  # the sigmoid's fast paths
+
+
+# ------------------------------------------------------------------------- the training loop
+
+
+def test_compiled_training_keeps_the_eager_history():
+    from autograd_nn.digits.data import Dataset
+    from autograd_nn.digits.train import TrainConfig, train_network
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(1, 4), 50)
+    X = (rng.standard_normal((3, 4)) * 4)[y - 1] + rng.standard_normal((len(y), 4))
+    data = Dataset(X=X, y=y, source="blobs", num_labels=3)
+    runs = {
+        compiled: train_network(
+            data, TrainConfig(hidden=(5,), epochs=6, batch_size=16, lam=0.3, compile=compiled), progress=False
+        )
+        for compiled in (True, False)
+    }
+    compiled, eager = runs[True].history, runs[False].history
+    for name in ("train_cost", "heldout_cost", "train_accuracy", "heldout_accuracy"):
+        np.testing.assert_allclose(getattr(compiled, name), getattr(eager, name), rtol=RTOL, err_msg=name)
+    for got, want in zip(runs[True].network.parameters(), runs[False].network.parameters(), strict=True):
+        np.testing.assert_allclose(got.data, want.data, rtol=1e-12, atol=1e-14)
+
+
+def test_an_optimizer_step_on_a_parameter_held_through_a_view_is_caught():
+    from autograd_nn.optim import Adam
+
+    w = Tensor(np.array([[1.0, 2.0]]), requires_grad=True)
+    w_t = w.T  # made outside the function: the trace holds the view
+    step = ag.compile(lambda X: (Tensor(X) @ w_t).sum())
+    X = np.array([[0.5, -1.0]])
+    step(X)
+    step(X)
+    loss = step(X)
+    w.grad = np.ones_like(w.data)
+    Adam([w], lr=0.1).step()  # bumps w's version, which w.T shares
+    with pytest.raises(ag.AutogradError, match="changed in place"):
+        loss.backward()
+
+
+def test_a_compiled_method_keeps_one_program_per_instance():
+    class Scaler:
+        def __init__(self, scale: float) -> None:
+            self.w = Tensor(np.full(2, scale), requires_grad=True)
+
+        @ag.compile
+        def loss(self, X):
+            return (Tensor(X) * self.w).sum()
+
+    a, b = Scaler(2.0), Scaler(3.0)
+    for _ in range(3):
+        assert a.loss(np.ones(2)).item() == 4.0
+        assert b.loss(np.ones(2)).item() == 6.0
+    assert Scaler.loss.traces == 2
