@@ -644,10 +644,11 @@ def _recorded_vjp_arguments(op: ops.Op) -> tuple:
     return (out, *op.parents)
 
 
-def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -> dict:
+def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None, observe=None) -> dict:
     """Reverse mode from ``root``. With ``wanted`` None, accumulate into the leaves' ``.grad``;
     otherwise return the gradients collected at the targets (nodes or leaves) in ``wanted``, and
-    touch no ``.grad``.
+    touch no ``.grad``. ``observe(op, sent)``, when given, is called after each op's VJP with
+    ``sent``, the ``(input index, target, gradient)`` it passes on (drawings step through these).
     """
     start = _target(root)
     grads: dict = {start: seed}  # target -> the gradient summed so far
@@ -680,6 +681,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
             else:  # arrays; a value the node did not keep goes as the node, which tells its shape
                 out = op.output if op.keeps_output else op
                 input_grads = op.vjp(g, out, *[p.data if isinstance(p, Tensor) else p for p in op.parents])
+            sent = None if observe is None else []
             for i, target in enumerate(op.targets):
                 pg = input_grads[i]
                 if target is None or pg is None:
@@ -693,6 +695,8 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                     pg = apply(ops.Cast(target.dtype), pg)
                 if anomaly:
                     _check_backward(op, i, pg)
+                if sent is not None:
+                    sent.append((i, target, pg))
                 held = grads.get(target)
                 if held is None:
                     grads[target] = pg
@@ -703,6 +707,8 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 else:
                     grads[target] = np.asarray(held + pg)
                     owned.add(target)
+            if sent is not None:
+                observe(op, sent)
     finally:
         STATE.enabled = recording
     return found

@@ -61,9 +61,9 @@ import numpy as np
 
 from ..errors import AutogradError
 from ..files import write_atomically
-from ..grad_mode import STATE, ValueSummary
+from ..grad_mode import ValueSummary
 from ..ops import Op
-from ..tensor import Tensor, _backpropagate, _reverse_topological_order, _target, _unbroadcast
+from ..tensor import Tensor, _backpropagate, _target
 
 __all__ = ["LEGEND", "Drawing", "GraphvizNotFoundError", "draw_graph", "save_graph"]
 
@@ -450,41 +450,24 @@ class _Flow:
 def _gradient_flow(root: Tensor, values: set, ops: set[Op]) -> _Flow:
     """Run the backward pass of ``root`` (seeded with ones) without touching any ``.grad``, keeping
     the whole gradient of the ``values`` (ops and leaves, keyed like ``_target``) and what each of
-    the ``ops`` sends each of its inputs. Empty when ``root`` needs no gradient."""
+    the ``ops`` sends each of its inputs, in the order the engine visits them. Empty when ``root``
+    needs no gradient."""
     flow = _Flow()
     if not root.requires_grad or root.op is None:
         return flow
-    order = _reverse_topological_order(_target(root))  # the engine's own order, as backward() runs
-    recording = STATE.enabled
-    try:
-        found = _backpropagate(root, np.ones_like(root.data), False, wanted=values | ops)
-        STATE.enabled = False
-        for item in order:
-            g = found.get(item)
-            if g is None:
-                continue
-            if item in values:
-                flow.totals[id(item)] = g
-            if item not in ops:
-                continue
-            op = item
+
+    def observe(op: Op, sent: list) -> None:
+        if op in ops:
             flow.ops.append(op)
-            out = op.output if op.keeps_output else op
-            input_grads = op.vjp(g, out, *[p.data if type(p) is Tensor else p for p in op.parents])
-            sent = flow.sent[id(op)] = []
-            for i, target in enumerate(op.targets):
-                pg = input_grads[i]
-                if target is None or pg is None:
-                    continue
-                if pg.shape != target.shape:
-                    pg = _unbroadcast(pg, target.shape, op)
-                sent.append((i, target, np.asarray(pg)))
+            flow.sent[id(op)] = sent
+
+    try:
+        found = _backpropagate(root, np.ones_like(root.data), False, wanted=values, observe=observe)
     except (AutogradError, ValueError, FloatingPointError) as error:
         failed = _Flow()  # a graph whose backward pass fails can still be drawn, without the steps
         failed.failure = f"the backward pass failed, so there are no steps: {error}"
         return failed
-    finally:
-        STATE.enabled = recording
+    flow.totals = {id(item): g for item, g in found.items()}
     return flow
 
 
