@@ -5,6 +5,7 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 
 from .checking import gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
+from .export import ExportError, export_onnx
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, name_scope, no_grad
 from .ops import (
     binary_cross_entropy_with_logits,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError",
     "AutogradError",
+    "ExportError",
     "GradcheckError",
     "ShapeError",
     "Tensor",
@@ -33,6 +35,7 @@ __all__ = [
     "draw_graph",
     "enable_grad",
     "exp",
+    "export_onnx",
     "grad",
     "gradcheck",
     "is_grad_enabled",

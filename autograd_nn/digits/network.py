@@ -93,13 +93,22 @@ class Network:
         return [(theta.data, bias.data) for theta, bias in self.params]
 
     def _check_inputs(self, X) -> Tensor:
-        """X as a constant Tensor of the network's dtype, divided by ``input_scale`` (not recorded)."""
-        X = np.asarray(X.data if isinstance(X, Tensor) else X)
+        """X as a constant Tensor of the network's dtype, divided by ``input_scale`` (not recorded).
+
+        A Tensor X that requires grad stays in the graph, its scaling recorded, so the forward can
+        be traced from its input (``export_onnx``) or differentiated with respect to it.
+        """
+        tracked = isinstance(X, Tensor) and X.requires_grad
+        X = X if tracked else np.asarray(X.data if isinstance(X, Tensor) else X)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(
                 f"Network: inputs of shape {X.shape} do not fit a network with {self.sizes[0]} inputs; "
                 f"expected (examples, {self.sizes[0]})"
             )
+        if tracked:
+            if X.dtype != self.dtype:
+                raise ValueError(f"Network: inputs of dtype {X.dtype} given to a {self.dtype} network")
+            return X / self.input_scale if self.input_scale != 1.0 else X
         X = X.astype(self.dtype, copy=False)
         if self.input_scale != 1.0:
             X = X / np.asarray(self.input_scale, dtype=self.dtype)

@@ -1,0 +1,723 @@
+"""ONNX export: run the forward once, walk the graph it recorded, write it as standard ONNX operators.
+
+A model here is plain forward code that the engine records, which is what an ONNX graph describes:
+nodes in topological order, parameters as initializers, inputs with a symbolic batch dimension.
+
+Tracing: the example inputs become fresh tensors with ``requires_grad=True``, so every op that
+depends on them is recorded; the recorded graph is walked iteratively from the outputs. Leaves
+that are not inputs become initializers (parameters under their own names, constants as
+``const``). With ``dynamic_batch`` the forward runs a second time on the inputs grown by one row;
+the axes whose length changed between the two runs are the batch-dependent ones. That second run
+is how a ``Reshape`` to a traced shape such as ``(32, 8, 8)`` is written with ``-1`` on its one
+batch-dependent axis, and how a value that depends on the batch size but left the graph (an op on
+``.data``, a mask built from ``len(X)``) is caught as an error instead of being frozen into the file.
+
+Every op maps to standard operators that compute the same thing in the same float type (float32
+or float64). Where ONNX lacks a primitive the engine uses (``log1p`` inside softplus and the
+losses), the export writes an identity that holds exactly in real arithmetic and is accurate to
+a few units in the last place in floating point (Goldberg's ``log1p(t) = t * log(u) / (u - 1)``,
+``u = 1 + t``), never a series or an approximation. An op with no faithful mapping is an
+``ExportError`` naming it. The ``onnx`` package is imported only when ``export_onnx`` is called.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import ops
+from ..errors import AutogradError
+from ..files import write_atomically
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
+
+DEFAULT_OPSET = 18  # the first opset whose reductions all take their axes as an input
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_INT64_MIN = int(np.iinfo(np.int64).min)
+
+
+class ExportError(AutogradError, ValueError):
+    """A forward that cannot be written as a faithful ONNX graph (an unmapped op, a value that
+    depends on the batch size but was computed outside the graph, ...)."""
+
+
+def export_onnx(
+    model_or_fn: Callable,
+    example_inputs,
+    path: str | os.PathLike,
+    *,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    dynamic_batch: bool = True,
+    opset: int | None = None,
+    overwrite: bool = False,
+):
+    """Trace ``model_or_fn(*example_inputs)`` and write it to ``path`` as an ONNX model; return the
+    ``onnx.ModelProto``.
+
+    ``example_inputs``: one array or Tensor, or a tuple/list of them (one per input). With
+    ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``. The file
+    is written atomically and an existing one is replaced only with ``overwrite=True``. ``opset``
+    defaults to 18 (supported by onnxruntime >= 1.14). Needs the ``onnx`` extra
+    (``pip install "autograd-nn[onnx]"``).
+    """
+    onnx = _import_onnx()
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    opset = _check_opset(opset, onnx.defs.onnx_opset_version())
+    if not callable(model_or_fn):
+        raise TypeError(f"export_onnx: the model must be callable, got {type(model_or_fn).__name__}")
+    arrays = _example_arrays(example_inputs)
+    input_names = _check_names(input_names, len(arrays), "input_names", "input")
+    first = _trace(model_or_fn, arrays)
+    second = None
+    if dynamic_batch:
+        _check_batch(arrays)
+        second = _trace(model_or_fn, [np.concatenate([a, a[:1]]) for a in arrays])
+    output_names = _check_names(output_names, len(first.outputs), "output_names", "output")
+    if set(input_names) & set(output_names):
+        raise ValueError(
+            f"export_onnx: a name is both an input and an output: {set(input_names) & set(output_names)}"
+        )
+    graph = _Graph(first, second)
+    model = _Writer(onnx, opset).write(graph, input_names, output_names, _model_name(model_or_fn))
+    onnx.checker.check_model(model, full_check=True)
+    write_atomically(path, model.SerializeToString(), overwrite=overwrite)
+    return model
+
+
+# ---------------------------------------------------------------- checking the arguments
+
+
+def _import_onnx():
+    try:
+        import onnx
+        import onnx.checker
+        import onnx.defs
+    except ImportError:
+        raise ImportError(
+            'export_onnx needs the onnx package: pip install "autograd-nn[onnx]" (or pip install onnx)'
+        ) from None
+    return onnx
+
+
+def _check_opset(opset, highest: int) -> int:
+    if opset is None:
+        return DEFAULT_OPSET
+    if (
+        isinstance(opset, bool)
+        or not isinstance(opset, (int, np.integer))
+        or not DEFAULT_OPSET <= opset <= highest
+    ):
+        raise ValueError(
+            f"export_onnx: opset must be an integer from {DEFAULT_OPSET} to {highest} "
+            f"(the newest this onnx package knows), got {opset!r}"
+        )
+    return int(opset)
+
+
+def _example_arrays(example_inputs) -> list[np.ndarray]:
+    """The example inputs as float arrays, one per graph input (a tuple or list means several)."""
+    several = isinstance(example_inputs, (tuple, list)) and all(
+        isinstance(a, (Tensor, np.ndarray)) for a in example_inputs
+    )
+    items = list(example_inputs) if several else [example_inputs]
+    if not items:
+        raise ValueError("export_onnx: example_inputs is empty; give one example array per input")
+    arrays = []
+    for i, item in enumerate(items):
+        try:
+            arrays.append(Tensor(item).data)
+        except TypeError as error:
+            raise TypeError(f"export_onnx: example input {i}: {error}") from None
+    return arrays
+
+
+def _check_names(names, count: int, what: str, default: str) -> list[str]:
+    if names is None:
+        return [default] if count == 1 else [f"{default}_{i}" for i in range(count)]
+    names = [names] if isinstance(names, str) else list(names)
+    if len(names) != count or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"export_onnx: {what} must be {count} non-empty string(s), got {names!r}")
+    if len(set(names)) != count:
+        raise ValueError(f"export_onnx: {what} has a repeated name: {names!r}")
+    return names
+
+
+def _check_batch(arrays: list[np.ndarray]) -> None:
+    for i, a in enumerate(arrays):
+        if a.ndim == 0 or a.shape[0] == 0:
+            raise ValueError(
+                f"export_onnx: example input {i} of shape {a.shape} has no batch axis with examples in it; "
+                "give at least one example, or pass dynamic_batch=False"
+            )
+    if len({a.shape[0] for a in arrays}) > 1:
+        sizes = [a.shape[0] for a in arrays]
+        raise ValueError(
+            f"export_onnx: with dynamic_batch every input's first axis is the batch, but the example "
+            f"inputs have first axes of lengths {sizes}; pass dynamic_batch=False"
+        )
+
+
+def _model_name(model_or_fn) -> str:
+    name = getattr(model_or_fn, "__qualname__", None) or type(model_or_fn).__name__
+    return re.sub(r"[^A-Za-z0-9_.]", "_", name)
+
+
+# ---------------------------------------------------------------- tracing
+
+
+@dataclass
+class _Trace:
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    order: list  # every value (a node, or a leaf Tensor) after the values it is computed from
+
+
+def _value(t: Tensor):
+    """The graph value a tensor stands for: the node that computed it, or the leaf itself."""
+    return t._op if t._op is not None else t
+
+
+def _arguments(node: ops.Op) -> list:
+    """A node's inputs as values (nodes or leaf tensors), constants included."""
+    return [_value(p) if isinstance(p, Tensor) else p for p in node.parents]
+
+
+def _trace(fn: Callable, arrays: list[np.ndarray]) -> _Trace:
+    inputs = [Tensor(np.array(a), requires_grad=True) for a in arrays]
+    with enable_grad():
+        result = fn(*inputs)
+    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise ExportError(
+                f"export_onnx: the forward's output {i} is a {type(out).__name__}, not a Tensor"
+            )
+    return _Trace(inputs, outputs, _topological_order([_value(o) for o in outputs]))
+
+
+def _topological_order(roots: list) -> list:
+    """Iterative depth-first search (no recursion limit); values are keyed by identity."""
+    order, visited = [], set()
+    stack = [(r, False) for r in reversed(roots)]
+    while stack:
+        item, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(item)
+        elif id(item) not in visited:
+            visited.add(id(item))
+            stack.append((item, True))
+            if not isinstance(item, Tensor):
+                stack.extend((p, False) for p in reversed(_arguments(item)) if id(p) not in visited)
+    return order
+
+
+def _shape(value) -> tuple[int, ...]:
+    return value.data.shape if isinstance(value, Tensor) else tuple(value.shape)
+
+
+def _dtype(value) -> np.dtype:
+    return value.data.dtype if isinstance(value, Tensor) else np.dtype(value.dtype)
+
+
+@dataclass
+class _Info:
+    """What the writer knows of a value: its traced shape and dtype, and which axes grow with the batch."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    dynamic: tuple[int, ...] = ()
+    name: str = ""
+    constant: np.ndarray | None = None  # the array of a constant leaf
+
+
+@dataclass
+class _Graph:
+    """The first trace, with each value's batch-dependent axes found by comparing it to the second."""
+
+    first: _Trace
+    second: _Trace | None
+    infos: dict = field(default_factory=dict)  # id(value) -> _Info
+    twins: dict = field(default_factory=dict)  # id(node in the first trace) -> the same node in the second
+
+    def __post_init__(self) -> None:
+        first, second = self.first, self.second
+        if second is not None and len(second.order) != len(first.order):
+            raise ExportError(
+                "export_onnx: the forward records a different graph for another batch size; "
+                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
+            )
+        input_index = {id(t): i for i, t in enumerate(first.inputs)}
+        for position, value in enumerate(first.order):
+            shape = _shape(value)
+            dynamic: tuple[int, ...] = ()
+            if second is not None:
+                other = second.order[position]
+                dynamic = self._compare(value, other, input_index, second)
+            info = _Info(shape, _dtype(value), dynamic)
+            if isinstance(value, Tensor) and id(value) not in input_index:
+                info.constant = value.data
+            self.infos[id(value)] = info
+
+    def _compare(self, value, other, input_index: dict, second: _Trace) -> tuple[int, ...]:
+        if type(value) is not type(other):
+            raise ExportError(
+                "export_onnx: the forward records a different graph for another batch size; "
+                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
+            )
+        shape, other_shape = _shape(value), _shape(other)
+        if len(shape) != len(other_shape):
+            raise ExportError(f"export_onnx: {_describe(value)} changes rank with the batch size")
+        if isinstance(value, Tensor):
+            if id(value) in input_index:
+                if second.inputs[input_index[id(value)]] is not other:
+                    raise ExportError(
+                        "export_onnx: the forward uses its inputs in a different order for another batch size"
+                    )
+            elif shape != other_shape or not np.array_equal(value.data, other.data, equal_nan=True):
+                raise ExportError(
+                    f"export_onnx: {_describe(value)} of shape {shape} is a constant that changes with the "
+                    "batch: it was computed from the inputs outside the recorded graph (through .data, "
+                    "NumPy or no_grad) or at random; compute it with tensor operations, or pass dynamic_batch=False"
+                )
+        else:
+            self.twins[id(value)] = other
+        return tuple(k for k, (a, b) in enumerate(zip(shape, other_shape, strict=True)) if a != b)
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"the leaf {value.name!r}" if value.name else "a leaf tensor"
+    return f"the {value.label()} op"
+
+
+# ---------------------------------------------------------------- writing ONNX
+
+
+_ELEMENT_TYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 11}  # TensorProto.FLOAT, DOUBLE
+
+
+class _Writer:
+    """Builds the ONNX graph: names, initializers and nodes, one op exporter per engine op."""
+
+    def __init__(self, onnx, opset: int) -> None:
+        self.onnx, self.helper, self.opset = onnx, onnx.helper, opset
+        from onnx import numpy_helper
+
+        self.numpy_helper = numpy_helper
+        self.nodes: list = []
+        self.initializers: list = []
+        self.used: set[str] = set()
+        self.counts: Counter = Counter()
+        self.scope: str | None = None  # the name_scope of the op being written, prefixed to node names
+
+    # -- names
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_.:/-]", "_", base) or "value"
+        name, k = base, self.counts[base]
+        while name in self.used:
+            k += 1
+            name = f"{base}_{k}"
+        self.counts[base] = k
+        self.used.add(name)
+        return name
+
+    # -- building blocks used by the op exporters
+    def constant(self, array, base: str = "const") -> str:
+        name = self.fresh(base)
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def int64s(self, values) -> str:
+        return self.constant(np.asarray(values, dtype=np.int64), "shape" if np.ndim(values) else "index")
+
+    def scalar(self, value, dtype: np.dtype) -> str:
+        return self.constant(np.asarray(value, dtype=dtype), "const")
+
+    def node(self, op_type: str, inputs: list[str], out: str | None = None, **attributes) -> str:
+        out = out or self.fresh(op_type.lower())
+        name = self.fresh(f"{self.scope}/{op_type}" if self.scope else op_type)
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=name, **attributes))
+        return out
+
+    def as_dtype(self, info: _Info, dtype: np.dtype) -> str:
+        """``info``'s value in ``dtype``, as NumPy's type promotion would convert it."""
+        if info.dtype == dtype:
+            return info.name
+        if info.constant is not None:
+            return self.constant(info.constant.astype(dtype))
+        return self.node("Cast", [info.name], to=_ELEMENT_TYPES[np.dtype(dtype)])
+
+    # -- the whole graph
+    def write(self, graph: _Graph, input_names: list[str], output_names: list[str], model_name: str):
+        helper, infos, first = self.helper, graph.infos, graph.first
+        for name in (*input_names, *output_names):
+            self.used.add(name)
+        graph_inputs = []
+        for i, (tensor, name) in enumerate(zip(first.inputs, input_names, strict=True)):
+            info = infos.get(id(tensor))
+            if info is None:
+                raise ExportError(
+                    f"export_onnx: input {i} ({name!r}) does not lead to any output: the forward ignores it or "
+                    "leaves the recorded graph (through .data, NumPy or no_grad)"
+                )
+            info.name = name
+            graph_inputs.append(self._value_info(name, info, graph, dims_of_batch=True))
+        output_of = {}
+        for i, (tensor, name) in enumerate(zip(first.outputs, output_names, strict=True)):
+            value = _value(tensor)
+            if not isinstance(value, Tensor) and id(value) not in output_of:
+                output_of[id(value)] = name  # the node writes straight into the graph output
+            elif isinstance(value, Tensor) and id(value) not in {id(t) for t in first.inputs}:
+                raise ExportError(
+                    f"export_onnx: output {i} ({name!r}) does not depend on the inputs (a constant); "
+                    "an exported graph computes its outputs from its inputs"
+                )
+        for value in first.order:
+            info = infos[id(value)]
+            if isinstance(value, Tensor):
+                if info.constant is not None:
+                    base = value.name or ("param" if value.requires_grad else "const")
+                    info.name = self.constant(value.data, base)
+                continue
+            info.name = output_of.get(id(value)) or self.fresh(value.output_name or value.name)
+            self.scope = value.scope
+            exporter = _EXPORTERS.get(type(value))
+            if exporter is None:
+                raise ExportError(
+                    f"export_onnx: the op {value.label()!r} ({type(value).__name__}) has no ONNX mapping; "
+                    "export supports: " + ", ".join(sorted({op.name for op in _EXPORTERS}))
+                )
+            exporter(
+                self,
+                _Node(value, graph.twins.get(id(value)), [infos[id(a)] for a in _arguments(value)], info),
+            )
+        self.scope = None
+        graph_outputs = []
+        for tensor, name in zip(first.outputs, output_names, strict=True):
+            info = infos[id(_value(tensor))]
+            if info.name != name:
+                self.node("Identity", [info.name], out=name)
+            graph_outputs.append(self._value_info(name, info, graph, dims_of_batch=False))
+        onnx_graph = helper.make_graph(
+            self.nodes, model_name, graph_inputs, graph_outputs, initializer=self.initializers
+        )
+        opsets = [helper.make_opsetid("", self.opset)]
+        from .. import __version__
+
+        return helper.make_model(
+            onnx_graph,
+            opset_imports=opsets,
+            producer_name="autograd_nn",
+            producer_version=__version__,
+            ir_version=helper.find_min_ir_version_for(opsets),
+        )
+
+    def _value_info(self, name: str, info: _Info, graph: _Graph, dims_of_batch: bool):
+        batch = graph.first.inputs[0].shape[0] if graph.second is not None else None
+        dims: list = list(info.shape)
+        for k in info.dynamic:
+            dims[k] = "batch" if dims_of_batch or info.shape[k] == batch else None
+        return self.helper.make_tensor_value_info(name, _element_type(info.dtype, name), dims)
+
+
+def _element_type(dtype: np.dtype, where: str) -> int:
+    element = _ELEMENT_TYPES.get(np.dtype(dtype))
+    if element is None:
+        raise ExportError(f"export_onnx: {where} has dtype {dtype}; ONNX export supports float32 and float64")
+    return element
+
+
+@dataclass
+class _Node:
+    """One recorded op as the exporters see it: the op, its twin from the second trace, its values."""
+
+    op: ops.Op
+    twin: ops.Op | None
+    inputs: list[_Info]
+    out: _Info
+
+    @property
+    def x(self) -> str:
+        return self.inputs[0].name
+
+
+# ---------------------------------------------------------------- one exporter per op
+
+
+def _binary(onnx_type: str):
+    def export(w: _Writer, n: _Node) -> None:
+        a, b = (w.as_dtype(v, n.out.dtype) for v in n.inputs)
+        w.node(onnx_type, [a, b], out=n.out.name)
+
+    return export
+
+
+def _unary(onnx_type: str):
+    def export(w: _Writer, n: _Node) -> None:
+        w.node(onnx_type, [n.x], out=n.out.name)
+
+    return export
+
+
+def _pow(w: _Writer, n: _Node) -> None:
+    w.node("Pow", [n.x, w.scalar(n.op.exponent, n.out.dtype)], out=n.out.name)
+
+
+def _reduce(onnx_type: str):
+    def export(w: _Writer, n: _Node) -> None:
+        if not n.op.axes:  # NumPy reduces over no axes: the input itself (ONNX would reduce them all)
+            w.node("Identity", [n.x], out=n.out.name)
+            return
+        w.node(onnx_type, [n.x, w.int64s(n.op.axes)], out=n.out.name, keepdims=int(bool(n.op.keepdims)))
+
+    return export
+
+
+def _logsumexp(w: _Writer, n: _Node) -> None:
+    """As the engine computes it: shift by the maximum (0 where that is not finite), log-sum-exp, unshift."""
+    if not n.op.axes:
+        w.node("Identity", [n.x], out=n.out.name)
+        return
+    axes = w.int64s(n.op.axes)
+    peak = w.node("ReduceMax", [n.x, axes], keepdims=1)
+    infinite = w.node("Or", [w.node("IsInf", [peak]), w.node("IsNaN", [peak])])
+    shift = w.node("Where", [infinite, w.scalar(0, n.out.dtype), peak])
+    total = w.node("ReduceSum", [w.node("Exp", [w.node("Sub", [n.x, shift])]), axes], keepdims=1)
+    result = w.node("Add", [w.node("Log", [total]), shift])
+    if n.op.keepdims:
+        w.node("Identity", [result], out=n.out.name)
+    else:
+        w.node("Squeeze", [result, axes], out=n.out.name)
+
+
+def _softmax(onnx_type: str):
+    def export(w: _Writer, n: _Node) -> None:
+        w.node(onnx_type, [n.x], out=n.out.name, axis=int(n.op.axis))
+
+    return export
+
+
+def log1p(w: _Writer, t: str, dtype: np.dtype) -> str:
+    """log(1 + t) for t >= 0 without losing t's digits when t is tiny (ONNX has no Log1p).
+
+    Goldberg (1991), Theorem 4: with u = 1 + t rounded, t * log(u) / (u - 1) has a relative error
+    of at most 5 ulp; where u rounds to 1, log1p(t) = t to within an ulp.
+    """
+    one = w.scalar(1, dtype)
+    u = w.node("Add", [t, one])
+    step = w.node("Sub", [u, one])
+    ratio = w.node("Mul", [t, w.node("Div", [w.node("Log", [u]), step])])
+    return w.node("Where", [w.node("Equal", [step, w.scalar(0, dtype)]), t, ratio])
+
+
+def softplus(w: _Writer, z: str, dtype: np.dtype, out: str | None = None) -> str:
+    """log(1 + e^z) as the engine computes it: log1p(e^-|z|) + max(z, 0)."""
+    small = w.node("Exp", [w.node("Neg", [w.node("Abs", [z])])])
+    return w.node("Add", [log1p(w, small, dtype), w.node("Relu", [z])], out=out)
+
+
+def _element_count(w: _Writer, info: _Info, dtype: np.dtype) -> str:
+    """The number of elements of a value, as a float: a constant, or computed when it grows with the batch."""
+    if not info.dynamic:
+        return w.scalar(int(np.prod(info.shape)), dtype)
+    return w.node("Cast", [w.node("Size", [info.name])], to=_ELEMENT_TYPES[np.dtype(dtype)])
+
+
+def _bce_with_logits(w: _Writer, n: _Node) -> None:
+    """softplus(z) - y z, reduced as the engine reduces it (``sum(softplus(z)) - y.z`` when shapes agree)."""
+    dtype, reduction = n.out.dtype, n.op.reduction
+    z_info, y_info = n.inputs
+    z, y = w.as_dtype(z_info, dtype), w.as_dtype(y_info, dtype)
+    if reduction != "none" and z_info.shape == y_info.shape:
+        sums = [softplus(w, z, dtype), w.node("Mul", [y, z])]
+        total = w.node("Sub", [w.node("ReduceSum", [s], keepdims=0) for s in sums])
+        counted = z_info
+    else:
+        loss = w.node("Sub", [softplus(w, z, dtype), w.node("Mul", [y, z])])
+        if reduction == "none":
+            w.node("Identity", [loss], out=n.out.name)
+            return
+        total = w.node("ReduceSum", [loss], keepdims=0)
+        shape = np.broadcast_shapes(z_info.shape, y_info.shape)
+        counted = _Info(shape, dtype, tuple(set(z_info.dynamic) | set(y_info.dynamic)), name=loss)
+    if reduction == "mean":
+        w.node("Div", [total, _element_count(w, counted, dtype)], out=n.out.name)
+    else:
+        w.node("Identity", [total], out=n.out.name)
+
+
+def _reshape(w: _Writer, n: _Node) -> None:
+    """The traced output shape, with -1 on its one batch-dependent axis (the rest stay as traced)."""
+    shape = list(n.out.shape)
+    if len(n.out.dynamic) > 1:
+        raise ExportError(
+            f"export_onnx: {n.op.label()} gives shape {n.out.shape}, in which {len(n.out.dynamic)} axes grow "
+            "with the batch; a reshape may leave only one batch-dependent axis (or pass dynamic_batch=False)"
+        )
+    for k in n.out.dynamic:
+        shape[k] = -1
+    zero = 0 in shape and -1 not in shape
+    w.node("Reshape", [n.x, w.int64s(shape)], out=n.out.name, allowzero=int(zero))
+
+
+def _transpose(w: _Writer, n: _Node) -> None:
+    ndim = len(n.inputs[0].shape)
+    axes = n.op.axes
+    perm = list(reversed(range(ndim))) if axes is None else [int(a) % ndim for a in axes]
+    w.node("Transpose", [n.x], out=n.out.name, perm=perm)
+
+
+def _broadcast_to(w: _Writer, n: _Node) -> None:
+    source = n.inputs[0]
+    shape = list(n.out.shape)
+    offset = len(shape) - len(source.shape)
+    for k in n.out.dynamic:
+        if k - offset < 0 or (k - offset) not in source.dynamic:
+            raise ExportError(
+                f"export_onnx: {n.op.label()} stretches a fixed axis to the batch size; it has no mapping "
+                "with dynamic_batch (pass dynamic_batch=False)"
+            )
+        shape[k] = 1  # Expand keeps the input's own (batch) length there
+    w.node("Expand", [n.x, w.int64s(shape)], out=n.out.name)
+
+
+def _index_parts(index) -> tuple:
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _same_index(a, b) -> bool:
+    parts_a, parts_b = _index_parts(a), _index_parts(b)
+    if len(parts_a) != len(parts_b):
+        return False
+    for p, q in zip(parts_a, parts_b, strict=True):
+        if isinstance(p, np.ndarray) or isinstance(q, np.ndarray):
+            if not (isinstance(p, np.ndarray) and isinstance(q, np.ndarray) and np.array_equal(p, q)):
+                return False
+        elif p != q:
+            return False
+    return True
+
+
+def _is_int(p) -> bool:
+    return isinstance(p, (int, np.integer)) and not isinstance(p, bool)
+
+
+def _getitem(w: _Writer, n: _Node) -> None:
+    """Basic indexing as Slice, Squeeze and Unsqueeze; one integer array as Gather; any other index as a
+    Gather of the flattened input at the positions it selects (inputs of fixed shape only)."""
+    index, source = n.op.index, n.inputs[0]
+    if n.twin is not None and not _same_index(index, n.twin.index):
+        raise ExportError(
+            f"export_onnx: the index of {n.op.label()} changes with the batch size (built from the batch, "
+            "or a boolean mask); it has no mapping with dynamic_batch (pass dynamic_batch=False)"
+        )
+    parts = _index_parts(index)
+    arrays = [p for p in parts if isinstance(p, np.ndarray)]
+    if not arrays:
+        _basic_index(w, n, parts)
+    elif len(arrays) == 1 and all(isinstance(p, (slice, np.ndarray)) or p is Ellipsis for p in parts):
+        _basic_index(w, n, parts)  # the array's axis is left whole here; the Gather below picks along it
+    elif source.dynamic:
+        raise ExportError(
+            f"export_onnx: {n.op.label()} mixes several index arrays on a batch-dependent tensor; it has no "
+            "mapping with dynamic_batch (pass dynamic_batch=False)"
+        )
+    else:
+        positions = np.arange(int(np.prod(source.shape)), dtype=np.int64).reshape(source.shape)[index]
+        flat = w.node("Reshape", [n.x, w.int64s([-1])])
+        w.node("Gather", [flat, w.int64s(positions)], out=n.out.name, axis=0)
+
+
+def _basic_index(w: _Writer, n: _Node, parts: tuple) -> None:
+    ndim = len(n.inputs[0].shape)
+    consumed = sum(1 for p in parts if p is not None and p is not Ellipsis)
+    expanded: list = []
+    for p in parts:
+        expanded.extend([slice(None)] * (ndim - consumed) if p is Ellipsis else [p])
+    starts, ends, axes, steps, squeezed, inserted = [], [], [], [], [], []
+    axis = position = 0  # the input axis the next part indexes, and the output axis it becomes
+    gather = None
+    for p in expanded:
+        if p is None:
+            inserted.append(position)
+            position += 1
+            continue
+        if isinstance(p, slice) and p != slice(None):
+            step = 1 if p.step is None else int(p.step)
+            starts.append((0 if step > 0 else _INT64_MAX) if p.start is None else int(p.start))
+            ends.append((_INT64_MAX if step > 0 else _INT64_MIN) if p.stop is None else int(p.stop))
+            axes.append(axis)
+            steps.append(step)
+        elif _is_int(p):
+            starts.append(int(p))
+            ends.append(_INT64_MAX if int(p) == -1 else int(p) + 1)
+            axes.append(axis)
+            steps.append(1)
+            squeezed.append(axis)
+        elif isinstance(p, np.ndarray):
+            gather = (axis, p)
+        if not _is_int(p):
+            position += 1
+        axis += 1
+    value = n.x
+    if axes:
+        value = w.node("Slice", [value, w.int64s(starts), w.int64s(ends), w.int64s(axes), w.int64s(steps)])
+    if squeezed:
+        value = w.node("Squeeze", [value, w.int64s(squeezed)])
+    if inserted:
+        value = w.node("Unsqueeze", [value, w.int64s(inserted)])
+    if gather is not None:
+        value = w.node("Gather", [value, w.int64s(gather[1].astype(np.int64))], axis=gather[0])
+    w.node("Identity", [value], out=n.out.name)
+
+
+def _scatter_add(w: _Writer, n: _Node) -> None:
+    """Zeros with the update added at the positions the index selects (repeats accumulate), on the flat array."""
+    target = tuple(n.op.target_shape)
+    if n.out.dynamic or n.inputs[0].dynamic:
+        raise ExportError(
+            f"export_onnx: {n.op.label()} on a batch-dependent tensor has no mapping (pass dynamic_batch=False)"
+        )
+    positions = np.arange(int(np.prod(target)), dtype=np.int64).reshape(target)[n.op.index]
+    updates = w.node("Expand", [n.x, w.int64s(positions.shape)])
+    flat_updates = w.node("Reshape", [updates, w.int64s([-1])])
+    zeros = w.constant(np.zeros(int(np.prod(target)), dtype=n.out.dtype), "zeros")
+    summed = w.node("ScatterND", [zeros, w.int64s(positions.reshape(-1, 1)), flat_updates], reduction="add")
+    w.node("Reshape", [summed, w.int64s(list(target))], out=n.out.name, allowzero=1)
+
+
+_EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
+    ops.Add: _binary("Add"),
+    ops.Sub: _binary("Sub"),
+    ops.Mul: _binary("Mul"),
+    ops.Div: _binary("Div"),
+    ops.MatMul: _binary("MatMul"),
+    ops.Neg: _unary("Neg"),
+    ops.Pow: _pow,
+    ops.Exp: _unary("Exp"),
+    ops.Log: _unary("Log"),
+    ops.Sigmoid: _unary("Sigmoid"),
+    ops.Tanh: _unary("Tanh"),
+    ops.ReLU: _unary("Relu"),
+    ops.Sum: _reduce("ReduceSum"),
+    ops.Mean: _reduce("ReduceMean"),
+    ops.Max: _reduce("ReduceMax"),
+    ops.LogSumExp: _logsumexp,
+    ops.Softmax: _softmax("Softmax"),
+    ops.LogSoftmax: _softmax("LogSoftmax"),
+    ops.BCEWithLogits: _bce_with_logits,
+    ops.Reshape: _reshape,
+    ops.Transpose: _transpose,
+    ops.BroadcastTo: _broadcast_to,
+    ops.Index: _getitem,
+    ops.ScatterAdd: _scatter_add,
+}
