@@ -1,4 +1,4 @@
-"""The ``autograd-nn`` command line: train, evaluate, predict, graph. Thin: parses, calls, prints.
+"""The ``autograd-nn`` command line: train, evaluate, predict, graph, export. Thin: parses, calls, prints.
 
 User errors (bad data, missing files, an existing run folder) end with one line on stderr and a
 non-zero exit status, never a traceback.
@@ -131,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--backward", action="store_true", help="draw the backward view (gradients flowing to the parameters)"
     )
     graph.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+    export = commands.add_parser(
+        "export", help="write trained weights as an ONNX model (needs the onnx extra)"
+    )
+    export.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
+    export.add_argument("--out", type=Path, required=True, help="ONNX file to write, e.g. model.onnx")
+    export.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     return parser
 
 
@@ -288,7 +295,46 @@ def run_graph(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "graph": run_graph}
+def run_export(args: argparse.Namespace) -> int:
+    """The trained network's forward pass (raw pixels in, class scores out) as an ONNX file."""
+    from .network import Network
+
+    taken = f"{args.out} already exists; pass --overwrite to replace it"
+    if args.out.exists() and not args.overwrite:
+        raise FileExistsError(taken)
+    network = Network.load(args.weights)
+    try:
+        from ..export import export_onnx
+
+        example = np.zeros((1, network.sizes[0]), dtype=network.dtype)
+        export_onnx(
+            network.forward,
+            example,
+            args.out,
+            input_names=["X"],
+            output_names=["scores"],
+            overwrite=args.overwrite,
+        )
+    except ImportError as error:
+        raise AutogradError(str(error)) from None
+    except FileExistsError:  # the file appeared while exporting
+        raise FileExistsError(taken) from None
+    sizes = "-".join(str(s) for s in network.sizes)
+    print(
+        f"wrote {args.out}: the {sizes} sigmoid network ({network.dtype}); input X (examples x "
+        f"{network.sizes[0]}, raw values as in the data), output scores (examples x {network.sizes[-1]}); "
+        "label = argmax + 1"
+    )
+    return 0
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "predict": run_predict,
+    "graph": run_graph,
+    "export": run_export,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
