@@ -515,8 +515,10 @@ def log1p(w: _Writer, t: str, dtype: np.dtype) -> str:
     one = w.scalar(1, dtype)
     u = w.node("Add", [t, one])
     step = w.node("Sub", [u, one])
-    ratio = w.node("Mul", [t, w.node("Div", [w.node("Log", [u]), step])])
-    return w.node("Where", [w.node("Equal", [step, w.scalar(0, dtype)]), t, ratio])
+    rounded_to_one = w.node("Equal", [step, w.scalar(0, dtype)])
+    divisor = w.node("Where", [rounded_to_one, one, step])  # no 0/0, even in the branch not taken
+    ratio = w.node("Mul", [t, w.node("Div", [w.node("Log", [u]), divisor])])
+    return w.node("Where", [rounded_to_one, t, ratio])
 
 
 def softplus(w: _Writer, z: str, dtype: np.dtype, out: str | None = None) -> str:
@@ -533,16 +535,17 @@ def _element_count(w: _Writer, info: _Info, dtype: np.dtype) -> str:
 
 
 def _bce_with_logits(w: _Writer, n: _Node) -> None:
-    """softplus(z) - y z, reduced as the engine reduces it (``sum(softplus(z)) - y.z`` when shapes agree)."""
+    """softplus(z) - y z, reduced as the engine reduces it (``sum(softplus(z)) - y.z`` when shapes
+    agree), each part in the float type NumPy computes it in."""
     dtype, reduction = n.out.dtype, n.op.reduction
     z_info, y_info = n.inputs
-    z, y = w.as_dtype(z_info, dtype), w.as_dtype(y_info, dtype)
+    plus = w.as_dtype(_Info(z_info.shape, z_info.dtype, name=softplus(w, z_info.name, z_info.dtype)), dtype)
+    product = w.node("Mul", [w.as_dtype(y_info, dtype), w.as_dtype(z_info, dtype)])
     if reduction != "none" and z_info.shape == y_info.shape:
-        sums = [softplus(w, z, dtype), w.node("Mul", [y, z])]
-        total = w.node("Sub", [w.node("ReduceSum", [s], keepdims=0) for s in sums])
+        total = w.node("Sub", [w.node("ReduceSum", [part], keepdims=0) for part in (plus, product)])
         counted = z_info
     else:
-        loss = w.node("Sub", [softplus(w, z, dtype), w.node("Mul", [y, z])])
+        loss = w.node("Sub", [plus, product])
         if reduction == "none":
             w.node("Identity", [loss], out=n.out.name)
             return
