@@ -295,7 +295,7 @@ def run_program(steps, x):
     return values[-1].tanh()  # keeps long chains in range
 
 
-@settings(max_examples=20, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(steps=programs(), dtype=st.sampled_from([np.float64, np.float32]))
 def test_random_programs_match_the_engine(tmp_path_factory, steps, dtype):
     path = tmp_path_factory.mktemp("programs") / "p.onnx"
@@ -340,6 +340,25 @@ def test_a_value_computed_outside_the_graph_from_the_batch_is_an_error(tmp_path)
 
     with pytest.raises(ag.ExportError, match="constant that changes with the batch"):
         ag.export_onnx(leaky, np.arange(6.0).reshape(2, 3), tmp_path / "f.onnx")
+
+
+def test_an_index_built_from_the_batch_is_an_error(tmp_path):
+    with pytest.raises(ag.ExportError, match=r"the 'index' of getitem changes with the batch size"):
+        ag.export_onnx(lambda x: x[x.data[:, 0] > 0], np.arange(6.0).reshape(3, 2), tmp_path / "f.onnx")
+
+
+def test_outputs_name_their_batch_axis_only_where_it_is_the_batch(tmp_path):
+    model = ag.export_onnx(
+        lambda x: (x.exp(), x.reshape(-1), x.sum(axis=0)), np.ones((2, 3)), tmp_path / "f.onnx"
+    )
+    dims = [[dimension(d) for d in o.type.tensor_type.shape.dim] for o in model.graph.output]
+    assert dims == [["batch", 3], [None], [3]]  # 3 * batch: a dimension left unnamed
+
+
+def dimension(d) -> str | int | None:
+    """A graph dimension as its name, its length, or None when it has neither."""
+    which = d.WhichOneof("value")
+    return None if which is None else getattr(d, which)
 
 
 def test_an_input_the_outputs_do_not_use_is_an_error(tmp_path):

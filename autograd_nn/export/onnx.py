@@ -6,8 +6,9 @@ nodes in topological order, parameters as initializers, inputs with a symbolic b
 Tracing: the example inputs become fresh tensors with ``requires_grad=True``, so every op that
 depends on them is recorded; the recorded graph is walked iteratively from the outputs. Leaves
 that are not inputs become initializers (parameters under their own names, constants as
-``const``). With ``dynamic_batch`` the forward runs a second time on the inputs grown by one row;
-the axes whose length changed between the two runs are the batch-dependent ones. That second run
+``const``). With ``dynamic_batch`` the forward runs a second time on the inputs with their rows
+reversed and one more row; the axes whose length changed between the two runs are the
+batch-dependent ones. That second run
 is how a ``Reshape`` to a traced shape such as ``(32, 8, 8)`` is written with ``-1`` on its one
 batch-dependent axis, and how a value that depends on the batch size but left the graph (an op on
 ``.data``, a mask built from ``len(X)``) is caught as an error instead of being frozen into the file.
@@ -80,7 +81,9 @@ def export_onnx(
     second = None
     if dynamic_batch:
         _check_batch(arrays)
-        second = _trace(model_or_fn, [np.concatenate([a, a[:1]]) for a in arrays])
+        # Rows reversed and the first repeated: a mask or statistic computed from the data outside
+        # the graph then changes too, and is caught instead of frozen into the file.
+        second = _trace(model_or_fn, [np.concatenate([a[::-1], a[:1]]) for a in arrays])
     output_names = _check_names(output_names, len(first.outputs), "output_names", "output")
     if set(input_names) & set(output_names):
         raise ValueError(
@@ -237,6 +240,7 @@ class _Info:
     dynamic: tuple[int, ...] = ()
     name: str = ""
     constant: np.ndarray | None = None  # the array of a constant leaf
+    second_shape: tuple[int, ...] = ()  # the shape in the trace with one more example
 
 
 @dataclass
@@ -263,6 +267,8 @@ class _Graph:
                 other = second.order[position]
                 dynamic = self._compare(value, other, input_index, second)
             info = _Info(shape, _dtype(value), dynamic)
+            if second is not None:
+                info.second_shape = _shape(second.order[position])
             if isinstance(value, Tensor) and id(value) not in input_index:
                 info.constant = value.data
             self.infos[id(value)] = info
@@ -289,8 +295,54 @@ class _Graph:
                     "NumPy or no_grad) or at random; compute it with tensor operations, or pass dynamic_batch=False"
                 )
         else:
+            changed = _changed_parameter(value, other)
+            if changed is not None:
+                raise ExportError(
+                    f"export_onnx: the {changed!r} of {value.label()} changes with the batch size (it was built "
+                    "from the batch, e.g. a mask or labels of one row per example); it has no mapping with "
+                    "dynamic_batch (pass dynamic_batch=False)"
+                )
             self.twins[id(value)] = other
         return tuple(k for k, (a, b) in enumerate(zip(shape, other_shape, strict=True)) if a != b)
+
+
+# The parameters of these ops are traced shapes, which may grow with the batch: their exporters
+# write them with the batch-dependent axes found by comparing the two traces.
+_SHAPE_PARAMETERS = {
+    ops.Reshape: {"new_shape"},
+    ops.BroadcastTo: {"target_shape"},
+    ops.ScatterAdd: {"target_shape"},
+}
+_RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node, not the op's parameters
+
+
+def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
+    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
+    exempt = _SHAPE_PARAMETERS.get(type(op), set())
+    for cls in type(op).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):
+                continue
+            if not _same_parameter(getattr(op, slot), getattr(twin, slot, None)):
+                return slot
+    return None
+
+
+def _same_parameter(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and np.array_equal(a, b)
+        )
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_same_parameter(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return type(a) is type(b) and a == b
 
 
 def _describe(value) -> str:
@@ -424,8 +476,9 @@ class _Writer:
     def _value_info(self, name: str, info: _Info, graph: _Graph, dims_of_batch: bool):
         batch = graph.first.inputs[0].shape[0] if graph.second is not None else None
         dims: list = list(info.shape)
-        for k in info.dynamic:
-            dims[k] = "batch" if dims_of_batch or info.shape[k] == batch else None
+        for k in info.dynamic:  # "batch" where the length is the batch size in both traces; else unnamed
+            is_batch = (info.shape[k], info.second_shape[k]) == (batch, batch + 1)
+            dims[k] = "batch" if dims_of_batch or is_batch else None
         return self.helper.make_tensor_value_info(name, _element_type(info.dtype, name), dims)
 
 
@@ -597,19 +650,6 @@ def _index_parts(index) -> tuple:
     return index if isinstance(index, tuple) else (index,)
 
 
-def _same_index(a, b) -> bool:
-    parts_a, parts_b = _index_parts(a), _index_parts(b)
-    if len(parts_a) != len(parts_b):
-        return False
-    for p, q in zip(parts_a, parts_b, strict=True):
-        if isinstance(p, np.ndarray) or isinstance(q, np.ndarray):
-            if not (isinstance(p, np.ndarray) and isinstance(q, np.ndarray) and np.array_equal(p, q)):
-                return False
-        elif p != q:
-            return False
-    return True
-
-
 def _is_int(p) -> bool:
     return isinstance(p, (int, np.integer)) and not isinstance(p, bool)
 
@@ -617,12 +657,7 @@ def _is_int(p) -> bool:
 def _getitem(w: _Writer, n: _Node) -> None:
     """Basic indexing as Slice, Squeeze and Unsqueeze; one integer array as Gather; any other index as a
     Gather of the flattened input at the positions it selects (inputs of fixed shape only)."""
-    index, source = n.op.index, n.inputs[0]
-    if n.twin is not None and not _same_index(index, n.twin.index):
-        raise ExportError(
-            f"export_onnx: the index of {n.op.label()} changes with the batch size (built from the batch, "
-            "or a boolean mask); it has no mapping with dynamic_batch (pass dynamic_batch=False)"
-        )
+    index, source = n.op.index, n.inputs[0]  # the same in both traces (see _changed_parameter)
     parts = _index_parts(index)
     arrays = [p for p in parts if isinstance(p, np.ndarray)]
     if not arrays:
