@@ -251,6 +251,28 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> Tensor:
         return ops.log_softmax(self, axis)
 
+    def min(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(ops.Min(axis, keepdims), self)
+
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return apply(ops.Var(axis, keepdims, ddof), self)
+
+    def std(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return apply(ops.Std(axis, keepdims, ddof), self)
+
+    def argmax(self, axis=None) -> np.ndarray:
+        """The index of the maximum (over all entries, or along ``axis``): an integer ndarray, not a Tensor."""
+        return np.asarray(self.data.argmax(axis=axis))
+
+    def abs(self) -> Tensor:
+        return ops.abs(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def clip(self, lo, hi) -> Tensor:
+        return ops.clip(self, lo, hi)
+
     # ------------------------------------------------------------ differentiation
     def backward(self, grad=None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.

@@ -1,4 +1,5 @@
-"""Elementwise functions: exp, log, sigmoid, tanh, relu, with the numerically careful helpers they use."""
+"""Elementwise functions: exp, log, sigmoid, tanh, relu, softplus, leaky_relu, abs, sqrt, dropout,
+with the numerically careful helpers they use."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def stable_sigmoid(z: np.ndarray) -> np.ndarray:
     return t
 
 
-def softplus(z: np.ndarray) -> np.ndarray:
+def stable_softplus(z: np.ndarray) -> np.ndarray:
     """log(1 + e^z) = max(z, 0) + log1p(e^-|z|): never overflows, exact for large |z|."""
     t = np.abs(z, out=np.empty_like(z))
     np.negative(t, out=t)
@@ -126,3 +127,129 @@ def tanh(x) -> _tensor.Tensor:
 def relu(x) -> _tensor.Tensor:
     """max(x, 0), elementwise (gradient 0 at x = 0)."""
     return _tensor.apply(ReLU(), x)
+
+
+# ---------------------------------------------------------------- round two: more elementwise functions
+
+
+class Softplus(Op):
+    """log(1 + e^x), whose derivative is sigmoid(x)."""
+
+    __slots__ = ()
+    name = "softplus"
+
+    def forward(self, x):
+        return stable_softplus(x)
+
+    def vjp(self, g, out, x):
+        return (g * _sigmoid(x),)
+
+
+class LeakyReLU(Op):
+    """x for x > 0, slope * x otherwise (gradient ``slope`` at x = 0, as below zero)."""
+
+    __slots__ = ("slope",)
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01) -> None:
+        self.slope = float(slope)
+
+    def details(self) -> str:
+        return f"slope={self.slope:g}"
+
+    def forward(self, x):
+        return np.where(x > 0, x, x * x.dtype.type(self.slope))
+
+    def vjp(self, g, out, x):
+        x = _data(x)
+        return (g * np.where(x > 0, x.dtype.type(1), x.dtype.type(self.slope)),)
+
+
+class Abs(Op):
+    """|x|; the gradient is sign(x), so 0 at x = 0 (the subgradient NumPy's sign and PyTorch pick)."""
+
+    __slots__ = ()
+    name = "abs"
+
+    def forward(self, x):
+        return np.abs(x)
+
+    def vjp(self, g, out, x):
+        return (g * np.sign(_data(x)),)
+
+
+class Sqrt(Op):
+    """The square root; its gradient 1 / (2 sqrt(x)) is inf at x = 0, as in NumPy and PyTorch."""
+
+    __slots__ = ()
+    keeps_inputs, keeps_output = False, True
+    name = "sqrt"
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def vjp(self, g, out, x):
+        return (g / (2 * out),)
+
+
+class Dropout(Op):
+    """x * mask, where ``mask`` holds 0 for dropped entries and 1 / (1 - p) for kept ones (chosen by
+    ``dropout``, kept here for the VJP)."""
+
+    __slots__ = ("mask", "p")
+    keeps_inputs = False
+    name = "dropout"
+
+    def __init__(self, mask: np.ndarray, p: float) -> None:
+        self.mask, self.p = mask, p
+
+    def details(self) -> str:
+        return f"p={self.p:g}"
+
+    def forward(self, x):
+        return x * self.mask
+
+    def vjp(self, g, out, x):
+        return (g * self.mask,)
+
+
+def softplus(x) -> _tensor.Tensor:
+    """log(1 + e^x), elementwise, exact and finite for every float x."""
+    return _tensor.apply(Softplus(), x)
+
+
+def leaky_relu(x, slope: float = 0.01) -> _tensor.Tensor:
+    """x where x > 0, else slope * x."""
+    return _tensor.apply(LeakyReLU(slope), x)
+
+
+def abs(x) -> _tensor.Tensor:
+    """|x|, elementwise (gradient 0 at x = 0)."""
+    return _tensor.apply(Abs(), x)
+
+
+def sqrt(x) -> _tensor.Tensor:
+    """The square root, elementwise (like NumPy, nan below 0; the gradient is inf at 0)."""
+    return _tensor.apply(Sqrt(), x)
+
+
+def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None = None) -> _tensor.Tensor:
+    """Inverted dropout: zero each entry with probability ``p`` and scale the rest by 1 / (1 - p).
+
+    The identity when ``training`` is False or ``p`` is 0. ``rng`` (a ``numpy.random.Generator``)
+    makes the mask reproducible; without it a fresh generator is seeded from the OS for this call
+    (no random state is shared between calls or threads).
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be a number in [0, 1), got {p!r}")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"dropout: rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
+    x = x if isinstance(x, _tensor.Tensor) else _tensor.Tensor(x)
+    if not training or p == 0:
+        return x
+    rng = np.random.default_rng() if rng is None else rng
+    mask = (rng.random(x.shape, dtype=x.dtype) >= p).astype(x.dtype)
+    mask *= 1 / (1 - p)
+    return _tensor.apply(Dropout(mask, float(p)), x)

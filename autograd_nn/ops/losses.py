@@ -1,13 +1,15 @@
-"""Losses computed from logits, so they never take log(0)."""
+"""Losses: binary and softmax cross-entropy (from logits, so never log(0)), negative log-likelihood, MSE."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import tensor as _tensor
+from ..errors import ShapeError
 from .base import Op, _is_array
-from .elementwise import _sigmoid, softplus, stable_sigmoid
-from .shapes import _broadcast_to
+from .elementwise import _sigmoid, stable_sigmoid, stable_softplus
+from .reductions import log_softmax
+from .shapes import _broadcast_to, _scatter_add
 
 
 class BCEWithLogits(Op):
@@ -30,9 +32,9 @@ class BCEWithLogits(Op):
 
     def forward(self, z, y):
         if self.reduction != "none" and z.shape == y.shape:  # the common case, with no y*z temporary
-            total, count = softplus(z).sum() - np.vdot(y, z), z.size
+            total, count = stable_softplus(z).sum() - np.vdot(y, z), z.size
         else:
-            loss = softplus(z) - y * z  # not in place: y may broadcast z to a larger shape
+            loss = stable_softplus(z) - y * z  # not in place: y may broadcast z to a larger shape
             if self.reduction == "none":
                 return loss
             total, count = loss.sum(), loss.size
@@ -59,3 +61,171 @@ def binary_cross_entropy_with_logits(logits, targets, reduction: str = "mean") -
     ``reduction``: "mean" over all elements (PyTorch's default), "sum", or "none" (elementwise).
     """
     return _tensor.apply(BCEWithLogits(reduction), logits, targets)
+
+
+# ---------------------------------------------------------------- round two: multiclass and regression losses
+
+
+def _check_reduction(op: str, reduction: str) -> str:
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"{op}: reduction must be 'sum', 'mean' or 'none', got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: np.ndarray, reduction: str):
+    return loss if reduction == "none" else (loss.mean() if reduction == "mean" else loss.sum())
+
+
+def _spread(g, shape: tuple[int, ...], reduction: str):
+    """The VJP of ``_reduce``: g stretched back over the per-example losses of ``shape``."""
+    if reduction == "none":
+        return g
+    count = int(np.prod(shape))
+    return _broadcast_to(g / count if reduction == "mean" and count else g, shape)
+
+
+class NLLLoss(Op):
+    """-log_probs[..., label]: the negative log-likelihood of integer class labels, classes along the
+    last axis. The labels are part of the op (not an input): nothing flows back to them."""
+
+    __slots__ = ("index", "labels", "reduction")
+    name = "nll_loss"
+
+    def __init__(self, labels: np.ndarray, reduction: str = "mean") -> None:
+        self.labels, self.reduction = labels, _check_reduction(self.name, reduction)
+        self.index = (*np.indices(labels.shape, sparse=True), labels)  # picks log_probs[..., label]
+
+    def details(self) -> str:
+        return self.reduction
+
+    def forward(self, log_probs):
+        return _reduce(-log_probs[self.index], self.reduction)
+
+    def vjp(self, g, out, log_probs):
+        picked = -_spread(g, self.labels.shape, self.reduction)
+        if _is_array(picked):  # each (example, label) pair appears once: plain assignment suffices
+            result = np.zeros(log_probs.shape, dtype=picked.dtype)
+            result[self.index] = picked
+            return (result,)
+        return (_scatter_add(picked, self.index, log_probs.shape),)
+
+
+class SoftNLLLoss(Op):
+    """-sum(target * log_probs) over the last axis: the cross-entropy against class probabilities."""
+
+    __slots__ = ("reduction",)
+    name = "soft_nll_loss"
+
+    def __init__(self, reduction: str = "mean") -> None:
+        self.reduction = _check_reduction(self.name, reduction)
+
+    def details(self) -> str:
+        return self.reduction
+
+    def forward(self, log_probs, target):
+        return _reduce(-(target * log_probs).sum(axis=-1), self.reduction)
+
+    def vjp(self, g, out, log_probs, target):
+        need_log_probs, need_target = self.needs_grad
+        g = -_spread(g, log_probs.shape[:-1], self.reduction).reshape((*log_probs.shape[:-1], 1))
+        return (g * target if need_log_probs else None), (g * log_probs if need_target else None)
+
+
+class MSELoss(Op):
+    """(pred - target)**2, averaged (or summed) over every element."""
+
+    __slots__ = ("reduction",)
+    name = "mse_loss"
+
+    def __init__(self, reduction: str = "mean") -> None:
+        self.reduction = _check_reduction(self.name, reduction)
+
+    def details(self) -> str:
+        return self.reduction
+
+    def forward(self, pred, target):
+        if pred.shape != target.shape:
+            raise ShapeError(
+                f"mse_loss: pred of shape {pred.shape} and target of shape {target.shape} differ; "
+                "reshape one to match (broadcasting them is almost always a mistake)"
+            )
+        diff = pred - target
+        return _reduce(diff * diff, self.reduction)
+
+    def vjp(self, g, out, pred, target):
+        need_pred, need_target = self.needs_grad
+        g2diff = 2 * _spread(g, pred.shape, self.reduction) * (pred - target)
+        return (g2diff if need_pred else None), (-g2diff if need_target else None)
+
+
+def _labels(labels, log_probs_shape: tuple[int, ...], op: str) -> np.ndarray:
+    """``labels`` checked: integers in 0..K-1, one per row of ``log_probs_shape`` (K along the last axis)."""
+    if isinstance(labels, _tensor.Tensor):
+        raise TypeError(
+            f"{op}: labels must be an integer ndarray (a Tensor holds floats); for class probabilities "
+            f"give a tensor of the logits' shape {log_probs_shape}"
+        )
+    array = np.asarray(labels)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: labels must hold integers 0..K-1, got dtype {array.dtype}"
+            + (" (use labels.astype(int))" if array.dtype.kind == "f" else "")
+        )
+    if len(log_probs_shape) == 0 or array.shape != log_probs_shape[:-1]:
+        raise ShapeError(
+            f"{op}: labels of shape {array.shape} do not fit inputs of shape {log_probs_shape}: "
+            f"expected one label per row, shape {log_probs_shape[:-1]}"
+        )
+    classes = log_probs_shape[-1]
+    bad = (array < 0) | (array >= classes)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{op}: labels must be in 0..{classes - 1} (inputs of shape {log_probs_shape} have {classes} "
+            f"classes), got {array[where]} at index {where}"
+        )
+    return array.astype(np.intp, copy=False)
+
+
+def _shape(value) -> tuple[int, ...]:
+    return value.shape if isinstance(value, _tensor.Tensor) else np.shape(value)
+
+
+def nll_loss(log_probs, labels, reduction: str = "mean") -> _tensor.Tensor:
+    """The negative log-likelihood -log_probs[i, labels[i]], averaged over the examples by default.
+
+    ``log_probs`` (N, K) (or any (..., K)) holds log-probabilities, classes along the last axis;
+    ``labels`` integers 0..K-1 of shape (N,). ``reduction``: "mean", "sum" or "none".
+    """
+    return _tensor.apply(NLLLoss(_labels(labels, _shape(log_probs), "nll_loss"), reduction), log_probs)
+
+
+def mse_loss(pred, target, reduction: str = "mean") -> _tensor.Tensor:
+    """The squared error (pred - target)**2: "mean" over every element (the default), "sum" or "none".
+
+    ``pred`` and ``target`` must have the same shape: a broadcast here is almost always a bug.
+    """
+    return _tensor.apply(MSELoss(reduction), pred, target)
+
+
+def cross_entropy(logits, target, reduction: str = "mean") -> _tensor.Tensor:
+    """The softmax cross-entropy of ``logits`` (N, K), classes along the last axis, from log_softmax
+    (never log(0)).
+
+    ``target``: integer class labels 0..K-1 of shape (N,), or class probabilities of the logits'
+    shape (a Tensor target gets a gradient too). ``reduction``: "mean" over the examples, "sum" or
+    "none" (one loss per example).
+    """
+    logits_shape, target_shape = _shape(logits), _shape(target)
+    if len(logits_shape) == 0:
+        raise ShapeError("cross_entropy: logits must have a class axis, got a 0-d tensor")
+    if len(target_shape) == len(logits_shape):  # probabilities (labels have one axis fewer)
+        if target_shape != logits_shape:
+            raise ShapeError(
+                f"cross_entropy: target probabilities of shape {target_shape} must have the logits' shape "
+                f"{logits_shape} (integer labels have shape {logits_shape[:-1]})"
+            )
+        op = SoftNLLLoss(reduction)
+        return _tensor.apply(op, log_softmax(logits, axis=-1), target)
+    op = NLLLoss(_labels(target, logits_shape, "cross_entropy"), reduction)
+    return _tensor.apply(op, log_softmax(logits, axis=-1))

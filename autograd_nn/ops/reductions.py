@@ -1,4 +1,5 @@
-"""Reductions (sum, mean, max, logsumexp) and normalizations along an axis (softmax, log_softmax)."""
+"""Reductions (sum, mean, max, min, var, std, logsumexp) and normalizations along an axis (softmax,
+log_softmax)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,71 @@ class Max(Sum):
         is_max = _data(x) == _data(out).reshape(kept)
         share = is_max / is_max.sum(axis=self.axes, keepdims=True, dtype=_data(x).dtype)  # x's float type
         return (_expand_reduced(g, x.shape, self.axes, self.keepdims) * share,)
+
+
+class Min(Max):
+    """The minimum; ties share the gradient equally, as for ``Max``."""
+
+    __slots__ = ()
+    name = "min"
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        if x.size == 0:
+            raise ShapeError(f"min: cannot take the minimum of an empty tensor of shape {x.shape}")
+        return x.min(axis=self.axes, keepdims=self.keepdims)
+
+
+class Var(Sum):
+    """The variance, mean((x - mean(x))**2) * n / (n - ddof); ``ddof=1`` gives the unbiased estimate."""
+
+    __slots__ = ("ddof",)
+    keeps_inputs = True
+    name = "var"
+
+    def __init__(self, axis=None, keepdims: bool = False, ddof: int = 0) -> None:
+        super().__init__(axis, keepdims)
+        self.ddof = ddof
+
+    def details(self) -> str:
+        details = _reduction_details(self.axis, self.keepdims)
+        if self.ddof:
+            details += f"{', ' if details else ''}ddof={self.ddof}"
+        return details
+
+    def degrees_of_freedom(self, shape: tuple[int, ...]) -> int:
+        count = int(np.prod([shape[a] for a in self.axes]))
+        if count - self.ddof <= 0:
+            raise ShapeError(
+                f"{self.name}: ddof={self.ddof} needs more than {self.ddof} values to reduce, "
+                f"but axis={self.axis} of shape {shape} has {count}"
+            )
+        return count - self.ddof
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        self.degrees_of_freedom(x.shape)
+        return x.var(axis=self.axes, keepdims=self.keepdims, ddof=self.ddof)
+
+    def vjp(self, g, out, x):
+        centered = x - x.mean(axis=self.axes, keepdims=True)
+        scale = 2 / self.degrees_of_freedom(x.shape)
+        return (_expand_reduced(g * scale, x.shape, self.axes, self.keepdims) * centered,)
+
+
+class Std(Var):
+    """The standard deviation, sqrt(var). Where it is 0 the gradient is 0 (as in PyTorch), not 0/0."""
+
+    __slots__ = ()
+    keeps_inputs, keeps_output = True, True
+    name = "std"
+
+    def forward(self, x):
+        return np.sqrt(super().forward(x))
+
+    def vjp(self, g, out, x):
+        nonzero = (_data(out) != 0).astype(out.dtype)  # 1 where std > 0, else 0 (then divide by 1)
+        return super().vjp(g / (2 * (out + (1 - nonzero))) * nonzero, None, x)  # d std = d var / (2 std)
 
 
 class LogSumExp(Sum):

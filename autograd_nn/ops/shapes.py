@@ -1,11 +1,13 @@
-"""Shapes and indexing: reshape, transpose, broadcast_to, getitem and its adjoint scatter_add."""
+"""Shapes and indexing: reshape, transpose, broadcast_to, getitem and its adjoint scatter_add,
+concatenate and stack."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import tensor as _tensor
-from .base import Op, _is_array
+from ..errors import ShapeError
+from .base import Op, _is_array, _normalize_axes
 
 
 def _broadcast_to(v, shape: tuple[int, ...]):
@@ -149,6 +151,83 @@ class ScatterAdd(Op):
 
     def vjp(self, gg, out, g):
         return (gg[self.index],)
+
+
+class Concatenate(Op):
+    """Join tensors along an existing axis; each input's gradient is its own slice of g."""
+
+    __slots__ = ("axis", "bounds", "position")
+    keeps_inputs = False
+    name = "concatenate"
+
+    def __init__(self, axis: int = 0) -> None:
+        self.axis = axis
+
+    def details(self) -> str:
+        return f"axis={self.axis}"
+
+    def forward(self, *xs):
+        if any(x.ndim == 0 for x in xs):
+            raise ShapeError(f"concatenate: 0-d tensors cannot be concatenated (shapes {_shapes(xs)})")
+        (self.position,) = _normalize_axes(self.axis, xs[0].ndim, self.name)
+        others = {x.shape[: self.position] + x.shape[self.position + 1 :] for x in xs}
+        if len({x.ndim for x in xs}) > 1 or len(others) > 1:
+            raise ShapeError(f"concatenate: shapes {_shapes(xs)} must match except along axis {self.axis}")
+        ends = np.cumsum([x.shape[self.position] for x in xs]).tolist()
+        self.bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+        return np.concatenate(xs, axis=self.position)
+
+    def vjp(self, g, out, *xs):
+        lead = (slice(None),) * self.position
+        return tuple(
+            g[(*lead, slice(start, stop))] if need else None
+            for (start, stop), need in zip(self.bounds, self.needs_grad, strict=True)
+        )
+
+
+class Stack(Op):
+    """Join tensors of one shape along a new axis; input i's gradient is g's entry i along it."""
+
+    __slots__ = ("axis", "position")
+    keeps_inputs = False
+    name = "stack"
+
+    def __init__(self, axis: int = 0) -> None:
+        self.axis = axis
+
+    def details(self) -> str:
+        return f"axis={self.axis}"
+
+    def forward(self, *xs):
+        if len({x.shape for x in xs}) > 1:
+            raise ShapeError(f"stack: every tensor must have the same shape, got shapes {_shapes(xs)}")
+        (self.position,) = _normalize_axes(self.axis, xs[0].ndim + 1, self.name)
+        return np.stack(xs, axis=self.position)
+
+    def vjp(self, g, out, *xs):
+        lead = (slice(None),) * self.position
+        return tuple(g[(*lead, i)] if need else None for i, need in enumerate(self.needs_grad))
+
+
+def _shapes(xs) -> str:
+    return ", ".join(str(x.shape) for x in xs)
+
+
+def _sequence(seq, op: str) -> list:
+    tensors = list(seq)
+    if not tensors:
+        raise ValueError(f"{op}: needs at least one tensor, got an empty sequence")
+    return tensors
+
+
+def concatenate(seq, axis: int = 0) -> _tensor.Tensor:
+    """Join a sequence of tensors (or arrays) along an existing ``axis``, as ``np.concatenate``."""
+    return _tensor.apply(Concatenate(axis), *_sequence(seq, "concatenate"))
+
+
+def stack(seq, axis: int = 0) -> _tensor.Tensor:
+    """Join a sequence of tensors (or arrays) of one shape along a new ``axis``, as ``np.stack``."""
+    return _tensor.apply(Stack(axis), *_sequence(seq, "stack"))
 
 
 def _describe_index(index) -> str:
