@@ -214,6 +214,33 @@ UNARY = {
     "getitem_last_row": lambda x: x[-1] + x,
     "getitem_array": lambda x: x[..., [3, 0, 1, 1]],
     "getitem_array_rows": lambda x: x[:, np.array([[2], [0], [0]])].reshape(x.shape[0], 3, 4),
+    "abs": lambda x: x.abs(),
+    "sqrt": lambda x: (x * x + 0.1).sqrt(),
+    "softplus": lambda x: ag.softplus(30 * x),
+    "leaky_relu": lambda x: ag.leaky_relu(x, 0.1),
+    "min": lambda x: x - x.min(axis=2, keepdims=True),
+    "var": lambda x: x - x.var(axis=1, keepdims=True),
+    "var_all": lambda x: x.var() + x,
+    "var_over_the_batch": lambda x: x * x.var(axis=0),
+    "std": lambda x: x.std(axis=(1, 2), keepdims=True) * x,
+    "std_over_the_batch": lambda x: x - x.std(axis=(0, 2), keepdims=True),
+    "where": lambda x: ag.where(Y34 > 0.5, x, -x),
+    "where_broadcast": lambda x: ag.where(np.arange(4) % 2 == 0, x, x * x),
+    "maximum": lambda x: ag.maximum(x, 0.3 * x[:, ::-1]),
+    "minimum": lambda x: ag.minimum(x, Tensor(Y34.astype(x.dtype))),
+    "clip": lambda x: x.clip(-0.5, 0.7),
+    "clip_array_bound": lambda x: ag.clip(x, np.full(4, -0.3, dtype=x.dtype), None),
+    "concatenate": lambda x: ag.concatenate([x[:, :1], x[:, 1:] * 2], axis=1),
+    "concatenate_batches": lambda x: ag.concatenate([x, 2 * x]).reshape(2, -1, 3, 4).sum(axis=0),
+    "stack": lambda x: ag.stack([x, x * x], axis=1).sum(axis=1),
+    "stack_last": lambda x: ag.stack([x, -x], axis=-1).max(axis=-1),
+    "mse_none": lambda x: ag.mse_loss(x, x.tanh(), reduction="none"),
+    "mse_mean": lambda x: ag.mse_loss(x, x.sigmoid()) + x,
+    "mse_sum": lambda x: ag.mse_loss(x, x * 0.5, reduction="sum") + x,
+    "cross_entropy_soft": lambda x: (
+        ag.cross_entropy(x, (2 * x).softmax(axis=-1), reduction="none")[..., None] + x
+    ),
+    "cross_entropy_soft_mean": lambda x: ag.cross_entropy(x, (2 * x).softmax(axis=-1)) * x,
     "float32_constant": lambda x: x + np.ones(4, dtype=np.float32) / 3,
     "float64_constant_promotes": lambda x: x * (np.arange(4.0) / 3),  # float32 x gives float64
 }
@@ -234,8 +261,8 @@ def test_every_mapped_op_matches_the_engine(tmp_path, name, dtype):
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")
 def test_the_op_table_is_exercised_by_the_tests():
-    """Every op with an ONNX mapping appears in some program above (ScatterAdd and BroadcastTo below)."""
-    seen = {ops.ScatterAdd, ops.BroadcastTo}
+    """Every op with an ONNX mapping appears in some program above, or in a test of its own below."""
+    seen = {ops.ScatterAdd, ops.BroadcastTo, ops.NLLLoss, ops.Dropout, ops.Conv2d, ops.MaxPool2d}
     for fn in UNARY.values():
         out = fn(Tensor(np.ones((2, 3, 4)), requires_grad=True))
         seen |= {type(v) for v in _topological_order([_value(out)]) if not isinstance(v, Tensor)}
@@ -270,6 +297,63 @@ def test_getitem_with_several_index_arrays_on_fixed_shapes(tmp_path):
     check_export(
         fn, uniform_inputs((3,)), tmp_path / "f.onnx", batches=(2,), trace_batch=2, dynamic_batch=False
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_with_labels_on_a_fixed_batch(tmp_path, dtype, reduction):
+    labels = np.array([2, 0, 3, 3])  # one label per example: the batch is fixed by the labels
+    check_export(
+        lambda x: ag.cross_entropy(x, labels, reduction=reduction),
+        uniform_inputs((4,), dtype=dtype),
+        tmp_path / "f.onnx",
+        batches=(4,),
+        trace_batch=4,
+        dynamic_batch=False,
+    )
+
+
+def test_labels_of_one_per_example_need_dynamic_batch_off(tmp_path):
+    with pytest.raises(ag.ExportError, match=r"of nll_loss\(mean\) changes with the batch size"):
+        ag.export_onnx(
+            lambda x: ag.cross_entropy(x, np.zeros(len(x), dtype=int)), np.ones((3, 4)), tmp_path / "f.onnx"
+        )
+
+
+def test_dropout_in_training_mode_is_refused_and_left_out_in_eval_mode(tmp_path):
+    with pytest.raises(
+        ag.ExportError, match=r"dropout\(p=0.5\) in training mode multiplies by a random mask"
+    ):
+        ag.export_onnx(lambda x: ag.dropout(x, 0.5), np.ones((3, 4)), tmp_path / "f.onnx")
+    model = check_export(
+        lambda x: ag.dropout(x.exp(), 0.5, training=False), uniform_inputs((4,)), tmp_path / "e.onnx"
+    )
+    assert [n.op_type for n in model.graph.node] == ["Exp"]
+
+
+CONVOLUTIONS = {
+    "plain": {},
+    "stride_2": {"stride": 2},
+    "padding_1": {"padding": 1},
+    "rectangular": {"stride": (1, 2), "padding": (2, 0)},
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("geometry", sorted(CONVOLUTIONS))
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_and_max_pool2d(tmp_path, dtype, geometry, bias):
+    """Conv in float32; in float64 (onnxruntime has no double Conv) the im2col decomposition."""
+    rng = np.random.default_rng(5)
+    weight = Tensor(rng.normal(size=(4, 3, 3, 2)).astype(dtype), requires_grad=True, name="kernel")
+    b = Tensor(rng.normal(size=4).astype(dtype), requires_grad=True, name="bias") if bias else None
+
+    def cnn(x):
+        y = ag.conv2d(x, weight, b, **CONVOLUTIONS[geometry]).relu()
+        return ag.max_pool2d(y, 2), ag.max_pool2d(y, (2, 1), stride=1)
+
+    model = check_export(cnn, uniform_inputs((3, 7, 8), dtype=dtype), tmp_path / "cnn.onnx")
+    assert ("Conv" in {n.op_type for n in model.graph.node}) == (dtype == np.float32)
 
 
 # ---------------------------------------------------------------- random programs

@@ -306,19 +306,21 @@ class _Graph:
         return tuple(k for k, (a, b) in enumerate(zip(shape, other_shape, strict=True)) if a != b)
 
 
-# The parameters of these ops are traced shapes, which may grow with the batch: their exporters
-# write them with the batch-dependent axes found by comparing the two traces.
-_SHAPE_PARAMETERS = {
+# Parameters that may differ between the two traces: traced shapes, which the exporters write with
+# the batch-dependent axes found, and dropout's random mask (its exporter refuses training-mode dropout).
+_TRACE_DEPENDENT_PARAMETERS = {
     ops.Reshape: {"new_shape"},
     ops.BroadcastTo: {"target_shape"},
     ops.ScatterAdd: {"target_shape"},
+    ops.Concatenate: {"bounds"},
+    ops.Dropout: {"mask"},
 }
 _RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node, not the op's parameters
 
 
 def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
     """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
-    exempt = _SHAPE_PARAMETERS.get(type(op), set())
+    exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set())
     for cls in type(op).__mro__:
         for slot in getattr(cls, "__slots__", ()):
             if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):
@@ -733,6 +735,156 @@ def _scatter_add(w: _Writer, n: _Node) -> None:
     w.node("Reshape", [summed, w.int64s(list(target))], out=n.out.name, allowzero=1)
 
 
+def _softplus(w: _Writer, n: _Node) -> None:
+    softplus(w, n.x, n.out.dtype, out=n.out.name)
+
+
+def _leaky_relu(w: _Writer, n: _Node) -> None:
+    """x where x > 0, else x * slope, the slope in x's float type (LeakyRelu's alpha is always a float32)."""
+    dtype = n.out.dtype
+    positive = w.node("Greater", [n.x, w.scalar(0, dtype)])
+    scaled = w.node("Mul", [n.x, w.scalar(n.op.slope, dtype)])
+    w.node("Where", [positive, n.x, scaled], out=n.out.name)
+
+
+def _dropout(w: _Writer, n: _Node) -> None:
+    raise ExportError(
+        f"export_onnx: {n.op.label()} in training mode multiplies by a random mask, which has no faithful "
+        "mapping; export in eval mode (model.eval(), or dropout(..., training=False)), where dropout is left out"
+    )
+
+
+def _variance(w: _Writer, n: _Node) -> str:
+    """sum((x - mean(x))**2) / (count - ddof) over the axes, as NumPy's var computes it; returns its name."""
+    dtype, axes, source = n.out.dtype, list(n.op.axes), n.inputs[0]
+    if not axes:  # over no axes: (x - x)**2 / (1 - ddof)
+        deviation = w.node("Sub", [n.x, n.x])
+        return w.node("Div", [w.node("Mul", [deviation, deviation]), w.scalar(1 - n.op.ddof, dtype)])
+    axes_name = w.int64s(axes)
+    mean = w.node("ReduceMean", [n.x, axes_name], keepdims=1)
+    deviation = w.node("Sub", [n.x, mean])
+    squares = w.node("Mul", [deviation, deviation])
+    total = w.node("ReduceSum", [squares, axes_name], keepdims=int(bool(n.op.keepdims)))
+    if any(a in source.dynamic for a in axes):  # the count grows with the batch: computed at run time
+        count = w.node("Div", [w.node("Size", [n.x]), w.node("Size", [mean])])
+        count = w.node("Cast", [count], to=_ELEMENT_TYPES[np.dtype(dtype)])
+        divisor = w.node("Sub", [count, w.scalar(n.op.ddof, dtype)])
+    else:
+        divisor = w.scalar(int(np.prod([source.shape[a] for a in axes])) - n.op.ddof, dtype)
+    return w.node("Div", [total, divisor])
+
+
+def _var(w: _Writer, n: _Node) -> None:
+    w.node("Identity", [_variance(w, n)], out=n.out.name)
+
+
+def _std(w: _Writer, n: _Node) -> None:
+    w.node("Sqrt", [_variance(w, n)], out=n.out.name)
+
+
+def _where(w: _Writer, n: _Node) -> None:
+    a, b = (w.as_dtype(v, n.out.dtype) for v in n.inputs)
+    condition = w.constant(np.asarray(n.op.condition, dtype=bool), "condition")
+    w.node("Where", [condition, a, b], out=n.out.name)
+
+
+def _clip(w: _Writer, n: _Node) -> None:
+    """np.clip as min(max(x, lo), hi): bounds may be arrays that broadcast (ONNX's Clip takes scalars only)."""
+    dtype = n.out.dtype
+    value = w.as_dtype(n.inputs[0], dtype)
+    if n.op.lo is not None:
+        value = w.node("Max", [value, w.constant(np.asarray(n.op.lo, dtype=dtype), "lo")])
+    if n.op.hi is not None:
+        value = w.node("Min", [value, w.constant(np.asarray(n.op.hi, dtype=dtype), "hi")])
+    w.node("Identity", [value], out=n.out.name)
+
+
+def _concatenate(w: _Writer, n: _Node) -> None:
+    values = [w.as_dtype(v, n.out.dtype) for v in n.inputs]
+    w.node("Concat", values, out=n.out.name, axis=int(n.op.position))
+
+
+def _stack(w: _Writer, n: _Node) -> None:
+    axis = w.int64s([n.op.position])
+    values = [w.node("Unsqueeze", [w.as_dtype(v, n.out.dtype), axis]) for v in n.inputs]
+    w.node("Concat", values, out=n.out.name, axis=int(n.op.position))
+
+
+def _reduce_loss(w: _Writer, loss: str, reduction: str, out: str) -> None:
+    """The losses' reduction: every element's loss, their mean, or their sum."""
+    if reduction == "none":
+        w.node("Identity", [loss], out=out)
+    else:
+        w.node("ReduceMean" if reduction == "mean" else "ReduceSum", [loss], out=out, keepdims=0)
+
+
+def _mse_loss(w: _Writer, n: _Node) -> None:
+    pred, target = (w.as_dtype(v, n.out.dtype) for v in n.inputs)
+    difference = w.node("Sub", [pred, target])
+    _reduce_loss(w, w.node("Mul", [difference, difference]), n.op.reduction, n.out.name)
+
+
+def _nll_loss(w: _Writer, n: _Node) -> None:
+    """-log_probs[..., label]: a Gather of the flattened log-probabilities at the labels' positions."""
+    source = n.inputs[0]
+    if source.dynamic:
+        raise ExportError(f"export_onnx: {n.op.label()} with dynamic_batch (pass dynamic_batch=False)")
+    positions = np.arange(int(np.prod(source.shape)), dtype=np.int64).reshape(source.shape)[n.op.index]
+    picked = w.node("Gather", [w.node("Reshape", [n.x, w.int64s([-1])]), w.int64s(positions)], axis=0)
+    _reduce_loss(w, w.node("Neg", [picked]), n.op.reduction, n.out.name)
+
+
+def _soft_nll_loss(w: _Writer, n: _Node) -> None:
+    log_probs, target = (w.as_dtype(v, n.out.dtype) for v in n.inputs)
+    total = w.node("ReduceSum", [w.node("Mul", [target, log_probs]), w.int64s([-1])], keepdims=0)
+    _reduce_loss(w, w.node("Neg", [total]), n.op.reduction, n.out.name)
+
+
+def _conv2d(w: _Writer, n: _Node) -> None:
+    """Conv in float32; in float64, where onnxruntime has no Conv kernel, the engine's own im2col: the
+    windows of the zero-padded input side by side, times the weight matrix (exact, one MatMul)."""
+    (ph, pw), (sh, sw) = n.op.padding, n.op.stride
+    weight = n.inputs[1]
+    dtype = n.out.dtype
+    values = [w.as_dtype(v, dtype) for v in n.inputs]
+    if dtype == np.float32:
+        w.node(
+            "Conv",
+            values,
+            out=n.out.name,
+            pads=[ph, pw, ph, pw],
+            strides=[sh, sw],
+            kernel_shape=list(weight.shape[2:]),
+        )
+        return
+    o, c, kh, kw = weight.shape
+    ho, wo = n.out.shape[2], n.out.shape[3]
+    padded = values[0]
+    if (ph, pw) != (0, 0):
+        padded = w.node("Pad", [padded, w.int64s([0, 0, ph, pw, 0, 0, ph, pw])], mode="constant")
+    windows = []
+    for a in range(kh):
+        for b in range(kw):
+            rows = [a, b]
+            ends = [a + sh * (ho - 1) + 1, b + sw * (wo - 1) + 1]
+            piece = w.node(
+                "Slice", [padded, w.int64s(rows), w.int64s(ends), w.int64s([2, 3]), w.int64s([sh, sw])]
+            )
+            windows.append(w.node("Unsqueeze", [piece, w.int64s([4])]))  # (N, C, Ho, Wo, 1)
+    stacked = w.node("Concat", windows, axis=4) if len(windows) > 1 else windows[0]  # (N, C, Ho, Wo, kh*kw)
+    rows = w.node("Transpose", [stacked], perm=[0, 2, 3, 1, 4])  # (N, Ho, Wo, C, kh*kw)
+    columns = w.node("Reshape", [rows, w.int64s([-1, ho, wo, c * kh * kw])])
+    matrix = w.node("Transpose", [w.node("Reshape", [values[1], w.int64s([o, c * kh * kw])])], perm=[1, 0])
+    result = w.node("Transpose", [w.node("MatMul", [columns, matrix])], perm=[0, 3, 1, 2])  # (N, O, Ho, Wo)
+    if len(values) == 3:
+        result = w.node("Add", [result, w.node("Reshape", [values[2], w.int64s([o, 1, 1])])])
+    w.node("Identity", [result], out=n.out.name)
+
+
+def _max_pool2d(w: _Writer, n: _Node) -> None:
+    w.node("MaxPool", [n.x], out=n.out.name, kernel_shape=list(n.op.kernel), strides=list(n.op.stride))
+
+
 _EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
     ops.Add: _binary("Add"),
     ops.Sub: _binary("Sub"),
@@ -758,4 +910,23 @@ _EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
     ops.BroadcastTo: _broadcast_to,
     ops.Index: _getitem,
     ops.ScatterAdd: _scatter_add,
+    ops.Abs: _unary("Abs"),
+    ops.Sqrt: _unary("Sqrt"),
+    ops.Softplus: _softplus,
+    ops.LeakyReLU: _leaky_relu,
+    ops.Dropout: _dropout,
+    ops.Min: _reduce("ReduceMin"),
+    ops.Var: _var,
+    ops.Std: _std,
+    ops.Where: _where,
+    ops.Maximum: _binary("Max"),
+    ops.Minimum: _binary("Min"),
+    ops.Clip: _clip,
+    ops.Concatenate: _concatenate,
+    ops.Stack: _stack,
+    ops.MSELoss: _mse_loss,
+    ops.NLLLoss: _nll_loss,
+    ops.SoftNLLLoss: _soft_nll_loss,
+    ops.Conv2d: _conv2d,
+    ops.MaxPool2d: _max_pool2d,
 }
