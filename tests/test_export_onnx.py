@@ -380,7 +380,7 @@ def run_program(steps, x):
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(steps=programs(), dtype=st.sampled_from([np.float64, np.float32]))
 def test_random_programs_match_the_engine(tmp_path_factory, steps, dtype):
     path = tmp_path_factory.mktemp("programs") / "p.onnx"
