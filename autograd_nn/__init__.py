@@ -3,6 +3,7 @@
 Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autograd_nn as ag``.
 """
 
+from . import nn, optim
 from .checking import gradcheck, numerical_gradient
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .export import ExportError, export_onnx
@@ -71,8 +72,10 @@ __all__ = [
     "mse_loss",
     "name_scope",
     "nll_loss",
+    "nn",
     "no_grad",
     "numerical_gradient",
+    "optim",
     "relu",
     "save_graph",
     "sigmoid",

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import ContextDecorator
 
 
-class _Mode:
-    """The recording switches every operation reads; one instance, ``STATE``."""
+class _Mode(threading.local):
+    """The recording switches every operation reads; one instance, ``STATE``, with its own values in
+    each thread (a ``no_grad`` block or a backward pass in one thread never changes another's)."""
 
-    __slots__ = ("anomaly", "enabled", "scope")
-
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # runs once in every thread that reads STATE
         self.enabled = True  # record operations for backward
         self.anomaly = False  # check every output and gradient for NaN/Inf
         self.scope: str | None = None  # "layer1" or "net/layer1" inside name_scope blocks
@@ -26,6 +26,16 @@ def is_grad_enabled() -> bool:
 
 class _SetGradEnabled(ContextDecorator):
     _value = True
+
+    def __new__(cls, function=None):
+        """``@no_grad`` without parentheses decorates ``function`` directly."""
+        mode = super().__new__(cls)
+        if function is None:
+            return mode
+        if not callable(function):
+            raise TypeError(f"{cls.__name__}: takes no arguments, or decorates a function; got {function!r}")
+        mode.__init__()
+        return mode(function)
 
     def __init__(self) -> None:
         # A stack, not one saved value: a decorated function may call itself (one instance, nested)

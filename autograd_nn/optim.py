@@ -1,8 +1,11 @@
-"""Optimizers that update parameters in place from their gradients: gradient descent, momentum and Adam.
+"""Optimizers that update parameters in place from their gradients: SGD (with momentum), Adam and AdamW.
 
 Duck-typed, like PyTorch's: a parameter is any object with ``.data`` (a floating-point ndarray, updated in place)
 and ``.grad`` (an ndarray of the same shape, or None to skip it). Nothing here depends on the autodiff engine.
 State buffers (velocities, moments) belong to the optimizer, have the dtype of ``.data`` and never alias ``.grad``.
+After updating a parameter's array in place, a step bumps its ``_version`` when it has one, so a graph that
+saved the old values refuses to backpropagate through them. ``params`` may be any iterable, such as
+``model.parameters()``. ``GradientDescent`` and ``Momentum`` are the tutorial's names; ``SGD`` covers both.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Adam", "GradientDescent", "Momentum", "Optimizer", "make_optimizer"]
+__all__ = ["SGD", "Adam", "AdamW", "GradientDescent", "Momentum", "Optimizer", "make_optimizer"]
 
 
 def _check_lr(lr: float) -> float:
@@ -21,6 +24,19 @@ def _check_lr(lr: float) -> float:
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     return lr
+
+
+def _check_weight_decay(value: float) -> float:
+    value = float(value)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {value!r}")
+    return value
+
+
+def _bump_version(p: Any) -> None:
+    """Count the in-place change of ``p.data`` (tensors with a version counter have ``_version``)."""
+    if hasattr(p, "_version"):
+        p._version += 1
 
 
 def _check_unit_interval(name: str, value: float) -> float:
@@ -66,7 +82,13 @@ class Optimizer:
         return found
 
     def step(self) -> None:
-        """Update every parameter whose ``.grad`` is not None, in place."""
+        """Update every parameter whose ``.grad`` is not None, in place, and bump its version."""
+        for i, data, grad in self._grads():
+            self._update(i, data, grad)
+            _bump_version(self.params[i])
+
+    def _update(self, i: int, data: np.ndarray, grad: np.ndarray) -> None:
+        """Apply the update rule to parameter ``i``: change ``data`` in place from ``grad``."""
         raise NotImplementedError
 
     def zero_grad(self) -> None:
@@ -88,34 +110,62 @@ class GradientDescent(Optimizer):
         super().__init__(params)
         self.lr = _check_lr(lr)
 
-    def step(self) -> None:
-        for _, data, grad in self._grads():
-            data -= self.lr * grad  # data is p.data: updated in place, the attribute is never rebound
+    def _update(self, i: int, data: np.ndarray, grad: np.ndarray) -> None:
+        data -= self.lr * grad  # data is p.data: updated in place, the attribute is never rebound
 
 
-class Momentum(Optimizer):
-    """Heavy-ball momentum, as PyTorch's SGD(momentum=mu): v <- mu * v + grad; theta <- theta - lr * v."""
+class SGD(Optimizer):
+    """PyTorch's SGD: g = grad + weight_decay * theta; with momentum, v <- momentum * v + g (v = g at
+    first) and g = v, or g + momentum * v with ``nesterov``; then theta <- theta - lr * g.
+    """
 
-    def __init__(self, params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9) -> None:
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(params)
         self.lr = _check_lr(lr)
         self.momentum = _check_unit_interval("momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs a momentum above 0")
+        self.weight_decay = _check_weight_decay(weight_decay)
         self._velocity: list[np.ndarray | None] = [None] * len(self.params)
 
-    def step(self) -> None:
-        for i, data, grad in self._grads():
+    def _update(self, i: int, data: np.ndarray, grad: np.ndarray) -> None:
+        if self.weight_decay:
+            grad = grad + self.weight_decay * data
+        if self.momentum:
             v = self._velocity[i]
-            if v is None:  # v starts at zero, so the first step is v = grad (a copy, never the grad itself)
-                v = self._velocity[i] = np.zeros_like(data)
-            v *= self.momentum
-            v += grad
-            data -= self.lr * v
+            if v is None:  # the first step sets v = g (a copy, never the grad itself)
+                v = self._velocity[i] = np.array(grad, dtype=data.dtype)
+            else:
+                v *= self.momentum
+                v += grad
+            grad = grad + self.momentum * v if self.nesterov else v
+        data -= self.lr * grad
+
+
+class Momentum(SGD):
+    """Heavy-ball momentum, the tutorial's name for SGD(momentum=mu): v <- mu * v + grad; theta <- theta - lr * v."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 0.1, momentum: float = 0.9) -> None:
+        super().__init__(params, lr=lr, momentum=momentum)
+
+    def __repr__(self) -> str:
+        return f"Momentum({len(self.params)} params, lr={self.lr!r}, momentum={self.momentum!r})"
 
 
 class Adam(Optimizer):
     """Adam with bias correction, as PyTorch's: moments m, v of the grad; theta <- theta - lr m^ / (sqrt(v^) + eps).
 
-    Each parameter counts its own steps (a parameter skipped for having no grad is not advanced).
+    ``weight_decay`` adds ``weight_decay * theta`` to the grad first (L2 regularisation, PyTorch's Adam);
+    ``AdamW`` decays the weights directly instead. Each parameter counts its own steps (a parameter
+    skipped for having no grad is not advanced).
     """
 
     def __init__(
@@ -124,6 +174,7 @@ class Adam(Optimizer):
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         super().__init__(params)
         self.lr = _check_lr(lr)
@@ -133,31 +184,57 @@ class Adam(Optimizer):
         self.eps = float(eps)
         if not (self.eps > 0 and math.isfinite(self.eps)):
             raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        self.weight_decay = _check_weight_decay(weight_decay)
         n = len(self.params)
         self._steps = [0] * n
         self._m: list[np.ndarray | None] = [None] * n  # first moment (mean of the grads)
         self._v: list[np.ndarray | None] = [None] * n  # second moment (mean of the squared grads)
 
-    def step(self) -> None:
+    def _decay(self, data: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The gradient Adam's moments see: L2 regularisation adds ``weight_decay * theta``."""
+        return grad + self.weight_decay * data if self.weight_decay else grad
+
+    def _update(self, i: int, data: np.ndarray, grad: np.ndarray) -> None:
         beta1, beta2 = self.betas
-        for i, data, grad in self._grads():
-            if self._m[i] is None:
-                self._m[i] = np.zeros_like(data)
-                self._v[i] = np.zeros_like(data)
-            m, v = self._m[i], self._v[i]
-            self._steps[i] += 1
-            t = self._steps[i]
-            m *= beta1
-            m += (1 - beta1) * grad
-            v *= beta2
-            v += (1 - beta2) * np.square(grad)
-            # PyTorch's arithmetic: theta -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-            denom = np.sqrt(v)
-            denom /= math.sqrt(1 - beta2**t)
-            denom += self.eps
-            np.divide(m, denom, out=denom)
-            denom *= self.lr / (1 - beta1**t)
-            data -= denom
+        grad = self._decay(data, grad)
+        if self._m[i] is None:
+            self._m[i] = np.zeros_like(data)
+            self._v[i] = np.zeros_like(data)
+        m, v = self._m[i], self._v[i]
+        self._steps[i] += 1
+        t = self._steps[i]
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * np.square(grad)
+        # PyTorch's arithmetic: theta -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1 - beta2**t)
+        denom += self.eps
+        np.divide(m, denom, out=denom)
+        denom *= self.lr / (1 - beta1**t)
+        data -= denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as PyTorch's AdamW: first
+    theta <- theta * (1 - lr * weight_decay), then Adam's step on the plain gradient.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _decay(self, data: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        if self.weight_decay:
+            data *= 1 - self.lr * self.weight_decay
+        return grad
 
 
 _OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "adam": Adam}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from copy import deepcopy
 
 import numpy as np
 
@@ -41,10 +42,11 @@ def _new(data: np.ndarray, requires_grad: bool) -> Tensor:
     """A Tensor around an array the engine produced (no conversion or checks: the fast path)."""
     t = Tensor.__new__(Tensor)
     t.data = data
-    t.requires_grad = requires_grad
-    t.grad = None
+    t._requires_grad = requires_grad
+    t._grad = None
     t._name = None
     t._op = None
+    t._version = 0
     t.scope = STATE.scope
     return t
 
@@ -55,20 +57,59 @@ class Tensor:
     ``data`` is float64 unless a float32 array is given (ints and bools become float64); an ndarray
     of either float type is used as it is, not copied. ``requires_grad=True`` marks a leaf whose
     gradient ``backward()`` accumulates into ``.grad`` (an ndarray of the same shape).
+    ``_version`` counts the in-place changes made through the engine (``t += 1``, optimizer steps),
+    so backward can tell when a value a node saved has changed since the forward pass.
     """
 
-    __slots__ = ("__weakref__", "_name", "_op", "data", "grad", "requires_grad", "scope")
+    __slots__ = ("__weakref__", "_grad", "_name", "_op", "_requires_grad", "_version", "data", "scope")
     __array_ufunc__ = None  # `ndarray + Tensor` then defers to Tensor.__radd__ (and so on)
+    __hash__ = object.__hash__  # by identity, although == compares elementwise (as in PyTorch)
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         self.data = _as_float_array(data, "Tensor")
-        self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self._requires_grad = bool(requires_grad)
+        self._grad = None
         self._op = None
+        self._version = 0
         self.name = name
         self.scope = STATE.scope
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self._op is not None and not value:
+            raise AutogradError(
+                f"requires_grad: {self._describe()} was computed by {self._op.label()}, so it is not a leaf "
+                "and cannot stop requiring grad; use .detach() for a tensor cut from the graph"
+            )
+        self._requires_grad = bool(value)
+
+    @property
+    def grad(self):
+        """The gradient ``backward()`` accumulated: an ndarray of this tensor's shape (a Tensor after
+        ``backward(create_graph=True)``), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, (np.ndarray, np.generic, Tensor)):
+                raise TypeError(f"grad: expected an ndarray, a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.data.shape:
+                raise ShapeError(
+                    f"grad: an array of shape {value.shape} cannot be the gradient of "
+                    f"{self._describe()}, whose shape is {self.data.shape}"
+                )
+        self._grad = value
+
+    def _describe(self) -> str:
+        """'tensor 'w'' or 'a tensor', for messages."""
+        return f"tensor {self._name!r}" if self._name is not None else "a tensor"
 
     @property
     def name(self) -> str | None:
@@ -191,15 +232,106 @@ class Tensor:
         return apply(ops.Neg(), self)
 
     def __pow__(self, exponent) -> Tensor:
-        if isinstance(exponent, bool) or not isinstance(exponent, (int, float, np.integer, np.floating)):
-            raise TypeError(f"pow: the exponent must be a number, got {type(exponent).__name__}")
-        return apply(ops.Pow(exponent), self)
+        if isinstance(exponent, (int, float, np.integer, np.floating)) and not isinstance(exponent, bool):
+            return apply(ops.Pow(exponent), self)  # a fixed number: the common case
+        return apply(ops.Power(), self, exponent)  # a Tensor or an array: differentiable in both
 
     def __rpow__(self, base) -> Tensor:
-        raise TypeError("pow: a tensor exponent is not supported; write exp(t * log(base)) instead")
+        return apply(ops.Power(), base, self)
 
     def __getitem__(self, index) -> Tensor:
         return apply(ops.Index(index), self)
+
+    # ------------------------------------------------------------ comparisons: boolean ndarrays
+    # Masks for indexing and ``where``, not differentiable. ``t in some_list`` therefore compares
+    # elementwise, as in PyTorch; hashing stays by identity, so tensors are still set and dict keys.
+    def _compare(self, other, ufunc) -> np.ndarray:
+        if isinstance(other, Tensor):
+            other = other.data
+        elif not isinstance(other, (int, float, np.ndarray, np.generic, list, tuple)):
+            return NotImplemented  # e.g. None or a string: Python falls back to identity
+        return np.asarray(ufunc(self.data, other))
+
+    def __eq__(self, other) -> np.ndarray:
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other) -> np.ndarray:
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other) -> np.ndarray:
+        return self._compare(other, np.less)
+
+    def __le__(self, other) -> np.ndarray:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other) -> np.ndarray:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other) -> np.ndarray:
+        return self._compare(other, np.greater_equal)
+
+    # ------------------------------------------------------------ in-place operators
+    # ``t += x`` writes into ``t.data`` (same tensor, dtype and leaf status) and bumps ``_version``.
+    # Allowed only where nothing is recorded: under no_grad, or when no operand requires grad.
+    def __iadd__(self, other) -> Tensor:
+        return self._update_in_place(other, np.add, "+=")
+
+    def __isub__(self, other) -> Tensor:
+        return self._update_in_place(other, np.subtract, "-=")
+
+    def __imul__(self, other) -> Tensor:
+        return self._update_in_place(other, np.multiply, "*=")
+
+    def __itruediv__(self, other) -> Tensor:
+        return self._update_in_place(other, np.true_divide, "/=")
+
+    def _update_in_place(self, other, ufunc, symbol: str) -> Tensor:
+        other_records = isinstance(other, Tensor) and other._requires_grad
+        if STATE.enabled and (self._requires_grad or other_records):
+            if self._op is not None:
+                problem = f"{self._describe()} was computed by {self._op.label()} and is part of a recorded graph"
+                advice = f"write `y = y {symbol[0]} x` (a new tensor) instead"
+            elif self._requires_grad:
+                problem = f"{self._describe()} is a leaf that requires grad"
+                advice = "for a parameter update, write it inside `with no_grad():`"
+            else:
+                problem = "the right-hand side requires grad, but an in-place result is not recorded"
+                advice = f"write `y = y {symbol[0]} x` (a new tensor) instead"
+            raise AutogradError(f"{symbol}: {problem}; {advice}")
+        if not self.data.flags.writeable:
+            raise ValueError(f"{symbol}: the array of {self._describe()} is read-only (a broadcast view?)")
+        value = other.data if isinstance(other, Tensor) else other
+        try:
+            ufunc(self.data, value, out=self.data)
+        except ValueError:
+            shape = np.shape(value)
+            raise ShapeError(
+                f"{symbol}: an operand of shape {shape} cannot be written into {self._describe()} "
+                f"of shape {self.data.shape} (the result would not keep the tensor's shape)"
+            ) from None
+        self._version += 1
+        if self._op is not None and self._op.keeps_output:
+            self._op.output_version = self._version  # its node saved this very array
+        return self
+
+    # ------------------------------------------------------------ copies: leaves only
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        self._refuse_copy("copy.deepcopy")
+        copy = Tensor(deepcopy(self.data, memo), self._requires_grad, self._name)
+        copy._grad = deepcopy(_grad_array(self._grad), memo)
+        copy.scope = self.scope
+        return copy
+
+    def __reduce__(self):
+        self._refuse_copy("pickle (or copy.copy)")
+        return _rebuild_leaf, (self.data, self._requires_grad, self._name, _grad_array(self._grad))
+
+    def _refuse_copy(self, what: str) -> None:
+        if self._op is not None:
+            raise AutogradError(
+                f"{what}: {self._describe()} was computed by {self._op.label()}; only leaves can be copied "
+                "(a copy of a whole graph is neither cheap nor connected to the original). Copy t.detach() instead"
+            )
 
     # ------------------------------------------------------------ shapes
     @property
@@ -285,6 +417,18 @@ class Tensor:
         _backpropagate(self, seed, create_graph, wanted=None)
 
 
+def _rebuild_leaf(data: np.ndarray, requires_grad: bool, name: str | None, grad) -> Tensor:
+    """The leaf ``Tensor.__reduce__`` describes (for pickle and copy)."""
+    t = Tensor(data, requires_grad, name)
+    t._grad = grad
+    return t
+
+
+def _grad_array(grad):
+    """A gradient as a copyable array: a recorded gradient (create_graph) without its graph."""
+    return grad.data if isinstance(grad, Tensor) else grad
+
+
 # ---------------------------------------------------------------- recording
 
 
@@ -292,8 +436,8 @@ def _constant(value, dtype: np.dtype, op: ops.Op) -> Tensor:
     """A non-Tensor operand as a constant tensor; numbers take the other operand's dtype."""
     if isinstance(value, (int, float, np.number)) and not isinstance(value, (complex, np.complexfloating)):
         return _new(np.asarray(value, dtype=dtype), False)
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biu":
-        return _new(value.astype(dtype), False)
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biu":  # ints, bool masks
+        return _new(np.asarray(value, dtype=dtype), False)
     if isinstance(value, (np.ndarray, list, tuple)):
         return _new(_as_float_array(value, op.name), False)
     raise TypeError(
@@ -321,7 +465,7 @@ def apply(op: ops.Op, *args) -> Tensor:
     requires_grad = False
     if STATE.enabled:
         for a in args:
-            if a.requires_grad:
+            if a._requires_grad:
                 requires_grad = True
                 break
     result = _new(out, requires_grad)
@@ -329,13 +473,21 @@ def apply(op: ops.Op, *args) -> Tensor:
         # Where each input's gradient goes, and what the VJP reads: an intermediate input whose
         # values it does not need is held as its node, so that tensor's array is freed once the
         # user drops it. (One tuple serves both when they agree: fewer objects for the cyclic GC.)
-        targets = tuple([_target(a) if a.requires_grad else None for a in args])
+        targets = tuple([_target(a) if a._requires_grad else None for a in args])
         op.targets = targets
-        if op.keeps_inputs:
+        if op.keeps_inputs:  # the values are read in backward: remember their versions, to check then
             op.parents = args
+            op.input_versions = tuple([a._version for a in args])
         else:
-            op.parents = targets if None not in targets else tuple([_target(a) for a in args])
-        op.output = out if op.keeps_output else None
+            op.parents = targets
+            for t in targets:
+                if t is None:  # (`None in targets` would compare tensors elementwise)
+                    op.parents = tuple([_target(a) for a in args])
+                    break
+        if op.keeps_output:
+            op.output, op.output_version = out, 0
+        else:
+            op.output = None
         op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
         op.scope = STATE.scope
         result._op = op
@@ -371,8 +523,9 @@ def _seed(root: Tensor, grad, create_graph: bool, where: str):
                 f"{where}: the gradient has shape {seed.shape} but the output has shape {root.shape}"
             )
     if create_graph:
-        return grad if isinstance(grad, Tensor) else _new(seed, False)
-    return seed
+        seed = grad if isinstance(grad, Tensor) else _new(seed, False)
+        return seed if seed.dtype == root.dtype else apply(ops.Cast(root.dtype), seed)
+    return seed if seed.dtype == root.dtype else seed.astype(root.dtype)  # gradients keep the value's dtype
 
 
 def _target(value: Tensor | ops.Op) -> Tensor | ops.Op:
@@ -398,7 +551,7 @@ def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
         elif item not in visited:
             visited.add(item)
             stack.append((item, True))
-            if type(item) is not Tensor:  # a node; leaves have no inputs
+            if not isinstance(item, Tensor):  # a node; leaves have no inputs
                 stack.extend((t, False) for t in item.targets if t is not None and t not in visited)
     order.reverse()
     return order
@@ -449,24 +602,33 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 continue
             if wanted is not None and item in wanted:
                 found[item] = g  # complete: every use of the value was processed before it
-            if type(item) is Tensor:  # a leaf
+            if isinstance(item, Tensor):  # a leaf (a Tensor or a subclass, e.g. nn.Parameter)
                 if wanted is None:
                     _accumulate_into_leaf(item, g, item in owned, create_graph)
                 continue
             op = item
+            if op.keeps_inputs:
+                for tensor, version in zip(op.parents, op.input_versions):
+                    if tensor._version != version:
+                        raise _changed_in_place(op, tensor, version)
+            if op.keeps_output and op.output_version:
+                raise _changed_in_place(op, None, 0)
             if create_graph:
                 input_grads = op.vjp(g, *_recorded_vjp_arguments(op))
             else:  # arrays; a value the node did not keep goes as the node, which tells its shape
                 out = op.output if op.keeps_output else op
-                input_grads = op.vjp(g, out, *[p.data if type(p) is Tensor else p for p in op.parents])
+                input_grads = op.vjp(g, out, *[p.data if isinstance(p, Tensor) else p for p in op.parents])
             for i, target in enumerate(op.targets):
                 pg = input_grads[i]
                 if target is None or pg is None:
                     continue
                 if pg.shape != target.shape:
                     pg = _unbroadcast(pg, target.shape, op)
-                if not create_graph and (type(pg) is not np.ndarray or pg.dtype != target.dtype):
-                    pg = np.asarray(pg, dtype=target.dtype)
+                if not create_graph:
+                    if type(pg) is not np.ndarray or pg.dtype != target.dtype:
+                        pg = np.asarray(pg, dtype=target.dtype)
+                elif pg.dtype != target.dtype:  # (float32 leaves met float64 arrays): a recorded cast
+                    pg = apply(ops.Cast(target.dtype), pg)
                 if STATE.anomaly:
                     _check_backward(op, i, pg)
                 held = grads.get(target)
@@ -485,16 +647,20 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
 
 
 def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> None:
-    """Add ``g`` to ``leaf.grad`` without ever writing into an array someone else may hold."""
+    """Add ``g`` to ``leaf.grad`` without ever writing into an array someone else may hold.
+
+    The sum keeps the leaf's dtype whatever dtype a ``.grad`` set by the user has."""
+    held = leaf._grad
     if create_graph:
         # The first gradient as a recorded copy (``g + 0``): g may be shared (``add`` hands both of
         # its operands the same one) or be the caller's grad= tensor.
-        leaf.grad = g + 0 if leaf.grad is None else leaf.grad + g
-    elif leaf.grad is None:
-        leaf.grad = g if owned else g.copy()
+        g = g + 0 if held is None else held + g
+        leaf._grad = g if g.dtype == leaf.data.dtype else apply(ops.Cast(leaf.data.dtype), g)
+    elif held is None:
+        leaf._grad = g if owned else g.copy()
     else:
-        previous = leaf.grad.data if isinstance(leaf.grad, Tensor) else leaf.grad
-        leaf.grad = np.asarray(previous + g)  # asarray: for 0-d arrays NumPy's sum is a scalar
+        previous = held.data if isinstance(held, Tensor) else held
+        leaf._grad = np.asarray(previous + g, dtype=leaf.data.dtype)  # (0-d sums are NumPy scalars)
 
 
 def grad(
@@ -525,6 +691,21 @@ def grad(
             raise AutogradError(f"grad: input {i}{label} does not lead to the output; pass allow_unused=True")
         results.append(g if g is None or create_graph else np.array(g))
     return results[0] if single else results
+
+
+def _changed_in_place(op: ops.Op, tensor: Tensor | None, saved_version: int) -> AutogradError:
+    """The error for a value ``op`` saved in the forward pass and an in-place change altered since."""
+    if tensor is None:
+        what = f"its output (version {op.output_version}, saved at version 0)"
+    else:
+        index = next(i for i, p in enumerate(op.parents) if p is tensor)
+        name = f"{tensor._name!r}, " if tensor._name is not None else ""
+        what = f"its input {index} ({name}shape {tensor.data.shape}, version {tensor._version}, saved at version {saved_version})"
+    origin = getattr(op, "origin", "")
+    return AutogradError(
+        f"backward: {op.label()}{origin} needs {what}, which was modified by an in-place operation "
+        "after the forward pass; run the forward pass again after changing it (or change a copy)"
+    )
 
 
 # ---------------------------------------------------------------- anomaly detection

@@ -186,7 +186,7 @@ def autograd_nn_contender(p: Problem) -> Contender:
     net, X, Y, lam = p.net, p.X, p.Y, p.lam
 
     def step():
-        for param in net.parameters:
+        for param in net.parameters():
             param.grad = None
         cost = net.cost(X, Y, lam)
         cost.backward()
@@ -194,7 +194,7 @@ def autograd_nn_contender(p: Problem) -> Contender:
 
     def result():
         cost = step()
-        return cost.item(), [param.grad for param in net.parameters]
+        return cost.item(), [param.grad for param in net.parameters()]
 
     return Contender("autograd_nn", step, result)
 
@@ -537,7 +537,7 @@ def measure_peak_memory(workload: Workload, dtype, seed: int) -> tuple[int, int]
     ours, theirs = autograd_nn_contender(p), handwritten_contender(p)
     ours.step()  # once untraced, so any one-time caches are already filled
     theirs.step()
-    for param in p.net.parameters:
+    for param in p.net.parameters():
         param.grad = None  # the step's new gradients count, in both
     peak_ours, peak_theirs = traced_peak(ours.step), traced_peak(theirs.step)
     print(

@@ -62,7 +62,7 @@ assert np.allclose(theta1.grad, net.params[0][0].grad)  # the Network object hol
 
 # 7. Train by full-batch gradient descent, theta <- theta - alpha * grad (subtracting the
 #    gradient: the tutorial's update replaced theta by the scaled gradient, so its cost oscillates).
-optimizer = GradientDescent(net.parameters, lr=2.0)
+optimizer = GradientDescent(net.parameters(), lr=2.0)
 for step in range(1, 1001):
     optimizer.zero_grad()
     cost = net.cost(X, Y)

@@ -215,3 +215,143 @@ def test_optimizer_state_does_not_alias_the_grad(name):
     reused_opt.step()
 
     np.testing.assert_array_equal(reused.data, clean.data)
+
+
+# ---------------------------------------------------------------- PyTorch's names and update rules
+# Each reference below is PyTorch's documented algorithm written out step by step, independently of optim.py.
+
+from autograd_nn.optim import SGD, AdamW  # noqa: E402
+
+GRADS = [np.array([0.3, -1.2, 2.0]), np.array([-0.7, 0.4, 0.1]), np.array([1.5, 0.2, -0.9])]
+START = np.array([0.5, -1.0, 2.0])
+
+
+def reference_sgd(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    theta, buf = START.copy(), None
+    for t, grad in enumerate(GRADS):
+        g = grad + weight_decay * theta
+        if momentum:
+            buf = g.copy() if t == 0 else momentum * buf + g
+            g = g + momentum * buf if nesterov else buf
+        theta = theta - lr * g
+    return theta
+
+
+def reference_adam(lr, betas, eps, weight_decay, decoupled):
+    theta, m, v = START.copy(), np.zeros(3), np.zeros(3)
+    for t, grad in enumerate(GRADS, start=1):
+        g = grad
+        if decoupled:
+            theta = theta * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * theta
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g**2
+        m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return theta
+
+
+def run(opt_factory):
+    p = Param(START.copy())
+    opt = opt_factory([p])
+    for grad in GRADS:
+        p.grad = grad.copy()
+        opt.step()
+    return p.data
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"lr": 0.1},
+        {"lr": 0.1, "momentum": 0.9},
+        {"lr": 0.05, "momentum": 0.8, "nesterov": True},
+        {"lr": 0.1, "weight_decay": 0.3},
+        {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+    ],
+    ids=["plain", "momentum", "nesterov", "weight-decay", "all"],
+)
+def test_sgd_follows_pytorchs_update_rule(settings):
+    np.testing.assert_allclose(run(lambda ps: SGD(ps, **settings)), reference_sgd(**settings), rtol=1e-13)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_follows_pytorchs_update_rule_with_l2_weight_decay(weight_decay):
+    settings = {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": weight_decay}
+    got = run(lambda ps: Adam(ps, **settings))
+    np.testing.assert_allclose(got, reference_adam(**settings, decoupled=False), rtol=1e-12)
+
+
+def test_adamw_decays_the_weights_apart_from_the_gradient():
+    settings = {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.5}
+    got = run(lambda ps: AdamW(ps, **settings))
+    np.testing.assert_allclose(got, reference_adam(**settings, decoupled=True), rtol=1e-12)
+    assert not np.allclose(got, reference_adam(**settings, decoupled=False))  # the two decays differ
+
+
+def test_pytorch_defaults():
+    p = [Param([1.0])]
+    adam, adamw = Adam(p), AdamW(p)
+    assert (adam.lr, adam.betas, adam.eps, adam.weight_decay) == (1e-3, (0.9, 0.999), 1e-8, 0.0)
+    assert (adamw.lr, adamw.weight_decay) == (1e-3, 1e-2)
+    sgd = SGD(p, lr=0.1)
+    assert (sgd.momentum, sgd.nesterov, sgd.weight_decay) == (0.0, False, 0.0)
+
+
+def test_momentum_is_sgd_with_momentum():
+    got = run(lambda ps: Momentum(ps, lr=0.1, momentum=0.9))
+    np.testing.assert_allclose(got, reference_sgd(lr=0.1, momentum=0.9), rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda ps: SGD(ps, lr=0.1, nesterov=True), "nesterov needs a momentum"),
+        (lambda ps: SGD(ps, lr=0.1, weight_decay=-1.0), "weight_decay"),
+        (lambda ps: AdamW(ps, weight_decay=float("nan")), "weight_decay"),
+        (lambda ps: SGD(ps, lr=0.1, momentum=1.0), "momentum"),
+    ],
+)
+def test_bad_pytorch_style_settings_name_the_setting(make, message):
+    with pytest.raises(ValueError, match=message):
+        make([Param([1.0])])
+
+
+def test_optimizers_take_a_generator_of_parameters():
+    params = [Param([1.0], grad=[1.0]), Param([2.0], grad=[1.0])]
+    opt = SGD((p for p in params), lr=0.5)
+    opt.step()
+    np.testing.assert_array_equal([p.data[0] for p in params], [0.5, 1.5])
+
+
+class VersionedParam(Param):
+    """A stand-in with the engine's version counter."""
+
+    def __init__(self, data, grad=None):
+        super().__init__(data, grad)
+        self._version = 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: GradientDescent(ps, lr=0.1),
+        lambda ps: Momentum(ps, lr=0.1),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+        lambda ps: Adam(ps, lr=0.1),
+        lambda ps: AdamW(ps, lr=0.1),
+    ],
+    ids=["gd", "momentum", "sgd", "adam", "adamw"],
+)
+def test_each_step_bumps_the_version_of_the_parameters_it_changed(make):
+    changed, untouched, plain = (
+        VersionedParam([1.0], grad=[1.0]),
+        VersionedParam([2.0]),
+        Param([3.0], grad=[1.0]),
+    )
+    opt = make([changed, untouched, plain])  # a parameter without a counter is still updated
+    opt.step()
+    opt.step()
+    assert changed._version == 2 and untouched._version == 0
+    assert plain.data[0] < 3.0

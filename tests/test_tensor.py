@@ -366,18 +366,10 @@ def test_an_unsupported_operand_raises_type_error_naming_its_type(bad, op):
         op(bad, t)
 
 
-@pytest.mark.parametrize("exponent", ["2", None, [2], True])
-def test_a_non_number_exponent_raises_type_error(exponent):
-    with pytest.raises(TypeError, match="exponent"):
+@pytest.mark.parametrize("exponent", ["2", None, {"p": 2}])
+def test_a_non_numeric_exponent_raises_type_error_naming_its_type(exponent):
+    with pytest.raises(TypeError, match=rf"pow: .*{type(exponent).__name__}"):
         Tensor([1.0, 2.0]) ** exponent
-
-
-def test_a_tensor_exponent_raises_type_error():
-    t = Tensor([1.0, 2.0])
-    with pytest.raises(TypeError, match="exponent"):
-        t**t
-    with pytest.raises(TypeError, match="exponent"):
-        2.0**t
 
 
 def test_no_warnings_for_ordinary_operations():

@@ -114,7 +114,7 @@ def test_float32_training_stays_float32():
     result = train_network(
         small_problem(), TrainConfig(hidden=(4,), epochs=2, dtype="float32"), progress=False
     )
-    assert all(p.data.dtype == np.float32 for p in result.network.parameters)
+    assert all(p.data.dtype == np.float32 for p in result.network.parameters())
 
 
 def test_no_holdout_gives_nan_held_out_measurements():

@@ -8,9 +8,13 @@ the first bad cell, rather than whatever pandas or openpyxl would have raised.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,12 +29,16 @@ if TYPE_CHECKING:  # pandas is imported only when a file is read: it is slow to 
 __all__ = [
     "DataError",
     "Dataset",
+    "SplitRecord",
+    "bundled_digits",
+    "fingerprint",
     "labels_to_digits",
     "load_csv",
     "load_dataset",
     "load_features",
     "load_workbook",
     "one_hot",
+    "split_rows",
     "stratified_split",
 ]
 
@@ -76,6 +84,14 @@ class Dataset:
 
 # ----------------------------------------------------------------------------------------------------
 # Loading
+
+
+@contextmanager
+def bundled_digits() -> Iterator[Path]:
+    """The path of the digits workbook shipped inside the package (see data/README.md), valid
+    inside the ``with`` block; read through importlib.resources, so an installed wheel finds it."""
+    with resources.as_file(resources.files(__package__) / "data" / "digits.xlsx") as path:
+        yield path
 
 
 def load_workbook(path: str | Path, x_sheet: str = "X", y_sheet: str = "y", num_labels: int = 10) -> Dataset:
@@ -369,27 +385,65 @@ def labels_to_digits(labels: np.ndarray) -> np.ndarray:
     return np.where(labels == 10, 0, labels)
 
 
-def stratified_split(dataset: Dataset, holdout: float = 0.2, seed: int | None = 0) -> tuple[Dataset, Dataset]:
-    """Shuffle and split into (train, held out), holding out about ``holdout`` of every class.
+def split_rows(y: np.ndarray, holdout: float = 0.2, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The row numbers (0-based) of ``stratified_split``'s (train, held out) parts, in their shuffled order.
 
-    Each class contributes round(holdout * its size) examples, but always leaves at least one in
-    train. The same seed gives the same split. ``holdout=0`` returns the dataset itself and an empty one.
+    Each class contributes round(holdout * its size) rows, but always leaves at least one in train.
+    The same labels, holdout and seed give the same rows.
     """
     if not (isinstance(holdout, Real) and 0 <= holdout < 1):
         raise DataError(f"holdout must be a fraction in [0, 1), got {holdout!r}")
+    y = np.asarray(y)
     if holdout == 0:
-        return dataset, _subset(dataset, np.arange(0))
+        return np.arange(y.size), np.arange(0)
     rng = np.random.default_rng(seed)
     train, held = [np.arange(0)], [np.arange(0)]
-    for label in np.unique(dataset.y):
-        members = rng.permutation(np.flatnonzero(dataset.y == label))
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
         n_held = min(math.floor(holdout * members.size + 0.5), members.size - 1)
         held.append(members[:n_held])
         train.append(members[n_held:])
-    return (
-        _subset(dataset, rng.permutation(np.concatenate(train))),
-        _subset(dataset, rng.permutation(np.concatenate(held))),
-    )
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(held))
+
+
+def stratified_split(dataset: Dataset, holdout: float = 0.2, seed: int | None = 0) -> tuple[Dataset, Dataset]:
+    """Shuffle and split into (train, held out), holding out about ``holdout`` of every class.
+
+    The rows are ``split_rows``'. ``holdout=0`` returns the dataset itself and an empty one.
+    """
+    train, held = split_rows(dataset.y, holdout, seed)
+    if holdout == 0:
+        return dataset, _subset(dataset, held)
+    return _subset(dataset, train), _subset(dataset, held)
+
+
+def fingerprint(dataset: Dataset) -> str:
+    """A SHA-256 of the examples and labels (values, shape, order): the same data read from a
+    workbook or from CSV files has the same fingerprint; any changed cell gives another."""
+    digest = hashlib.sha256()
+    digest.update(f"{dataset.m}x{dataset.n}:{dataset.num_labels};".encode())
+    digest.update(np.ascontiguousarray(dataset.X, dtype="<f8").tobytes())
+    digest.update(np.ascontiguousarray(dataset.y, dtype="<i8").tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """How a training run split its data, kept with the weights so the held-out rows can be found again."""
+
+    seed: int
+    holdout: float
+    data_sha256: str  # ``fingerprint`` of the whole dataset before the split
+    data_source: str
+
+    def matches(self, dataset: Dataset) -> bool:
+        """Whether ``dataset`` is the data this split was made from."""
+        return fingerprint(dataset) == self.data_sha256
+
+    def rows(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """The (train, held out) row numbers of ``dataset``, each sorted in file order."""
+        train, held = split_rows(dataset.y, self.holdout, self.seed)
+        return np.sort(train), np.sort(held)
 
 
 def _subset(dataset: Dataset, rows: np.ndarray) -> Dataset:

@@ -4,6 +4,10 @@ Layer l computes ``z = a @ theta_l.T + b_l`` and ``a = sigmoid(z)``; the cost is
 cross-entropy summed over classes and averaged over examples, plus ``lam/(2m) * sum(theta**2)``
 (biases excluded). No gradient is written here: ``cost(...).backward()`` derives them all. The
 hand-derived backprop of the same network lives in ``reference.py``, as the oracle for tests.
+
+``Network`` is an ``nn.Module`` whose Parameters carry the tutorial's names (theta1, b1, theta2, ...), so
+``parameters()``, ``state_dict()`` and the training loop treat it like any other model; it keeps its own
+``.npz`` format (the sizes and input scale beside the arrays), so ``Network.load`` needs no model first.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +25,10 @@ import numpy as np
 from ..errors import AutogradError
 from ..files import write_atomically
 from ..grad_mode import name_scope, no_grad
+from ..nn import Module, Parameter
 from ..ops import binary_cross_entropy_with_logits
 from ..tensor import Tensor
+from .data import SplitRecord
 
 
 class WeightsFileError(AutogradError, ValueError):
@@ -41,21 +49,42 @@ def input_scale_for(X: np.ndarray) -> float:
     return largest if largest > 0 else 1.0
 
 
+def parameter_count(sizes: Sequence[int]) -> int:
+    """How many numbers the thetas and biases of a network with these layer sizes hold."""
+    return sum(fan_out * (fan_in + 1) for fan_in, fan_out in itertools.pairwise(sizes))
+
+
+def memory_needed(sizes: Sequence[int], rows: int, dtype=np.float64, optimizer_slots: int = 2) -> int:
+    """A lower estimate, in bytes, of the memory a training step over ``rows`` examples needs.
+
+    Parameters, their gradients, the optimizer's state (``optimizer_slots`` arrays per parameter;
+    Adam keeps 2) and a copy of the best parameters, plus the float64 draw that initialises the
+    largest theta; and per example each layer's z, activation and their gradients.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    largest = max(fan_out * fan_in for fan_in, fan_out in itertools.pairwise(sizes))
+    parameters = parameter_count(sizes) * itemsize * (3 + optimizer_slots) + largest * 8
+    activations = rows * sum(sizes) * itemsize * 4
+    return parameters + activations
+
+
 def labels_from_scores(scores: np.ndarray) -> np.ndarray:
     """Predicted labels 1..K: the argmax of each row of outputs (or logits: sigmoid keeps the order)."""
     return np.argmax(scores, axis=1) + 1
 
 
-class Network:
+class Network(Module):
     """A fully connected sigmoid network, e.g. sizes ``[400, 25, 10]`` as in the tutorial.
 
     ``params`` is ``[(theta1, b1), (theta2, b2), ...]``: ``theta_l`` has shape (units out, units in)
-    and ``b_l`` (units out,), each a Tensor with ``requires_grad=True`` and its tutorial name.
+    and ``b_l`` (units out,), each an ``nn.Parameter`` registered under its tutorial name
+    (``network.theta1``), so ``parameters()`` yields theta1, b1, theta2, b2, ...
     """
 
     def __init__(
         self, sizes: Sequence[int], seed: int = 0, dtype=np.float64, input_scale: float = 1.0
     ) -> None:
+        super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or any(s < 1 for s in sizes):
             raise ValueError(f"Network: sizes must be at least two positive layer sizes, got {sizes}")
@@ -65,24 +94,23 @@ class Network:
             raise ValueError(f"Network: input_scale must be a positive number, got {input_scale}")
         self.sizes = sizes
         self.input_scale = float(input_scale)  # inputs are divided by this before the first layer
+        self.split: SplitRecord | None = None  # how the run that trained it split its data, if known
         rng = np.random.default_rng(seed)
-        self.params: list[tuple[Tensor, Tensor]] = []
+        self.params: list[tuple[Parameter, Parameter]] = []
         for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes), start=1):
             eps = init_epsilon(fan_in, fan_out)
             theta = rng.uniform(-eps, eps, size=(fan_out, fan_in)).astype(dtype)
             bias = rng.uniform(-eps, eps, size=fan_out).astype(dtype)
             with name_scope(f"layer{layer}"):  # so a drawing puts each layer's parameters in its frame
-                self.params.append(
-                    (
-                        Tensor(theta, requires_grad=True, name=f"theta{layer}"),
-                        Tensor(bias, requires_grad=True, name=f"b{layer}"),
-                    )
-                )
+                pair = (Parameter(theta), Parameter(bias))
+            setattr(self, f"theta{layer}", pair[0])  # registered, and named after the attribute
+            setattr(self, f"b{layer}", pair[1])
+            self.params.append(pair)
 
-    @property
-    def parameters(self) -> list[Tensor]:
-        """All parameters in order theta1, b1, theta2, b2, ... (what an optimizer updates)."""
-        return [p for pair in self.params for p in pair]
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}" + (
+            f", input_scale={self.input_scale:g}" if self.input_scale != 1 else ""
+        )
 
     @property
     def dtype(self) -> np.dtype:
@@ -131,8 +159,6 @@ class Network:
         """The network's output ``h = sigmoid(z_out)``, one row of class scores in (0, 1) per example."""
         return self.logits(X).sigmoid()
 
-    __call__ = forward
-
     def cost(self, X, Y, lam: float = 0.0, num_examples: int | None = None) -> Tensor:
         """The tutorial's cost J: cross-entropy summed over classes, averaged over the m examples,
         plus ``lam/(2m)`` times the sum of squared thetas. Computed from the logits, so it stays
@@ -170,11 +196,17 @@ class Network:
 
     # ------------------------------------------------------------ saving and loading (no pickle)
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the parameters to an ``.npz`` file atomically; refuse to replace one unless asked."""
+        """Write the parameters (and ``split``, if known) to an ``.npz`` file atomically; refuse to
+        replace a file unless asked. Only plain arrays and strings: loading runs no code."""
         arrays = {
             "sizes": np.asarray(self.sizes, dtype=np.int64),
             "input_scale": np.asarray(self.input_scale, dtype=np.float64),
         }
+        if self.split is not None:
+            arrays["split_seed"] = np.asarray(self.split.seed, dtype=np.int64)
+            arrays["split_holdout"] = np.asarray(self.split.holdout, dtype=np.float64)
+            arrays["split_data_sha256"] = np.asarray(self.split.data_sha256)
+            arrays["split_data_source"] = np.asarray(self.split.data_source)
         for theta, bias in self.params:
             arrays[theta.name] = theta.data
             arrays[bias.name] = bias.data
@@ -184,27 +216,33 @@ class Network:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
-        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code)."""
+        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code).
+
+        Files from before the split was recorded load with ``split = None``. A damaged file, one that
+        is not a network, or one holding NaN or infinite parameters raises ``WeightsFileError``.
+        """
         path = Path(path)
         if not path.is_file():
             raise WeightsFileError(f"{path}: no such weights file")
         try:
             with np.load(path, allow_pickle=False) as stored:
-                arrays = {key: stored[key] for key in stored.files}
-        except (OSError, ValueError) as error:
-            raise WeightsFileError(f"{path}: not a weights file written by autograd-nn ({error})") from None
+                arrays = {key: stored[key] for key in stored.files}  # reads (and CRC-checks) every array
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+            reason = f"{type(error).__name__}: {error}".rstrip(": ")
+            raise WeightsFileError(f"{path}: not a readable weights file ({reason})") from None
         if "sizes" not in arrays:
             raise WeightsFileError(
-                f"{path}: the file has no 'sizes' entry, so it is not an autograd-nn network"
+                f"{path}: not a readable weights file (no 'sizes' entry, so not an autograd-nn network)"
             )
-        sizes = [int(s) for s in np.asarray(arrays["sizes"]).ravel()]
-        first = arrays.get("theta1")
-        dtype = np.float32 if first is not None and first.dtype == np.float32 else np.float64
-        scale = float(arrays["input_scale"]) if "input_scale" in arrays else 1.0
         try:
+            sizes = [int(s) for s in np.asarray(arrays["sizes"]).ravel()]
+            first = arrays.get("theta1")
+            dtype = np.float32 if first is not None and first.dtype == np.float32 else np.float64
+            scale = float(arrays["input_scale"]) if "input_scale" in arrays else 1.0
             network = cls(sizes, dtype=dtype, input_scale=scale)
-        except ValueError as error:
-            raise WeightsFileError(f"{path}: {error}") from None
+            network.split = _split_record(arrays)
+        except (TypeError, ValueError) as error:
+            raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
         for theta, bias in network.params:
             for tensor in (theta, bias):
                 stored = arrays.get(tensor.name)
@@ -214,5 +252,26 @@ class Network:
                     raise WeightsFileError(
                         f"{path}: {tensor.name} has shape {stored.shape}, but sizes {sizes} need {tensor.shape}"
                     )
+                if stored.dtype.kind != "f":
+                    raise WeightsFileError(f"{path}: {tensor.name} holds {stored.dtype} values, not numbers")
+                bad = int(np.count_nonzero(~np.isfinite(stored)))
+                if bad:
+                    raise WeightsFileError(
+                        f"{path}: {tensor.name} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} "
+                        f"(of {stored.size}); these weights cannot predict anything"
+                    )
                 tensor.data = np.array(stored, dtype=tensor.dtype)
         return network
+
+
+def _split_record(arrays: dict[str, np.ndarray]) -> SplitRecord | None:
+    """The split stored by ``Network.save``, or None for a file written before splits were recorded."""
+    names = ("split_seed", "split_holdout", "split_data_sha256", "split_data_source")
+    if not all(name in arrays for name in names):
+        return None
+    return SplitRecord(
+        seed=int(arrays["split_seed"]),
+        holdout=float(arrays["split_holdout"]),
+        data_sha256=str(arrays["split_data_sha256"]),
+        data_source=str(arrays["split_data_source"]),
+    )

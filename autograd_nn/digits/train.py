@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import AutogradError
 from ..grad_mode import no_grad
 from ..optim import make_optimizer
-from .data import Dataset, one_hot, stratified_split
-from .network import Network, input_scale_for, labels_from_scores
+from .data import Dataset, SplitRecord, fingerprint, one_hot, stratified_split
+from .network import Network, input_scale_for, labels_from_scores, memory_needed
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class TrainConfig:
             raise ValueError(f"lambda must be zero or positive, got {self.lam}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch size must be at least 1 (or None for full batch), got {self.batch_size}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be zero or positive, got {self.seed}")
         if not 0 <= self.holdout < 1:
             raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
         if self.patience is not None and self.patience < 1:
@@ -73,6 +79,50 @@ class History:
         return [{name: columns[name][i] for name in columns} for i in range(len(self.epoch))]
 
 
+OPTIMIZER_SLOTS = {"gd": 0, "momentum": 1, "adam": 2}  # state arrays an optimizer keeps per parameter
+
+
+class TooLargeError(AutogradError, MemoryError):
+    """A network or step that would need more memory than the machine has available."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process could still get (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(sizes: Sequence[int], rows: int, dtype="float64", optimizer_slots: int = 2) -> int:
+    """Raise ``TooLargeError`` before allocating anything if training the network with these layer
+    sizes on ``rows`` examples at a time would need more memory than is available; else the estimate."""
+    needed = memory_needed(sizes, rows, dtype, optimizer_slots)
+    available = available_memory()
+    if available is not None and needed > available:
+        shape = "-".join(str(s) for s in sizes)
+        raise TooLargeError(
+            f"a {shape} network would need about {_size(needed)} of memory for its parameters and one "
+            f"step, but only {_size(available)} is available"
+        )
+    return needed
+
+
+def _size(count: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1024 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
 @dataclass
 class TrainResult:
     network: Network
@@ -82,12 +132,23 @@ class TrainResult:
     heldout_set: Dataset
     seconds: float
     stopped_early: bool
-    best_epoch: int  # the epoch whose parameters the network holds
+    best_epoch: int  # the epoch whose parameters the network holds (0: the initial ones)
+    stop_reason: str = "finished"  # "finished", "early stopping", "interrupted" or "diverged"
 
     @property
-    def final(self) -> dict[str, float]:
-        """The measurements of the epoch whose parameters were kept."""
-        return self.history.rows()[self.best_epoch - 1]
+    def final(self) -> dict[str, float] | None:
+        """The measurements of the epoch whose parameters were kept (None if no epoch was)."""
+        return self.history.rows()[self.best_epoch - 1] if self.best_epoch else None
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether Ctrl-C (KeyboardInterrupt) ended the run before its last epoch."""
+        return self.stop_reason == "interrupted"
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run stopped because the cost stopped being a finite number."""
+        return self.stop_reason == "diverged"
 
 
 def evaluate(network: Network, dataset: Dataset) -> tuple[float, float]:
@@ -106,73 +167,107 @@ def evaluate(network: Network, dataset: Dataset) -> tuple[float, float]:
 
 
 def train_network(
-    dataset: Dataset, config: TrainConfig | None = None, *, progress: bool = True
+    dataset: Dataset,
+    config: TrainConfig | None = None,
+    *,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Split ``dataset`` (stratified), then train a sigmoid network on the training part.
 
     Each step is the forward code ``network.cost(X, Y, lam).backward()`` and an optimizer step;
-    after every epoch the train cost, held-out cost and held-out accuracy are recorded (and shown
-    live on the progress bar). With ``patience``, training stops once the held-out cost has not
-    improved for that many epochs, and the network keeps the best epoch's parameters.
+    after every epoch the train cost, held-out cost and held-out accuracy are recorded (shown live
+    on the progress bar, and passed to ``on_epoch`` as a dict). With ``patience``, training stops
+    once the held-out cost has not improved for that many epochs, and the network keeps the best
+    epoch's parameters.
+
+    Nothing is lost when a run goes wrong: a train cost above the starting cost is reported through
+    ``on_warning`` (default: ``warnings.warn``) while it happens; a cost that is no longer finite
+    stops the run (``stop_reason == "diverged"``) and Ctrl-C stops it (``"interrupted"``), each
+    keeping the parameters of the last finished epoch (the best one with ``patience``).
     """
     config = config or TrainConfig()
+    warn = on_warning or (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=3))
     started = time.perf_counter()
     train_set, heldout_set = stratified_split(dataset, config.holdout, seed=config.seed)
     scale = input_scale_for(train_set.X) if config.scale_inputs else 1.0
     dtype = np.dtype(config.dtype)
     sizes = [dataset.n, *config.hidden, dataset.num_labels]
+    batch = train_set.m if config.batch_size is None else min(config.batch_size, train_set.m)
+    check_memory(sizes, max(batch, train_set.m), dtype, OPTIMIZER_SLOTS.get(config.optimizer, 2))
     network = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
-    optimizer = make_optimizer(config.optimizer, network.parameters, config.lr)
+    network.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
+    optimizer = make_optimizer(config.optimizer, network.parameters(), config.lr)
 
     X = train_set.X.astype(dtype)
     Y = one_hot(train_set.y, dataset.num_labels).astype(dtype)
     m = train_set.m
-    batch = m if config.batch_size is None else min(config.batch_size, m)
     rng = np.random.default_rng(config.seed)
     history = History()
-    best_cost, best_epoch, best_params, stale = np.inf, 0, None, 0
-    stopped_early = False
+    best_cost, best_epoch, stale = np.inf, 0, 0
+    kept = [p.data.copy() for p in network.parameters()]  # the parameters of the epoch to keep
+    stop_reason = "finished"
+    start_cost, _ = evaluate(network, train_set)
+    warn_above = start_cost  # warn when the train cost climbs past this, then past 10 times the last warning
 
     # disable=None: the bar shows on a terminal only, so logs and pipes get no carriage-return noise
     bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=None if progress else True)
-    for epoch in bar:
-        order = rng.permutation(m) if batch < m else np.arange(m)
-        for start in range(0, m, batch):
-            rows = order[start : start + batch]
-            optimizer.zero_grad()
-            cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
-            cost.backward()
-            optimizer.step()
-        train_cost, train_accuracy = evaluate(network, train_set)
-        heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
-        history.append(
-            epoch=epoch,
-            train_cost=train_cost,
-            heldout_cost=heldout_cost,
-            train_accuracy=train_accuracy,
-            heldout_accuracy=heldout_accuracy,
-        )
-        bar.set_postfix(
-            cost=f"{train_cost:.4f}",
-            heldout_cost=f"{heldout_cost:.4f}",
-            heldout_acc=f"{heldout_accuracy:.3f}",
-        )
-
-        if config.patience is None:
-            best_epoch = epoch
-            continue
-        if heldout_cost < best_cost:
-            best_cost, best_epoch, stale = heldout_cost, epoch, 0
-            best_params = [p.data.copy() for p in network.parameters]
-        else:
-            stale += 1
-            if stale >= config.patience:
-                stopped_early = True
+    try:
+        for epoch in bar:
+            order = rng.permutation(m) if batch < m else np.arange(m)
+            for start in range(0, m, batch):
+                rows = order[start : start + batch]
+                optimizer.zero_grad()
+                cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
+                cost.backward()
+                optimizer.step()
+            train_cost, train_accuracy = evaluate(network, train_set)
+            heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
+            row = dict(
+                epoch=epoch,
+                train_cost=train_cost,
+                heldout_cost=heldout_cost,
+                train_accuracy=train_accuracy,
+                heldout_accuracy=heldout_accuracy,
+            )
+            history.append(**row)
+            bar.set_postfix(
+                cost=f"{train_cost:.4f}",
+                heldout_cost=f"{heldout_cost:.4f}",
+                heldout_acc=f"{heldout_accuracy:.3f}",
+            )
+            if not np.isfinite(train_cost):
+                stop_reason = "diverged"
                 break
-    bar.close()
-    if best_params is not None:
-        for parameter, saved in zip(network.parameters, best_params, strict=True):
-            parameter.data = saved
+            if train_cost > warn_above:
+                warn(
+                    f"epoch {epoch}: the train cost {train_cost:.6g} is above the starting cost "
+                    f"{start_cost:.6g}; training is diverging"
+                )
+                warn_above = 10 * train_cost
+            if on_epoch is not None:
+                on_epoch(row)
+
+            # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
+            if config.patience is None:
+                kept = [p.data.copy() for p in network.parameters()]
+                best_epoch = epoch
+                continue
+            if heldout_cost < best_cost:
+                kept = [p.data.copy() for p in network.parameters()]
+                best_cost, best_epoch, stale = heldout_cost, epoch, 0
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    stop_reason = "early stopping"
+                    break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    finally:
+        bar.close()
+    for parameter, saved in zip(network.parameters(), kept, strict=True):
+        parameter.data = saved
     return TrainResult(
         network=network,
         history=history,
@@ -180,6 +275,7 @@ def train_network(
         train_set=train_set,
         heldout_set=heldout_set,
         seconds=time.perf_counter() - started,
-        stopped_early=stopped_early,
+        stopped_early=stop_reason == "early stopping",
         best_epoch=best_epoch,
+        stop_reason=stop_reason,
     )

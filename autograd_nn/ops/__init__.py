@@ -6,7 +6,7 @@ One module per family, each op a small class (see ``base.Op``) with the function
 stack), ``selection`` (where, maximum, minimum, clip), ``conv`` (conv2d, max_pool2d) and ``losses``.
 """
 
-from .arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Sub
+from .arithmetic import Add, Div, MatMul, Mul, Neg, Pow, Power, Sub
 from .base import Op
 from .conv import (
     Conv2d,
@@ -20,6 +20,7 @@ from .conv import (
 )
 from .elementwise import (
     Abs,
+    Cast,
     Dropout,
     Exp,
     LeakyReLU,
@@ -74,6 +75,7 @@ __all__ = [
     "Add",
     "BCEWithLogits",
     "BroadcastTo",
+    "Cast",
     "Clip",
     "Concatenate",
     "Conv2d",
@@ -100,6 +102,7 @@ __all__ = [
     "Neg",
     "Op",
     "Pow",
+    "Power",
     "ReLU",
     "Reshape",
     "ScatterAdd",

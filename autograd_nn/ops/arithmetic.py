@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Op, _swap_last_two
+from .base import Op, _data, _log, _swap_last_two
 
 
 class Add(Op):
@@ -89,6 +89,30 @@ class Pow(Op):
         if p == 0:
             return (g * 0,)
         return (g * p * x ** (p - 1),)
+
+
+class Power(Op):
+    """``x ** y`` where the exponent is a tensor or an array too: d/dy x^y = x^y log x.
+
+    At x = 0 (with y > 0) the exponent's gradient is 0, the limit, not 0 * log(0); where y = 0 the
+    base's gradient is 0, not 0 * 0^-1. (A negative base gives NaN for the exponent's gradient.)
+    """
+
+    __slots__ = ()
+    keeps_output = True
+    name = "pow"
+
+    def forward(self, x, y):
+        return x**y
+
+    def vjp(self, g, out, x, y):
+        need_x, need_y = self.needs_grad
+        gx = gy = None
+        if need_x:  # y x^(y-1), with x^(y-1) replaced by x^0 = 1 where y = 0 (that term is 0 anyway)
+            gx = g * y * x ** (y - 1 + (_data(y) == 0))
+        if need_y:  # x^y log x, with log(1) = 0 in place of log(0)
+            gy = g * out * _log(x + (_data(x) == 0))
+        return gx, gy
 
 
 class MatMul(Op):

@@ -29,15 +29,19 @@ class Op:
     as the user drops it). ``keeps_output``: the output array (``output``). ``shape`` and
     ``dtype`` describe the output, so a VJP that only needs ``x.shape`` works on a node too.
     ``targets`` says where each input's gradient goes: the node that computed the input, the leaf
-    tensor itself, or None when the input needs no gradient.
+    tensor itself, or None when the input needs no gradient. ``input_versions`` (with
+    ``keeps_inputs``) and ``output_version`` (with ``keeps_output``) let backward check that no
+    in-place change touched what the node saved.
     """
 
     __slots__ = (
         "__weakref__",
         "dtype",
+        "input_versions",
         "origin",
         "output",
         "output_name",
+        "output_version",
         "parents",
         "scope",
         "shape",
@@ -94,6 +98,10 @@ def _exp(v):
     return np.exp(v) if _is_array(v) else v.exp()
 
 
+def _log(v):
+    return np.log(v) if _is_array(v) else v.log()
+
+
 def _swap_last_two(v):
     axes = (*range(v.ndim - 2), v.ndim - 1, v.ndim - 2)
     return v.transpose(axes)
@@ -106,9 +114,10 @@ def _normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...]:
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     normalized = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1):
-            raise ShapeError(f"{op}: axis {a!r} is out of range for a tensor with {ndim} dimensions")
-        normalized.append(int(a) % max(ndim, 1))
+        if not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+            rank = "a 0-d tensor" if ndim == 0 else f"a tensor with {ndim} dimensions"
+            raise ShapeError(f"{op}: axis {a!r} is out of range for {rank}")
+        normalized.append(int(a) % ndim)
     if len(set(normalized)) != len(normalized):
         raise ShapeError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(normalized))

@@ -104,6 +104,28 @@ class ReLU(Op):
         return (g * (_data(out) > 0),)  # out > 0 exactly where x > 0
 
 
+class Cast(Op):
+    """The same values in another float type; the engine uses it so a gradient keeps its value's dtype."""
+
+    __slots__ = ("to",)
+    keeps_inputs = False
+    name = "cast"
+
+    def __init__(self, to: np.dtype) -> None:
+        self.to = np.dtype(to)
+
+    def details(self) -> str:
+        return str(self.to)
+
+    def forward(self, x):
+        return x.astype(self.to)
+
+    def vjp(self, g, out, x):
+        if g.dtype == x.dtype:
+            return (g,)
+        return (g.astype(x.dtype) if _is_array(g) else _tensor.apply(Cast(x.dtype), g),)
+
+
 def exp(x) -> _tensor.Tensor:
     """e ** x, elementwise."""
     return _tensor.apply(Exp(), x)

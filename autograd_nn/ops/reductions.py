@@ -146,13 +146,15 @@ class LogSumExp(Sum):
         self.axes = _normalize_axes(self.axis, x.ndim, self.name)
         shift = x.max(axis=self.axes, keepdims=True)
         shift = np.where(np.isfinite(shift), shift, 0)
-        total = np.exp(x - shift).sum(axis=self.axes, keepdims=True)
+        with np.errstate(over="ignore"):  # x - shift below -1.8e308 is -inf, and e^-inf = 0: right
+            total = np.exp(x - shift).sum(axis=self.axes, keepdims=True)
         result = np.log(total) + shift
         return result if self.keepdims else result.reshape(_reduced_shape(x.shape, self.axes))
 
     def vjp(self, g, out, x):
         kept = _kept_shape(x.shape, self.axes)
-        softmax = _exp(x - out.reshape(kept))
+        with np.errstate(over="ignore"):
+            softmax = _exp(x - out.reshape(kept))
         return (_expand_reduced(g, x.shape, self.axes, self.keepdims) * softmax,)
 
 
@@ -169,7 +171,8 @@ class Softmax(Op):
 
     def forward(self, x):
         _normalize_axes(self.axis, x.ndim, self.name)
-        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        with np.errstate(over="ignore"):  # a difference below -1.8e308 is -inf, whose exp is 0: right
+            e = np.exp(x - x.max(axis=self.axis, keepdims=True))
         e /= e.sum(axis=self.axis, keepdims=True)
         return e
 
@@ -183,7 +186,8 @@ class LogSoftmax(Softmax):
 
     def forward(self, x):
         _normalize_axes(self.axis, x.ndim, self.name)
-        shifted = x - x.max(axis=self.axis, keepdims=True)
+        with np.errstate(over="ignore"):  # as in softmax: -inf is the rounded value
+            shifted = x - x.max(axis=self.axis, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
 
     def vjp(self, g, out, x):
