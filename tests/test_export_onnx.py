@@ -27,7 +27,7 @@ except ImportError as missing:
     pytest.skip(f"{missing} (pip install -e '.[onnx]')", allow_module_level=True)
 
 import autograd_nn as ag
-from autograd_nn import Tensor, ops
+from autograd_nn import Tensor, nn, ops
 from autograd_nn.digits.cli import main
 from autograd_nn.digits.network import Network
 from autograd_nn.export.onnx import _EXPORTERS, _topological_order, _value
@@ -354,6 +354,57 @@ def test_conv2d_and_max_pool2d(tmp_path, dtype, geometry, bias):
 
     model = check_export(cnn, uniform_inputs((3, 7, 8), dtype=dtype), tmp_path / "cnn.onnx")
     assert ("Conv" in {n.op_type for n in model.graph.node}) == (dtype == np.float32)
+
+
+# ---------------------------------------------------------------- models built from nn layers
+
+
+class MLP(nn.Module):
+    """A custom model: two hidden layers, dropout between them, class probabilities out."""
+
+    def __init__(self, dtype) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(10, 16, rng=1, dtype=dtype)
+        self.drop = nn.Dropout(0.3, rng=2)
+        self.middle = nn.Linear(16, 8, rng=3, dtype=dtype)
+        self.out = nn.Linear(8, 4, bias=False, rng=4, dtype=dtype)
+
+    def forward(self, x):
+        h = self.drop(ag.leaky_relu(self.hidden(x), 0.05))
+        h = self.middle(h).tanh()
+        return self.out(h).softmax(axis=-1)
+
+
+def cnn(dtype) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, rng=1, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, stride=2, rng=2, dtype=dtype),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Dropout(0.2, rng=3),
+        nn.Linear(6, 10, rng=4, dtype=dtype),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("build", [MLP, cnn], ids=["mlp", "cnn"])
+def test_nn_models_in_eval_mode(tmp_path, dtype, build):
+    model = build(dtype).eval()
+    shape = (10,) if build is MLP else (1, 8, 8)
+    exported = check_export(
+        model, uniform_inputs(shape, dtype=dtype), tmp_path / "model.onnx", batches=(1, 5, 32)
+    )
+    stored = {i.name: onnx.numpy_helper.to_array(i) for i in exported.graph.initializer}
+    for name, parameter in model.named_parameters():  # every parameter, under its dotted name
+        np.testing.assert_array_equal(stored[name], parameter.data)
+    assert "Dropout" not in {n.op_type for n in exported.graph.node}
+
+
+def test_an_nn_model_in_training_mode_names_dropout_and_eval(tmp_path):
+    with pytest.raises(ag.ExportError, match=r"dropout\(p=0.3\) in training mode .*model.eval\(\)"):
+        ag.export_onnx(MLP(np.float64), np.ones((2, 10)), tmp_path / "f.onnx")
 
 
 # ---------------------------------------------------------------- random programs
