@@ -289,7 +289,9 @@ class Tensor:
         other_records = isinstance(other, Tensor) and other._requires_grad
         if STATE.enabled and (self._requires_grad or other_records):
             if self._op is not None:
-                problem = f"{self._describe()} was computed by {self._op.label()} and is part of a recorded graph"
+                problem = (
+                    f"{self._describe()} was computed by {self._op.label()} and is part of a recorded graph"
+                )
                 advice = f"write `y = y {symbol[0]} x` (a new tensor) instead"
             elif self._requires_grad:
                 problem = f"{self._describe()} is a leaf that requires grad"

@@ -65,7 +65,7 @@ def export_onnx(
     ``example_inputs``: one array or Tensor, or a tuple/list of them (one per input). With
     ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``. The file
     is written atomically and an existing one is replaced only with ``overwrite=True``. ``opset``
-    defaults to 18 (supported by onnxruntime >= 1.14). Needs the ``onnx`` extra
+    defaults to 18, the first whose reductions all take their axes as an input. Needs the ``onnx`` extra
     (``pip install "autograd-nn[onnx]"``).
     """
     onnx = _import_onnx()
@@ -77,10 +77,11 @@ def export_onnx(
         raise TypeError(f"export_onnx: the model must be callable, got {type(model_or_fn).__name__}")
     arrays = _example_arrays(example_inputs)
     input_names = _check_names(input_names, len(arrays), "input_names", "input")
+    if dynamic_batch:
+        _check_batch(arrays)
     first = _trace(model_or_fn, arrays)
     second = None
     if dynamic_batch:
-        _check_batch(arrays)
         # Rows reversed and the first repeated: a mask or statistic computed from the data outside
         # the graph then changes too, and is caught instead of frozen into the file.
         second = _trace(model_or_fn, [np.concatenate([a[::-1], a[:1]]) for a in arrays])
