@@ -138,6 +138,16 @@ def test_a_plain_function_with_two_inputs_and_two_outputs(tmp_path):
     assert [i.name for i in model.graph.initializer if i.name == "W"] == ["W"]
 
 
+def test_a_deep_graph_exports_without_recursion(tmp_path):
+    def deep(x):
+        for _ in range(3000):
+            x = (x * 0.999).tanh()
+        return x
+
+    model = check_export(deep, uniform_inputs((3,)), tmp_path / "deep.onnx", batches=(4,))
+    assert len(model.graph.node) == 6000
+
+
 def test_without_dynamic_batch_the_input_shape_is_fixed(tmp_path):
     model = check_export(
         lambda x: x.sum(axis=0),

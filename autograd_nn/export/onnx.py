@@ -392,7 +392,8 @@ class _Writer:
         return name
 
     def int64s(self, values) -> str:
-        return self.constant(np.asarray(values, dtype=np.int64), "shape" if np.ndim(values) else "index")
+        """An int64 initializer: axes, a shape, slice bounds or gather positions."""
+        return self.constant(np.asarray(values, dtype=np.int64), "ints")
 
     def scalar(self, value, dtype: np.dtype) -> str:
         return self.constant(np.asarray(value, dtype=dtype), "const")
