@@ -608,3 +608,17 @@ def test_the_readme_round_trip_is_what_the_example_prints(tmp_path):
     assert engine == runtime
     readme = (ROOT / "README.md").read_text()
     assert done.stdout in readme  # the README shows exactly what the example prints
+
+
+def test_the_benchmark_runs_end_to_end():
+    """A smoke run of benchmarks/onnx_export.py: it checks onnxruntime against the engine before timing."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "onnx_export.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "x |" in line]
+    assert len(rows) == 12  # 2 models x 2 dtypes x 3 batch sizes
