@@ -176,7 +176,7 @@ W44 = Tensor(RNG.normal(size=(4, 4)), requires_grad=True, name="W")
 Y34 = RNG.uniform(0, 1, size=(3, 4))  # a constant: bce targets
 
 # Each entry maps values of shape (batch, 3, 4) to one value of that shape, through the op(s) named.
-UNARY = {
+OP_CASES = {
     "add": lambda x: x + 1.5,
     "sub": lambda x: 0.5 - x,
     "mul": lambda x: x * x,
@@ -264,16 +264,16 @@ def _minus_inf_row() -> np.ndarray:
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")  # log(0) = -inf
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("name", sorted(OP_CASES))
 def test_every_mapped_op_matches_the_engine(tmp_path, name, dtype):
-    check_export(UNARY[name], uniform_inputs((3, 4), dtype=dtype, seed=len(name)), tmp_path / "op.onnx")
+    check_export(OP_CASES[name], uniform_inputs((3, 4), dtype=dtype, seed=len(name)), tmp_path / "op.onnx")
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")
 def test_the_op_table_is_exercised_by_the_tests():
     """Every op with an ONNX mapping appears in some program above, or in a test of its own below."""
     seen = {ops.ScatterAdd, ops.BroadcastTo, ops.NLLLoss, ops.Dropout, ops.Conv2d, ops.MaxPool2d}
-    for fn in UNARY.values():
+    for fn in OP_CASES.values():
         out = fn(Tensor(np.ones((2, 3, 4)), requires_grad=True))
         seen |= {type(v) for v in _topological_order([_value(out)]) if not isinstance(v, Tensor)}
     assert set(_EXPORTERS) <= seen, set(_EXPORTERS) - seen
@@ -423,7 +423,7 @@ def test_an_nn_model_in_training_mode_names_dropout_and_eval(tmp_path):
 @st.composite
 def programs(draw):
     """A few steps, each applying one op of the table to one earlier value, or adding two values."""
-    names = sorted(UNARY)
+    names = sorted(OP_CASES)
     steps = []
     for i in range(draw(st.integers(1, 5))):
         if i and draw(st.booleans()):
@@ -436,7 +436,7 @@ def programs(draw):
 def run_program(steps, x):
     values = [x]
     for name, a, b in steps:
-        values.append(values[a] * values[b] if name == "combine" else UNARY[name](values[a]))
+        values.append(values[a] * values[b] if name == "combine" else OP_CASES[name](values[a]))
     return values[-1].tanh()  # keeps long chains in range
 
 
@@ -486,6 +486,23 @@ def test_a_value_computed_outside_the_graph_from_the_batch_is_an_error(tmp_path)
 
     with pytest.raises(ag.ExportError, match="constant that changes with the batch"):
         ag.export_onnx(leaky, np.arange(6.0).reshape(2, 3), tmp_path / "f.onnx")
+
+
+def test_a_loss_with_targets_as_a_second_input(tmp_path):
+    check_export(
+        lambda z, y: ag.binary_cross_entropy_with_logits(z, y),  # the mean's count grows with the batch
+        lambda batch: [*uniform_inputs((5,))(batch), *uniform_inputs((5,), low=0, high=1, seed=1)(batch)],
+        tmp_path / "bce.onnx",
+    )
+
+
+def test_the_tutorial_cost_divides_by_the_traced_batch_size_so_it_needs_a_fixed_batch(tmp_path):
+    net = Network([6, 4, 3], input_scale=2.0)
+    cost = lambda X, Y: net.cost(X, Y, lam=0.5)  # noqa: E731  (J = ... / m, m = X.shape[0] as a number)
+    make = lambda batch: [*uniform_inputs((6,))(batch), *uniform_inputs((3,), low=0, high=1, seed=2)(batch)]  # noqa: E731
+    with pytest.raises(ag.ExportError, match=r"constant that changes with the batch.*x.shape\[0\]"):
+        ag.export_onnx(cost, tuple(make(4)), tmp_path / "cost.onnx")
+    check_export(cost, make, tmp_path / "cost.onnx", batches=(4,), trace_batch=4, dynamic_batch=False)
 
 
 def test_an_index_built_from_the_batch_is_an_error(tmp_path):

@@ -292,8 +292,9 @@ class _Graph:
             elif shape != other_shape or not np.array_equal(value.data, other.data, equal_nan=True):
                 raise ExportError(
                     f"export_onnx: {_describe(value)} of shape {shape} is a constant that changes with the "
-                    "batch: it was computed from the inputs outside the recorded graph (through .data, "
-                    "NumPy or no_grad) or at random; compute it with tensor operations, or pass dynamic_batch=False"
+                    "batch: it was computed from the inputs outside the recorded graph (from a length such "
+                    "as x.shape[0], through .data, NumPy or no_grad) or at random; compute it with tensor "
+                    "operations, or pass dynamic_batch=False"
                 )
         else:
             changed = _changed_parameter(value, other)
