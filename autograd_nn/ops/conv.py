@@ -1,10 +1,11 @@
-"""Convolution and max pooling over (N, C, H, W) arrays, by im2col views and one matrix product.
+"""Convolution and max pooling over (N, C, H, W) arrays: conv2d by an im2col view and one matrix product.
 
 conv2d correlates x (N, C, H, W) with a weight (O, C, kh, kw) (as PyTorch's Conv2d, no kernel flip):
-the windows of the zero-padded x are a strided view (``sliding_window_view``), copied once into a
-(N*Ho*Wo, C*kh*kw) matrix, and one matmul with the weight gives every output. Its two gradients are
-the same sum taken the other ways round: the weight's is one matmul with those columns, the input's one
-matmul followed by kh*kw strided adds, one per kernel offset, into the padded input's gradient.
+the windows of the zero-padded x (laid out channels last) are a strided view (``sliding_window_view``),
+copied once into a (N*Ho*Wo, kh*kw*C) matrix (im2col), and one matmul with the weight gives every output. Its two gradients are
+the same sum taken the other ways round: the weight's is one matmul with those columns; the input's is,
+for each kernel offset, one matmul whose result is added into the padded input's gradient at the elements
+that offset touches (kh*kw strided adds).
 
 The three are one trilinear form <g, conv(x, w)> differentiated three ways, so each one's VJP is written
 with the other two (``Conv2d``, ``Conv2dInputGrad``, ``Conv2dWeightGrad``): under ``create_graph`` the
@@ -69,7 +70,7 @@ def _columns(x: np.ndarray, kernel, stride, padding) -> np.ndarray:
     windows = sliding_window_view(_padded_channels_last(x, padding), kernel, axis=(1, 2))
     windows = windows[:, :: stride[0], :: stride[1]]  # (N, Ho, Wo, C, kh, kw), a view
     n, ho, wo, c, kh, kw = windows.shape
-    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # the one copy
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, kh * kw * c)  # the im2col copy
 
 
 def _weight_matrix(w: np.ndarray) -> np.ndarray:
@@ -89,7 +90,7 @@ def conv2d_array(x: np.ndarray, w: np.ndarray, stride, padding) -> np.ndarray:
     ho = _output_size(x.shape[2], kh, stride[0], padding[0])
     wo = _output_size(x.shape[3], kw, stride[1], padding[1])
     out = _columns(x, (kh, kw), stride, padding) @ _weight_matrix(w).T
-    return out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)  # (N, O, Ho, Wo), channels last in memory
+    return np.ascontiguousarray(out.reshape(n, ho, wo, o).transpose(0, 3, 1, 2))
 
 
 def conv2d_weight_grad_array(x: np.ndarray, g: np.ndarray, kernel, stride, padding) -> np.ndarray:
@@ -100,16 +101,18 @@ def conv2d_weight_grad_array(x: np.ndarray, g: np.ndarray, kernel, stride, paddi
 
 
 def conv2d_input_grad_array(g: np.ndarray, w: np.ndarray, x_shape, stride, padding) -> np.ndarray:
-    """d<g, conv(x, w)>/dx: one matmul gives each window's gradient, then kh*kw strided adds (one per
-    kernel offset) put them in place; an element in several windows collects every share."""
+    """d<g, conv(x, w)>/dx: for each kernel offset (a, b), one matmul gives the gradient of the input
+    elements that offset touches, added in place: kh*kw strided adds, so an element in several windows
+    collects every share (no np.add.at, and no (N*Ho*Wo, kh*kw*C) temporary)."""
     n, _, ho, wo = g.shape
     (_, c, kh, kw), (ph, pw) = w.shape, padding
-    window_grads = (_gradient_rows(g) @ _weight_matrix(w)).reshape(n, ho, wo, kh, kw, c)
+    g_rows = _gradient_rows(g)
+    w_by_offset = np.ascontiguousarray(w.transpose(2, 3, 0, 1))  # (kh, kw, O, C)
     height, width = x_shape[2], x_shape[3]
-    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=window_grads.dtype)
+    padded = np.zeros((n, height + 2 * ph, width + 2 * pw, c), dtype=np.result_type(g, w))
     for a, b, rows, cols in _offset_slices((kh, kw), stride, (ho, wo)):
-        padded[:, rows, cols, :] += window_grads[:, :, :, a, b, :]
-    return padded[:, ph : ph + height, pw : pw + width, :].transpose(0, 3, 1, 2)
+        padded[:, rows, cols, :] += (g_rows @ w_by_offset[a, b]).reshape(n, ho, wo, c)
+    return np.ascontiguousarray(padded[:, ph : ph + height, pw : pw + width, :].transpose(0, 3, 1, 2))
 
 
 # Each takes arrays (plain backward) or Tensors (recorded backward) and returns the same kind.
@@ -247,10 +250,8 @@ def _check_conv_shapes(x_shape, w_shape, b_shape, padding) -> None:
 # slices. Whole-array passes like these are several times faster than reducing a 6-D window view.
 
 
-def _pool_output_size(x_shape, kernel, stride) -> tuple[int, int]:
-    return _output_size(x_shape[2], kernel[0], stride[0], 0), _output_size(
-        x_shape[3], kernel[1], stride[1], 0
-    )
+def _pool_output_size(x_shape, kernel, stride) -> tuple[int, ...]:
+    return tuple(_output_size(x_shape[2 + i], kernel[i], stride[i], padding=0) for i in (0, 1))
 
 
 def _maxima(x: np.ndarray, out: np.ndarray, kernel, stride) -> tuple[np.ndarray, np.ndarray]:

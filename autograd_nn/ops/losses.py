@@ -89,6 +89,7 @@ class NLLLoss(Op):
     last axis. The labels are part of the op (not an input): nothing flows back to them."""
 
     __slots__ = ("index", "labels", "reduction")
+    keeps_inputs = False  # the VJP needs only the input's shape
     name = "nll_loss"
 
     def __init__(self, labels: np.ndarray, reduction: str = "mean") -> None:

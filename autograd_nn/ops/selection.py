@@ -89,7 +89,10 @@ class Clip(Op):
         self.lo, self.hi = lo, hi
 
     def details(self) -> str:
-        return f"{self.lo}, {self.hi}"
+        def describe(bound) -> str:
+            return f"array{np.shape(bound)}" if isinstance(bound, np.ndarray) else f"{bound}"
+
+        return f"{describe(self.lo)}, {describe(self.hi)}"
 
     def forward(self, x):
         return np.clip(x, self.lo, self.hi)
