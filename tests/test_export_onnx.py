@@ -7,6 +7,7 @@ where a missing package fails the run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -410,6 +411,27 @@ def test_nn_models_in_eval_mode(tmp_path, dtype, build):
     for name, parameter in model.named_parameters():  # every parameter, under its dotted name
         np.testing.assert_array_equal(stored[name], parameter.data)
     assert "Dropout" not in {n.op_type for n in exported.graph.node}
+
+
+def load_example(name: str):
+    """A script of examples/ as a module (its training runs only under ``main()``)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_models_of_the_nn_examples(tmp_path, dtype):
+    """examples/custom_mlp.py's tanh MLP and examples/digits_cnn.py's two-convolution CNN."""
+    mlp = load_example("custom_mlp").MLP(np.random.default_rng(0)).to(dtype).eval()
+    check_export(
+        mlp, uniform_inputs((64,), dtype=dtype, low=-1, high=1), tmp_path / "mlp.onnx", batches=(1, 7, 64)
+    )
+    cnn = load_example("digits_cnn").digits_cnn(np.random.default_rng(0)).to(dtype).eval()
+    model = check_export(cnn, uniform_inputs((1, 8, 8), dtype=dtype, low=0, high=1), tmp_path / "cnn.onnx")
+    kinds = [n.op_type for n in model.graph.node]
+    assert kinds.count("MaxPool") == 2 and kinds.count("Conv") == (2 if dtype == np.float32 else 0)
 
 
 def test_an_nn_model_in_training_mode_names_dropout_and_eval(tmp_path):
