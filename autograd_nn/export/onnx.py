@@ -374,6 +374,7 @@ class _Writer:
         self.used: set[str] = set()
         self.counts: Counter = Counter()
         self.scope: str | None = None  # the name_scope of the op being written, prefixed to node names
+        self.op_start = 0  # how many nodes were written before the op being written
 
     # -- names
     def fresh(self, base: str) -> str:
@@ -404,6 +405,14 @@ class _Writer:
         name = self.fresh(f"{self.scope}/{op_type}" if self.scope else op_type)
         self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=name, **attributes))
         return out
+
+    def finish(self, value: str, out: str) -> None:
+        """Give ``value`` the name ``out``: renames the output of the node this op's exporter wrote
+        last (nothing can have read it yet), or copies an existing value with Identity."""
+        if len(self.nodes) > self.op_start and self.nodes[-1].output[0] == value:
+            self.nodes[-1].output[0] = out
+        else:
+            self.node("Identity", [value], out=out)
 
     def as_dtype(self, info: _Info, dtype: np.dtype) -> str:
         """``info``'s value in ``dtype``, as NumPy's type promotion would convert it."""
@@ -446,7 +455,7 @@ class _Writer:
                     info.name = self.constant(value.data, base)
                 continue
             info.name = output_of.get(id(value)) or self.fresh(value.output_name or value.name)
-            self.scope = value.scope
+            self.scope, self.op_start = value.scope, len(self.nodes)
             exporter = _EXPORTERS.get(type(value))
             if exporter is None:
                 raise ExportError(
@@ -533,7 +542,7 @@ def _pow(w: _Writer, n: _Node) -> None:
 def _reduce(onnx_type: str):
     def export(w: _Writer, n: _Node) -> None:
         if not n.op.axes:  # NumPy reduces over no axes: the input itself (ONNX would reduce them all)
-            w.node("Identity", [n.x], out=n.out.name)
+            w.finish(n.x, n.out.name)
             return
         w.node(onnx_type, [n.x, w.int64s(n.op.axes)], out=n.out.name, keepdims=int(bool(n.op.keepdims)))
 
@@ -543,7 +552,7 @@ def _reduce(onnx_type: str):
 def _logsumexp(w: _Writer, n: _Node) -> None:
     """As the engine computes it: shift by the maximum (0 where that is not finite), log-sum-exp, unshift."""
     if not n.op.axes:
-        w.node("Identity", [n.x], out=n.out.name)
+        w.finish(n.x, n.out.name)
         return
     axes = w.int64s(n.op.axes)
     peak = w.node("ReduceMax", [n.x, axes], keepdims=1)
@@ -552,7 +561,7 @@ def _logsumexp(w: _Writer, n: _Node) -> None:
     total = w.node("ReduceSum", [w.node("Exp", [w.node("Sub", [n.x, shift])]), axes], keepdims=1)
     result = w.node("Add", [w.node("Log", [total]), shift])
     if n.op.keepdims:
-        w.node("Identity", [result], out=n.out.name)
+        w.finish(result, n.out.name)
     else:
         w.node("Squeeze", [result, axes], out=n.out.name)
 
@@ -605,7 +614,7 @@ def _bce_with_logits(w: _Writer, n: _Node) -> None:
     else:
         loss = w.node("Sub", [plus, product])
         if reduction == "none":
-            w.node("Identity", [loss], out=n.out.name)
+            w.finish(loss, n.out.name)
             return
         total = w.node("ReduceSum", [loss], keepdims=0)
         shape = np.broadcast_shapes(z_info.shape, y_info.shape)
@@ -613,7 +622,7 @@ def _bce_with_logits(w: _Writer, n: _Node) -> None:
     if reduction == "mean":
         w.node("Div", [total, _element_count(w, counted, dtype)], out=n.out.name)
     else:
-        w.node("Identity", [total], out=n.out.name)
+        w.finish(total, n.out.name)
 
 
 def _reshape(w: _Writer, n: _Node) -> None:
@@ -720,7 +729,7 @@ def _basic_index(w: _Writer, n: _Node, parts: tuple) -> None:
         value = w.node("Unsqueeze", [value, w.int64s(inserted)])
     if gather is not None:
         value = w.node("Gather", [value, w.int64s(gather[1].astype(np.int64))], axis=gather[0])
-    w.node("Identity", [value], out=n.out.name)
+    w.finish(value, n.out.name)
 
 
 def _scatter_add(w: _Writer, n: _Node) -> None:
@@ -778,7 +787,7 @@ def _variance(w: _Writer, n: _Node) -> str:
 
 
 def _var(w: _Writer, n: _Node) -> None:
-    w.node("Identity", [_variance(w, n)], out=n.out.name)
+    w.finish(_variance(w, n), n.out.name)
 
 
 def _std(w: _Writer, n: _Node) -> None:
@@ -799,7 +808,7 @@ def _clip(w: _Writer, n: _Node) -> None:
         value = w.node("Max", [value, w.constant(np.asarray(n.op.lo, dtype=dtype), "lo")])
     if n.op.hi is not None:
         value = w.node("Min", [value, w.constant(np.asarray(n.op.hi, dtype=dtype), "hi")])
-    w.node("Identity", [value], out=n.out.name)
+    w.finish(value, n.out.name)
 
 
 def _concatenate(w: _Writer, n: _Node) -> None:
@@ -816,7 +825,7 @@ def _stack(w: _Writer, n: _Node) -> None:
 def _reduce_loss(w: _Writer, loss: str, reduction: str, out: str) -> None:
     """The losses' reduction: every element's loss, their mean, or their sum."""
     if reduction == "none":
-        w.node("Identity", [loss], out=out)
+        w.finish(loss, out)
     else:
         w.node("ReduceMean" if reduction == "mean" else "ReduceSum", [loss], out=out, keepdims=0)
 
@@ -881,7 +890,7 @@ def _conv2d(w: _Writer, n: _Node) -> None:
     result = w.node("Transpose", [w.node("MatMul", [columns, matrix])], perm=[0, 3, 1, 2])  # (N, O, Ho, Wo)
     if len(values) == 3:
         result = w.node("Add", [result, w.node("Reshape", [values[2], w.int64s([o, 1, 1])])])
-    w.node("Identity", [result], out=n.out.name)
+    w.finish(result, n.out.name)
 
 
 def _max_pool2d(w: _Writer, n: _Node) -> None:
