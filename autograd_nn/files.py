@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -36,6 +37,43 @@ def write_atomically(path: str | os.PathLike, data: bytes, *, overwrite: bool = 
             _move_without_replacing(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+    return path
+
+
+def check_writable_folder(folder: str | os.PathLike) -> Path:
+    """Raise ``OSError`` naming ``folder`` now, before any work, unless files can be created in it.
+
+    Creates the folder (and missing parents) if needed, writes and removes a small probe file, then
+    removes the folders it created, so nothing is left behind either way.
+    """
+    folder = Path(folder)
+    created = []
+    try:
+        for parent in reversed((folder, *folder.parents)):
+            if not parent.exists():
+                parent.mkdir()
+                created.append(parent)
+        with tempfile.TemporaryFile(dir=folder, prefix=".probe."):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise type(error)(f"{folder}: cannot write files there ({reason})") from None
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()
+    return folder
+
+
+def check_writable_file(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Raise now, before any work, if ``write_atomically(path, ..., overwrite=overwrite)`` would
+    fail because ``path`` exists or its folder cannot be written; creates nothing that stays."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    check_writable_folder(path.parent)
     return path
 
 

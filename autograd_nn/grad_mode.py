@@ -38,8 +38,12 @@ class _SetGradEnabled(ContextDecorator):
         return mode(function)
 
     def __init__(self) -> None:
-        # A stack, not one saved value: a decorated function may call itself (one instance, nested)
-        self._saved: list[bool] = []
+        self._saved: list[bool] = []  # a stack: the same instance may be entered again while active
+
+    def _recreate_cm(self) -> _SetGradEnabled:
+        # Each call of a decorated function gets its own instance: calls in several threads, or
+        # recursive ones, never share what they saved.
+        return type(self)()
 
     def __enter__(self) -> None:
         self._saved.append(STATE.enabled)
@@ -70,6 +74,9 @@ class detect_anomaly(ContextDecorator):
     def __init__(self) -> None:
         self._saved: list[bool] = []  # a stack: the same instance may be entered again while active
 
+    def _recreate_cm(self) -> detect_anomaly:
+        return type(self)()  # one instance per call of a decorated function (threads, recursion)
+
     def __enter__(self) -> None:
         self._saved.append(STATE.anomaly)
         STATE.anomaly = True
@@ -89,6 +96,9 @@ class name_scope(ContextDecorator):
             raise ValueError(f"name_scope: the name must be a non-empty string without '/', got {name!r}")
         self.name = name
         self._saved: list[str | None] = []  # a stack: the same instance may be entered again while active
+
+    def _recreate_cm(self) -> name_scope:
+        return type(self)(self.name)  # one instance per call of a decorated function (threads, recursion)
 
     def __enter__(self) -> str:
         previous = STATE.scope

@@ -319,14 +319,17 @@ class Tensor:
     # ------------------------------------------------------------ copies: leaves only
     def __deepcopy__(self, memo: dict) -> Tensor:
         self._refuse_copy("copy.deepcopy")
-        copy = Tensor(deepcopy(self.data, memo), self._requires_grad, self._name)
-        copy._grad = deepcopy(_grad_array(self._grad), memo)
+        data, grad = deepcopy(self.data, memo), deepcopy(_grad_array(self._grad), memo)
+        copy = memo[id(self)] = _rebuild_leaf(type(self), data, self._requires_grad, self._name, grad)
         copy.scope = self.scope
+        if getattr(self, "__dict__", None):  # a subclass's own attributes
+            copy.__dict__.update(deepcopy(self.__dict__, memo))
         return copy
 
     def __reduce__(self):
         self._refuse_copy("pickle (or copy.copy)")
-        return _rebuild_leaf, (self.data, self._requires_grad, self._name, _grad_array(self._grad))
+        leaf = (type(self), self.data, self._requires_grad, self._name, _grad_array(self._grad))
+        return _rebuild_leaf, leaf, getattr(self, "__dict__", None) or None
 
     def _refuse_copy(self, what: str) -> None:
         if self._op is not None:
@@ -419,9 +422,10 @@ class Tensor:
         _backpropagate(self, seed, create_graph, wanted=None)
 
 
-def _rebuild_leaf(data: np.ndarray, requires_grad: bool, name: str | None, grad) -> Tensor:
-    """The leaf ``Tensor.__reduce__`` describes (for pickle and copy)."""
-    t = Tensor(data, requires_grad, name)
+def _rebuild_leaf(cls: type, data: np.ndarray, requires_grad: bool, name: str | None, grad) -> Tensor:
+    """The leaf ``Tensor.__reduce__`` describes (for pickle and copy), of the same class."""
+    t = cls.__new__(cls)
+    Tensor.__init__(t, data, requires_grad, name)
     t._grad = grad
     return t
 
@@ -610,7 +614,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                 continue
             op = item
             if op.keeps_inputs:
-                for tensor, version in zip(op.parents, op.input_versions):
+                for tensor, version in zip(op.parents, op.input_versions, strict=True):
                     if tensor._version != version:
                         raise _changed_in_place(op, tensor, version)
             if op.keeps_output and op.output_version:

@@ -14,9 +14,11 @@ import pytest
 
 from autograd_nn.digits.cli import confusion_matrix, main
 from autograd_nn.digits.network import Network
+from autograd_nn.digits.runs import cost_curve_figure, kept_epoch_to_mark
+from autograd_nn.digits.train import History
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = ROOT / "data" / "digits.xlsx"
+BUNDLED = ROOT / "autograd_nn" / "digits" / "workbooks" / "digits.xlsx"
 QUICK = ["--epochs", "3", "--quiet"]
 
 
@@ -105,13 +107,23 @@ def test_train_options_reach_the_network(tmp_path):
 
 
 def test_evaluate_prints_accuracy_and_a_confusion_matrix(trained_run, capsys):
-    assert main(["evaluate", "--weights", str(trained_run / "weights.npz"), "--data", str(BUNDLED)]) == 0
+    weights = str(trained_run / "weights.npz")
+    assert main(["evaluate", "--weights", weights, "--data", str(BUNDLED), "--split", "all"]) == 0
     printed = capsys.readouterr().out
-    assert "1797 examples; accuracy" in printed
+    assert "all 1797 rows (--split all)" in printed and "of 1797 correct" in printed
     table = printed.splitlines()[-11:]
     assert table[0].split()[0] == "true\\pred"
     counts = np.array([[int(c) for c in line.split()[1:]] for line in table[1:]])
     assert counts.shape == (10, 10) and counts.sum() == 1797
+
+
+def test_evaluate_defaults_to_the_held_out_rows_and_matches_the_runs_accuracy(trained_run, capsys):
+    assert main(["evaluate", "--weights", str(trained_run / "weights.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "the 359 held-out rows of the training run (seed 0, holdout 0.2)" in printed
+    summary = json.loads((trained_run / "summary.json").read_text())
+    correct = round(summary["final"]["heldout_accuracy"] * 359)
+    assert f"({correct} of 359 correct)" in printed
 
 
 def test_confusion_matrix_counts_true_against_predicted():
@@ -121,23 +133,36 @@ def test_confusion_matrix_counts_true_against_predicted():
 
 def test_predict_writes_one_csv_row_per_example(trained_run, tmp_path):
     out = tmp_path / "predictions.csv"
-    assert main(["predict", "--weights", str(trained_run / "weights.npz"), "--out", str(out)]) == 0
+    weights = str(trained_run / "weights.npz")
+    assert main(["predict", "--weights", weights, "--out", str(out), "--split", "all"]) == 0
     frame = pd.read_csv(out)
-    assert list(frame.columns) == ["row", "label", "digit", "score"]
-    assert len(frame) == 1797
-    assert frame["label"].between(1, 10).all()
-    assert ((frame["label"] % 10) == frame["digit"]).all()
+    assert list(frame.columns) == [
+        "row",
+        "predicted_label",
+        "predicted_digit",
+        "score",
+        "true_label",
+        "true_digit",
+        "correct",
+    ]
+    assert len(frame) == 1797 and list(frame["row"]) == list(range(1, 1798))
+    assert frame["predicted_label"].between(1, 10).all()
+    assert ((frame["predicted_label"] % 10) == frame["predicted_digit"]).all()
     expected = Network.load(trained_run / "weights.npz").predict(
         pd.read_excel(BUNDLED, sheet_name="X", header=None).to_numpy()
     )
-    np.testing.assert_array_equal(frame["label"], expected)
+    np.testing.assert_array_equal(frame["predicted_label"], expected)
+    y = pd.read_excel(BUNDLED, sheet_name="y", header=None)[0].to_numpy()
+    np.testing.assert_array_equal(frame["true_label"], y)
+    np.testing.assert_array_equal(frame["correct"], expected == y)
 
 
 def test_predict_refuses_to_overwrite(trained_run, tmp_path, capsys):
     out = tmp_path / "p.csv"
     out.write_text("keep me")
     assert main(["predict", "--weights", str(trained_run / "weights.npz"), "--out", str(out)]) == 1
-    assert "already exists" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "already exists; pass --overwrite" in error and "overwrite=True" not in error
     assert out.read_text() == "keep me"
 
 
@@ -219,4 +244,41 @@ def test_graph_writes_dot_source_without_graphviz_and_refuses_to_overwrite(tmp_p
     assert main(["graph", "--format", "dot", "--out", str(out)]) == 0
     assert out.read_text().startswith("digraph")
     assert main(["graph", "--format", "dot", "--out", str(out)]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_the_cost_curve_marks_the_epoch_kept_by_early_stopping():
+    history = History(
+        epoch=[1, 2, 3, 4, 5],
+        train_cost=[3.0, 2.0, 1.5, 1.2, 1.0],
+        heldout_cost=[3.1, 2.2, 1.9, 2.0, 2.1],
+        train_accuracy=[0.1, 0.3, 0.5, 0.6, 0.7],
+        heldout_accuracy=[0.1, 0.3, 0.5, 0.5, 0.5],
+    )
+    figure = cost_curve_figure(history, "title", kept_epoch=3)
+    cost_axis = figure.axes[0]
+    marks = [line for line in cost_axis.get_lines() if line.get_label() == "kept: epoch 3"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [3, 3]  # a vertical line at x = 3
+    legend = [text.get_text() for text in cost_axis.get_legend().get_texts()]
+    assert "kept: epoch 3" in legend
+    unmarked = cost_curve_figure(history, "title")
+    assert not any(line.get_label().startswith("kept") for line in unmarked.axes[0].get_lines())
+
+
+def test_a_run_stopped_early_marks_its_kept_epoch(tmp_path):
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--out", str(out), "--patience", "1", "--lr", "0.5", "--epochs", "50", "--quiet"]) == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stopped_early"] and summary["kept_epoch"] < summary["epochs_run"]
+
+
+def test_kept_epoch_is_marked_only_when_it_is_not_the_last():
+    class Result:  # the two attributes kept_epoch_to_mark reads
+        def __init__(self, best_epoch, epochs):
+            self.best_epoch, self.history = best_epoch, History(epoch=list(range(1, epochs + 1)))
+
+    assert kept_epoch_to_mark(Result(3, 5)) == 3
+    assert kept_epoch_to_mark(Result(5, 5)) is None
+    assert kept_epoch_to_mark(Result(0, 1)) is None

@@ -246,3 +246,89 @@ def test_create_graph_gradients_of_float32_are_float32(fn):
     x.zero_grad()
     g.sum().backward()
     assert x.grad.dtype == np.float32
+
+
+# ---------------------------------------------------------------- every op's second order, on 0-d tensors too
+
+
+def hessian_vector_product(fn, arrays: list[np.ndarray], v: list[np.ndarray]) -> list[np.ndarray]:
+    """d/dε of the engine's first gradient at arrays + ε v, by differentiating the recorded backward."""
+    xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    grads = ag.grad(fn(*xs).sum(), xs, create_graph=True)
+    directional = sum((g * d).sum() for g, d in zip(grads, v, strict=True))
+    if not isinstance(directional, Tensor) or not directional.requires_grad:
+        return [np.zeros_like(a) for a in arrays]  # the first gradient is constant
+    result = ag.grad(directional, xs, allow_unused=True)
+    return [np.zeros_like(a) if r is None else r for a, r in zip(arrays, result, strict=True)]
+
+
+def first_gradients(fn, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    return ag.grad(fn(*xs).sum(), xs, allow_unused=True)
+
+
+def check_second_order(fn, *arrays) -> None:
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    v = [np.random.default_rng(i).uniform(0.5, 1.5, a.shape) for i, a in enumerate(arrays)]
+    analytic = hessian_vector_product(fn, arrays, v)
+    plus = first_gradients(fn, [a + EPS * d for a, d in zip(arrays, v, strict=True)])
+    minus = first_gradients(fn, [a - EPS * d for a, d in zip(arrays, v, strict=True)])
+    for i, (h, p, m) in enumerate(zip(analytic, plus, minus, strict=True)):
+        numeric = np.zeros_like(arrays[i]) if p is None else (p - m) / (2 * EPS)
+        assert np.shape(h) == arrays[i].shape
+        np.testing.assert_allclose(h, numeric, rtol=1e-5, atol=1e-6, err_msg=f"input {i}")
+
+
+ZERO_D_UNARY = {
+    "neg": (lambda t: -t, 0.7),
+    "exp": (lambda t: t.exp(), 0.7),
+    "log": (lambda t: t.log(), 0.7),
+    "sigmoid": (ag.sigmoid, 0.7),
+    "tanh": (lambda t: t.tanh(), 0.7),
+    "relu": (lambda t: t.relu() ** 2, 2.0),
+    "relu below zero": (lambda t: t.relu() * t, -2.0),
+    "pow 3": (lambda t: t**3, 0.7),
+    "pow -1.5": (lambda t: t**-1.5, 0.7),
+    "scalar div": (lambda t: 4.0 / t, 0.7),
+    "sum": (lambda t: (t * t).sum(), 0.7),
+    "mean": (lambda t: (t * t).mean(), 0.7),
+    "max": (lambda t: (t * t).max(), 0.7),
+    "logsumexp": (lambda t: (t * t).logsumexp(), 0.7),
+    "reshape": (lambda t: (t * t).reshape(1, 1), 0.7),
+    "transpose": (lambda t: (t * t).T, 0.7),
+    "index": (lambda t: (t * t)[None], 0.7),
+    "2 ** t": (lambda t: 2**t, 0.7),
+    "t ** t": (lambda t: t**t, 0.7),
+    "bce": (lambda t: ag.binary_cross_entropy_with_logits(t * t, 0.3), 0.7),
+    "bce none": (lambda t: ag.binary_cross_entropy_with_logits(t, np.float64(1.0), reduction="none"), 0.7),
+}
+
+
+@pytest.mark.parametrize("name", list(ZERO_D_UNARY))
+def test_second_order_of_every_op_on_a_0d_tensor(name):
+    fn, value = ZERO_D_UNARY[name]
+    check_second_order(fn, np.array(value))
+
+
+def test_the_issues_relu_case_on_a_0d_tensor():
+    x = Tensor(2.0, requires_grad=True)
+    (x.relu() ** 2).backward(create_graph=True)
+    assert x.grad.item() == 4.0 and x.grad.requires_grad
+
+
+@pytest.mark.parametrize("shapes", [((), ()), ((), (3,)), ((3,), ()), ((2, 1), ())], ids=str)
+@pytest.mark.parametrize(
+    "name",
+    ["add", "sub", "mul", "div", "pow", "bce"],
+)
+def test_second_order_of_binary_ops_with_0d_operands(name, shapes):
+    fn = {
+        "add": lambda a, b: (a + b) * (a + b),
+        "sub": lambda a, b: (a - b) * a,
+        "mul": lambda a, b: a * b * a,
+        "div": lambda a, b: a / (b * b + 1),
+        "pow": lambda a, b: (a * a + 1) ** b,
+        "bce": lambda a, b: ag.binary_cross_entropy_with_logits(a, b.sigmoid(), reduction="none"),
+    }[name]
+    rng = np.random.default_rng(len(shapes[0]) + 3 * len(shapes[1]))
+    check_second_order(fn, rng.uniform(0.3, 1.5, shapes[0]), rng.uniform(-1.2, 1.2, shapes[1]))

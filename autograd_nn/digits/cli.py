@@ -1,16 +1,21 @@
 """The ``autograd-nn`` command line: train, evaluate, predict, graph, export. Thin: parses, calls, prints.
 
-User errors (bad data, missing files, an existing run folder) end with one line on stderr and a
-non-zero exit status, never a traceback.
+Every user error (a bad option, bad data, an unreadable weights file, a folder that cannot be
+written, a network too large for memory) ends with one line on stderr naming the command's options
+and exit status 1, never a traceback. Ctrl-C ends with exit status 130; during ``train`` it first
+saves the run so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
+import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,11 +23,66 @@ import numpy as np
 
 from ..errors import AutogradError
 
-BUNDLED_DATA = Path(__file__).resolve().parents[2] / "data" / "digits.xlsx"
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
-def _default_data() -> Path:
-    return BUNDLED_DATA if BUNDLED_DATA.exists() else Path("data/digits.xlsx")
+class CommandError(Exception):
+    """A fault the command reports as one line (already worded with the command's option names)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 1, like every other error."""
+
+    def error(self, message: str):
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("autograd-nn")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from .. import __version__
+
+        return __version__
+
+
+def _whole_number(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _number(text: str, *, positive: bool = False, below_one: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value < 0 or (positive and value == 0) or (below_one and value >= 1):
+        wanted = "a number > 0" if positive else "a fraction in [0, 1)" if below_one else "a number >= 0"
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    return _number(text, positive=True)
+
+
+def _non_negative_number(text: str) -> float:
+    return _number(text)
+
+
+def _fraction(text: str) -> float:
+    return _number(text, below_one=True)
 
 
 def _hidden_sizes(text: str) -> tuple[int, ...]:
@@ -40,7 +100,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
         "--data",
         type=Path,
         default=None,
-        help="workbook (.xlsx) or X CSV (default: the bundled data/digits.xlsx)",
+        help="workbook (.xlsx) or X CSV (default: the digits workbook bundled with the package)",
     )
     parser.add_argument(
         "--x-sheet", default="X", help="sheet with one row of features per example (default: X)"
@@ -51,11 +111,23 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_split_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--split",
+        choices=("heldout", "train", "all"),
+        default=None,
+        help="which rows: the training run's held-out or train rows, or all (default: heldout when "
+        "the weights were trained on this data, else all)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="autograd-nn",
         description="Train, evaluate and draw the tutorial's digits network with a NumPy autodiff engine.",
+        epilog="Errors are one line on stderr with exit status 1; Ctrl-C exits with 130.",
     )
+    parser.add_argument("--version", action="version", version=f"autograd-nn {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train the network and write a run folder")
@@ -66,31 +138,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=(25,),
         help="hidden layer sizes, e.g. 25 or 32,16 (default: 25)",
     )
-    train.add_argument("--epochs", type=int, default=300, help="passes over the training set (default: 300)")
+    train.add_argument(
+        "--epochs", type=_whole_number(1), default=300, help="passes over the training set (default: 300)"
+    )
     train.add_argument(
         "--lr",
-        type=float,
+        type=_positive_number,
         default=None,
         help="learning rate (default: 0.003 for adam, 0.5 for momentum, 2.0 for gd)",
     )
     train.add_argument(
-        "--lambda", dest="lam", type=float, default=0.3, help="L2 regularization strength (default: 0.3)"
+        "--lambda",
+        dest="lam",
+        type=_non_negative_number,
+        default=0.3,
+        help="L2 regularization strength (default: 0.3)",
     )
     train.add_argument(
-        "--batch-size", type=int, default=64, help="examples per step; 0 means full batch (default: 64)"
+        "--batch-size",
+        type=_whole_number(0),
+        default=64,
+        help="examples per step; 0 means full batch (default: 64)",
     )
     train.add_argument(
         "--optimizer", choices=("adam", "momentum", "gd"), default="adam", help="(default: adam)"
     )
     train.add_argument(
-        "--seed", type=int, default=0, help="seed for the split, initialisation and shuffling (default: 0)"
+        "--seed",
+        type=_whole_number(0),
+        default=0,
+        help="seed for the split, initialisation and shuffling (default: 0)",
     )
     train.add_argument(
-        "--holdout", type=float, default=0.2, help="fraction held out, stratified (default: 0.2)"
+        "--holdout", type=_fraction, default=0.2, help="fraction held out, stratified (default: 0.2)"
     )
     train.add_argument(
         "--patience",
-        type=int,
+        type=_whole_number(1),
         default=None,
         help="stop after this many epochs without a better held-out cost",
     )
@@ -109,10 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
     _add_data_arguments(evaluate)
+    _add_split_argument(evaluate)
 
     predict = commands.add_parser("predict", help="write predicted digits as CSV")
     predict.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
     _add_data_arguments(predict)
+    _add_split_argument(predict)
     predict.add_argument(
         "--out", type=Path, default=None, help="CSV file to write (default: standard output)"
     )
@@ -124,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", type=Path, default=None, help="workbook for the backward pass (default: bundled digits)"
     )
     graph.add_argument(
-        "--format", choices=("svg", "png", "pdf", "dot"), default=None, help="(default: from --out, else svg)"
+        "--format",
+        choices=("svg", "png", "pdf", "dot"),
+        default=None,
+        help="(default: the suffix of --out, else svg; a different suffix is refused)",
     )
     graph.add_argument("--out", type=Path, default=None, help="output file (default: network_graph.<format>)")
     graph.add_argument(
@@ -141,12 +230,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _data_path(args: argparse.Namespace) -> Iterator[Path]:
+    """--data, or the bundled workbook; --y-csv checked against the kind of file first."""
+    from .data import WORKBOOK_SUFFIXES, bundled_digits
+
+    y_csv = getattr(args, "y_csv", None)  # graph has no --y-csv
+    if args.data is None:
+        if y_csv is not None:
+            raise CommandError("--y-csv is only for CSV data given with --data")
+        with bundled_digits() as path:
+            yield path
+        return
+    suffix = args.data.suffix.lower()
+    if args.command == "graph" and suffix not in WORKBOOK_SUFFIXES:
+        raise CommandError(f"--data {args.data}: graph reads a workbook (.xlsx or .xlsm)")
+    if suffix in WORKBOOK_SUFFIXES and y_csv is not None:
+        raise CommandError(f"--y-csv is only for CSV data; {args.data} keeps its labels in sheet --y-sheet")
+    if suffix == ".csv" and y_csv is None and args.command in ("train", "evaluate"):
+        raise CommandError(f"--data {args.data}: CSV data needs its labels in a second CSV file; add --y-csv")
+    yield args.data
+
+
 def _load(args: argparse.Namespace):
     from .data import load_dataset
 
-    return load_dataset(
-        args.data or _default_data(), x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv
-    )
+    with _data_path(args) as path:
+        return load_dataset(path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv)
 
 
 def _fresh_run_folder() -> Path:
@@ -160,11 +270,33 @@ def _fresh_run_folder() -> Path:
 
 
 DEFAULT_LR = {"adam": 0.003, "momentum": 0.5, "gd": 2.0}
+PROGRESS_EVERY = 10.0  # seconds between progress lines when the progress bar is off (not a terminal)
+
+
+def _cost(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 1e5 else f"{value:.4g}"
+
+
+def _progress_lines(epochs: int):
+    """Plain progress lines on stdout for logs and pipes, where the progress bar stays off: the
+    first epoch, then one every PROGRESS_EVERY seconds, then the last."""
+    last = [0.0]
+
+    def show(row: dict) -> None:
+        now = time.monotonic()
+        if row["epoch"] in (1, epochs) or now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            heldout = "" if np.isnan(row["heldout_cost"]) else f", held-out cost {_cost(row['heldout_cost'])}"
+            print(
+                f"epoch {row['epoch']}/{epochs}: train cost {_cost(row['train_cost'])}{heldout}", flush=True
+            )
+
+    return show
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .runs import check_run_folder, write_run
-    from .train import TrainConfig, train_network
+    from .runs import check_run_folder, write_run, write_run_elsewhere
+    from .train import TooLargeError, TrainConfig, train_network
 
     config = TrainConfig(
         hidden=args.hidden,
@@ -180,7 +312,7 @@ def run_train(args: argparse.Namespace) -> int:
         dtype=args.dtype,
     )
     out = args.out or _fresh_run_folder()
-    check_run_folder(out, overwrite=args.overwrite)  # fail before training, not after
+    check_run_folder(out, overwrite=args.overwrite)  # fail before loading data or training, not after
     dataset = _load(args)
     print(
         f"data: {dataset.source}: {dataset.m} examples x {dataset.n} features, labels 1-{dataset.num_labels}"
@@ -188,19 +320,82 @@ def run_train(args: argparse.Namespace) -> int:
     sizes = "-".join(str(s) for s in (dataset.n, *config.hidden, dataset.num_labels))
     batch = "full batch" if config.batch_size is None else f"batches of {config.batch_size}"
     print(
-        f"network: {sizes} sigmoid; {config.optimizer}, lr={config.lr:g}, lambda={config.lam:g}, {batch}, {config.epochs} epochs"
+        f"network: {sizes} sigmoid; {config.optimizer}, lr={config.lr:g}, lambda={config.lam:g}, {batch}, {config.epochs} epochs",
+        flush=True,
     )
-    result = train_network(dataset, config, progress=not args.quiet)
-    paths = write_run(result, out, overwrite=True)
+
+    def warn(message: str) -> None:
+        from tqdm import tqdm  # its write() keeps a live progress bar intact
+
+        tqdm.write(
+            f"autograd-nn train: warning: {message}; try a smaller --lr (now {config.lr:g})", file=sys.stderr
+        )
+
+    show_lines = not args.quiet and not sys.stderr.isatty()
+    try:
+        result = train_network(
+            dataset,
+            config,
+            progress=not args.quiet,
+            on_epoch=_progress_lines(config.epochs) if show_lines else None,
+            on_warning=warn,
+        )
+    except TooLargeError as error:
+        raise CommandError(
+            f"--hidden {','.join(map(str, config.hidden))}: {error}; choose smaller --hidden"
+        ) from None
+    if result.interrupted and not result.history.epoch:
+        print(
+            "autograd-nn train: interrupted before the first epoch finished; nothing to save", file=sys.stderr
+        )
+        return INTERRUPTED
+
+    try:
+        paths = write_run(result, out, overwrite=True)
+        problem = None
+    except OSError as error:  # the folder was writable before training; keep the run somewhere else
+        try:
+            paths = write_run_elsewhere(result)
+        except OSError as also:
+            raise CommandError(
+                f"could not write the run to {out} ({error}), nor to a temporary folder ({also})"
+            ) from None
+        problem = (
+            f"could not write the run to {out} ({error}); it was saved to {paths['history'].parent}/ instead"
+        )
+    folder = paths["history"].parent
+    last = result.history.epoch[-1]
+    if result.interrupted:
+        saved = problem or f"saved the run so far to {folder}/"
+        print(
+            f"autograd-nn train: interrupted during epoch {last + 1}; {saved} "
+            f"(weights of epoch {result.best_epoch}, summary.json marked interrupted)",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
+    if result.diverged:
+        kept = f"epoch {result.best_epoch}" if result.best_epoch else "the initial weights"
+        where = problem or f"the run up to there ({kept}) is in {folder}/"
+        raise CommandError(
+            f"the train cost became {result.history.train_cost[-1]} at epoch {last}; "
+            f"try a smaller --lr (now {config.lr:g}); {where}"
+        )
+
     final = result.final
     stop = f" (stopped early; kept epoch {result.best_epoch})" if result.stopped_early else ""
     print(f"trained in {result.seconds:.1f} s{stop}")
-    print(f"train cost {final['train_cost']:.4f}, held-out cost {final['heldout_cost']:.4f}")
-    print(
-        f"held-out accuracy: {final['heldout_accuracy']:.2%} on {result.heldout_set.m} examples "
-        f"(train accuracy {final['train_accuracy']:.2%})"
-    )
-    print(f"wrote {paths['history'].parent}/: " + ", ".join(p.name for p in paths.values()))
+    if result.heldout_set.m == 0:
+        print(f"train cost {_cost(final['train_cost'])}")
+        print(f"no held-out split (--holdout 0); train accuracy {final['train_accuracy']:.2%}")
+    else:
+        print(f"train cost {_cost(final['train_cost'])}, held-out cost {_cost(final['heldout_cost'])}")
+        print(
+            f"held-out accuracy: {final['heldout_accuracy']:.2%} on {result.heldout_set.m} examples "
+            f"(train accuracy {final['train_accuracy']:.2%})"
+        )
+    if problem:
+        raise CommandError(problem)
+    print(f"wrote {folder}/: " + ", ".join(p.name for p in paths.values()))
     return 0
 
 
@@ -225,10 +420,42 @@ def _network_for(args: argparse.Namespace, features: int):
 
     network = Network.load(args.weights)
     if network.sizes[0] != features:
-        raise AutogradError(
-            f"{args.weights}: the network takes {network.sizes[0]} inputs but the data has {features} features per row"
+        raise CommandError(
+            f"--weights {args.weights}: the network takes {network.sizes[0]} inputs but the data has {features} features per row"
         )
     return network
+
+
+def _chosen_rows(args: argparse.Namespace, network, dataset, m: int) -> tuple[np.ndarray, str]:
+    """The rows --split selects (0-based, file order) and a line saying which they are and why."""
+    split = network.split
+    everything = np.arange(m)
+    if args.split == "all":
+        return everything, f"all {m} rows (--split all)"
+    why_not = (
+        "the weights file does not record its training split"
+        if split is None
+        else "the data has no labels to recompute the split from"
+        if dataset is None
+        else f"these weights were trained on other data ({split.data_source})"
+        if not split.matches(dataset)
+        else "the training run held nothing out (--holdout 0)"
+        if split.holdout == 0 and args.split != "train"
+        else None
+    )
+    if why_not is not None:
+        if args.split is not None:
+            raise CommandError(f"--split {args.split}: {why_not}; use --split all")
+        return everything, f"all {m} rows, since {why_not}"
+    train, held = split.rows(dataset)
+    part = args.split or "heldout"
+    rows = held if part == "heldout" else train
+    where = f"seed {split.seed}, holdout {split.holdout:g}"
+    default = "" if args.split else "; --split all for every row"
+    return (
+        rows,
+        f"the {len(rows)} {'held-out' if part == 'heldout' else 'train'} rows of the training run ({where}){default}",
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -236,37 +463,51 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     dataset = _load(args)
     network = _network_for(args, dataset.n)
-    predicted = network.predict(dataset.X)
-    accuracy = float(np.mean(predicted == dataset.y))
-    print(
-        f"{dataset.source}: {dataset.m} examples; accuracy {accuracy:.2%} ({int(np.sum(predicted == dataset.y))} correct)"
-    )
+    rows, which = _chosen_rows(args, network, dataset, dataset.m)
+    predicted = network.predict(dataset.X[rows])
+    truth = dataset.y[rows]
+    correct = int(np.sum(predicted == truth))
+    print(f"{dataset.source}: {which}")
+    print(f"accuracy {correct / len(rows):.2%} ({correct} of {len(rows)} correct)")
     if network.sizes[-1] == 10:
-        counts = confusion_matrix(labels_to_digits(dataset.y), labels_to_digits(predicted))
+        counts = confusion_matrix(labels_to_digits(truth), labels_to_digits(predicted))
         print("confusion matrix (rows: true digit, columns: predicted digit)")
         print(format_confusion(counts))
     return 0
 
 
+PREDICTION_COLUMNS = ["row", "predicted_label", "predicted_digit", "score"]
+LABEL_COLUMNS = ["true_label", "true_digit", "correct"]
+
+
 def run_predict(args: argparse.Namespace) -> int:
-    from ..files import write_atomically
+    from ..files import check_writable_file, write_atomically
     from ..grad_mode import no_grad
-    from .data import labels_to_digits, load_features
+    from .data import labels_to_digits, load_labelled_if_possible
     from .network import labels_from_scores
 
-    features = load_features(args.data or _default_data(), x_sheet=args.x_sheet)
+    if args.out is not None:
+        check_writable_file(args.out, overwrite=args.overwrite)  # before any work
+    with _data_path(args) as path:
+        features, dataset = load_labelled_if_possible(
+            path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv
+        )
     network = _network_for(args, features.shape[1])
+    rows, which = _chosen_rows(args, network, dataset, features.shape[0])
     with no_grad():
-        scores = network.forward(features).data
+        scores = network.forward(features[rows]).data
     labels = labels_from_scores(scores)
+    as_digits = labels_to_digits if network.sizes[-1] == 10 else np.asarray
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row", "label", "digit", "score"])
-    digits = labels_to_digits(labels) if network.sizes[-1] == 10 else labels
-    for row, (label, digit, score) in enumerate(
-        zip(labels, digits, scores.max(axis=1), strict=True), start=1
-    ):
-        writer.writerow([row, int(label), int(digit), f"{score:.6f}"])
+    writer.writerow(PREDICTION_COLUMNS + (LABEL_COLUMNS if dataset is not None else []))
+    columns = [rows + 1, labels, as_digits(labels), [f"{score:.6f}" for score in scores.max(axis=1)]]
+    if dataset is not None:
+        truth = dataset.y[rows]
+        columns += [truth, as_digits(truth), labels == truth]
+    for values in zip(*columns, strict=True):
+        writer.writerow([v.item() if isinstance(v, np.generic) else v for v in values])
+    print(f"predicting {which}", file=sys.stderr)
     if args.out is None:
         sys.stdout.write(buffer.getvalue())
         return 0
@@ -275,20 +516,48 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def _graph_format(args: argparse.Namespace) -> tuple[str, Path]:
+    """The format and output path: from --format and --out's suffix, which must agree when both given."""
+    suffix = args.out.suffix.lower().lstrip(".") if args.out is not None else ""
+    if args.format and suffix and suffix != args.format:
+        raise CommandError(
+            f"--out {args.out} ends in .{suffix} but --format is {args.format}; make them agree (or drop --format)"
+        )
+    if args.out is not None and suffix and suffix not in GRAPH_FORMATS:
+        raise CommandError(
+            f"--out {args.out}: unknown format .{suffix}; use .svg, .png, .pdf or .dot (or give --format)"
+        )
+    fmt = args.format or suffix or "svg"
+    return fmt, args.out or Path(f"network_graph.{fmt}")
+
+
 def run_graph(args: argparse.Namespace) -> int:
+    from ..files import check_writable_file
     from ..viz import draw_graph, save_graph
     from .data import load_dataset, one_hot
     from .network import Network, input_scale_for
+    from .train import TooLargeError, check_memory
 
-    fmt = args.format or (args.out.suffix.lstrip(".") if args.out and args.out.suffix else "svg")
-    out = args.out or Path(f"network_graph.{fmt}")
-    dataset = load_dataset(args.data or _default_data())
-    network = Network([dataset.n, *args.hidden, dataset.num_labels], input_scale=input_scale_for(dataset.X))
+    fmt, out = _graph_format(args)
+    check_writable_file(out, overwrite=args.overwrite)  # before any work
+    with _data_path(args) as path:
+        dataset = load_dataset(path)
+    sizes = [dataset.n, *args.hidden, dataset.num_labels]
+    try:
+        check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
+    except TooLargeError as error:
+        raise CommandError(
+            f"--hidden {','.join(map(str, args.hidden))}: {error}; choose smaller --hidden"
+        ) from None
+    network = Network(sizes, input_scale=input_scale_for(dataset.X))
     cost = network.cost(dataset.X, one_hot(dataset.y, dataset.num_labels))
     cost.backward()
-    sizes = "-".join(str(s) for s in network.sizes)
+    shape = "-".join(str(s) for s in network.sizes)
     graph = draw_graph(
-        cost, backward=args.backward, title=f"cost of the {sizes} sigmoid network on {dataset.m} digits"
+        cost, backward=args.backward, title=f"cost of the {shape} sigmoid network on {dataset.m} digits"
     )
     written = save_graph(graph, out, format=fmt, overwrite=args.overwrite)
     print(f"wrote {written}")
@@ -297,11 +566,10 @@ def run_graph(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """The trained network's forward pass (raw pixels in, class scores out) as an ONNX file."""
+    from ..files import check_writable_file
     from .network import Network
 
-    taken = f"{args.out} already exists; pass --overwrite to replace it"
-    if args.out.exists() and not args.overwrite:
-        raise FileExistsError(taken)
+    check_writable_file(args.out, overwrite=args.overwrite)  # before any work
     network = Network.load(args.weights)
     try:
         from ..export import export_onnx
@@ -315,10 +583,8 @@ def run_export(args: argparse.Namespace) -> int:
             output_names=["scores"],
             overwrite=args.overwrite,
         )
-    except ImportError as error:
-        raise AutogradError(str(error)) from None
-    except FileExistsError:  # the file appeared while exporting
-        raise FileExistsError(taken) from None
+    except ImportError as error:  # the onnx extra is not installed
+        raise CommandError(str(error)) from None
     sizes = "-".join(str(s) for s in network.sizes)
     print(
         f"wrote {args.out}: the {sizes} sigmoid network ({network.dtype}); input X (examples x "
@@ -337,16 +603,41 @@ COMMANDS = {
 }
 
 
+# Library messages name Python arguments; the command names its options instead.
+CLI_WORDING = {
+    "pass overwrite=True": "pass --overwrite",
+    "pass y_path (--y-csv on the command line)": "add --y-csv",
+    "y_path is only for CSV data": "--y-csv is only for CSV data",
+}
+
+
+def _worded(error: BaseException) -> str:
+    message = str(error) or type(error).__name__
+    for python, cli in CLI_WORDING.items():
+        message = message.replace(python, cli)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed as one line
+        return done.code if isinstance(done.code, int) else 1
+    command = f"autograd-nn {args.command}"
     try:
         return COMMANDS[args.command](args)
-    except (AutogradError, FileExistsError, FileNotFoundError, ValueError) as error:
-        print(f"autograd-nn {args.command}: error: {error}", file=sys.stderr)
+    except BrokenPipeError:  # the reader went away (`autograd-nn predict | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (CommandError, AutogradError, OSError, ValueError) as error:
+        print(f"{command}: error: {_worded(error)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{command}: error: out of memory; try smaller --hidden or --batch-size", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"autograd-nn {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ __all__ = [
     "load_csv",
     "load_dataset",
     "load_features",
+    "load_labelled_if_possible",
     "load_workbook",
     "one_hot",
     "split_rows",
@@ -90,7 +91,7 @@ class Dataset:
 def bundled_digits() -> Iterator[Path]:
     """The path of the digits workbook shipped inside the package (see data/README.md), valid
     inside the ``with`` block; read through importlib.resources, so an installed wheel finds it."""
-    with resources.as_file(resources.files(__package__) / "data" / "digits.xlsx") as path:
+    with resources.as_file(resources.files(__package__) / "workbooks" / "digits.xlsx") as path:
         yield path
 
 
@@ -130,6 +131,31 @@ def load_features(path: str | Path, *, x_sheet: str = "X") -> np.ndarray:
         raise _unsupported_type(path)
     with _open_workbook(path, (x_sheet,)) as book:
         return _numbers(_Table(_read_sheet(book, path, x_sheet), str(path), x_sheet))
+
+
+def load_labelled_if_possible(
+    path: str | Path, *, x_sheet: str = "X", y_sheet: str = "y", y_path: str | Path | None = None
+) -> tuple[np.ndarray, Dataset | None]:
+    """(examples, the labelled Dataset or None): labels are read when there are some (the workbook
+    has ``y_sheet``, or ``y_path`` is given for CSV data), and checked like ``load_dataset``'s."""
+    path = _existing_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        if y_path is None:
+            return load_features(path), None
+        dataset = load_csv(path, y_path)
+        return dataset.X, dataset
+    if suffix not in WORKBOOK_SUFFIXES:
+        raise _unsupported_type(path)
+    if y_path is not None:
+        raise DataError(f"{path}: y_path is only for CSV data; a workbook keeps its labels in a sheet")
+    with _open_workbook(path, (x_sheet,)) as book:
+        x_table = _Table(_read_sheet(book, path, x_sheet), str(path), x_sheet)
+        if y_sheet not in book.sheet_names:
+            return _numbers(x_table), None
+        y_table = _Table(_read_sheet(book, path, y_sheet), str(path), y_sheet)
+    dataset = _dataset(x_table, y_table, str(path), 10)
+    return dataset.X, dataset
 
 
 def load_csv(x_path: str | Path, y_path: str | Path, num_labels: int = 10) -> Dataset:

@@ -225,6 +225,10 @@ class Network(Module):
         if not path.is_file():
             raise WeightsFileError(f"{path}: no such weights file")
         try:
+            with zipfile.ZipFile(path) as archive:  # np.load alone does not check every CRC
+                damaged = archive.testzip()
+            if damaged is not None:
+                raise zipfile.BadZipFile(f"bad CRC-32 for {damaged!r}")
             with np.load(path, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}  # reads (and CRC-checks) every array
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:

@@ -11,13 +11,14 @@ import io
 import json
 import os
 import platform
+import tempfile
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from ..files import write_atomically
+from ..files import check_writable_folder, write_atomically
 from .train import History, TrainResult
 
 HISTORY_FILE = "history.csv"
@@ -29,15 +30,17 @@ RUN_FILES = (HISTORY_FILE, CURVE_FILE, WEIGHTS_FILE, SUMMARY_FILE)
 
 def check_run_folder(out: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """``out`` as a Path, if a new run may be written there: refuse a folder that already holds a
-    run unless ``overwrite`` (creates nothing, so it can be called before the work starts)."""
+    run unless ``overwrite``, and one where files cannot be created. Leaves nothing behind, so it
+    can be called before the work starts."""
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder")
     earlier = [name for name in RUN_FILES if (folder / name).exists()]
     if earlier and not overwrite:
         raise FileExistsError(
-            f"{folder} already holds a run ({', '.join(earlier)}); choose another --out or pass --overwrite"
+            f"{folder} already holds a run ({', '.join(earlier)}); choose another folder or pass overwrite=True"
         )
+    check_writable_folder(folder)
     return folder
 
 
@@ -50,18 +53,25 @@ def history_csv(history: History) -> str:
     return buffer.getvalue()
 
 
-def cost_curve_png(history: History, title: str) -> bytes:
-    """The train and held-out cost per epoch (and held-out accuracy on a second axis) as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no screen needed
-    import matplotlib.pyplot as plt
+def cost_curve_figure(history: History, title: str, kept_epoch: int | None = None):
+    """The train and held-out cost per epoch (and held-out accuracy on a second axis) as a
+    matplotlib Figure; ``kept_epoch``, when given, is marked by a vertical line in the legend."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no screen needed
     from matplotlib.ticker import FuncFormatter
 
-    figure, cost_axis = plt.subplots(figsize=(7, 4.2), dpi=120)
-    cost_axis.plot(history.epoch, history.train_cost, label="train cost", color="tab:blue")
+    def finite(values):  # a diverged run's NaN or inf costs leave a gap rather than break the log axis
+        values = np.asarray(values, dtype=np.float64)
+        return np.where(np.isfinite(values), values, np.nan)
+
+    figure = Figure(figsize=(7, 4.2), dpi=120)
+    cost_axis = figure.subplots()
+    cost_axis.plot(history.epoch, finite(history.train_cost), label="train cost", color="tab:blue")
     if not np.all(np.isnan(history.heldout_cost)):
-        cost_axis.plot(history.epoch, history.heldout_cost, label="held-out cost", color="tab:orange")
+        cost_axis.plot(history.epoch, finite(history.heldout_cost), label="held-out cost", color="tab:orange")
+    if kept_epoch:
+        cost_axis.axvline(
+            kept_epoch, color="black", linestyle="--", linewidth=1, label=f"kept: epoch {kept_epoch}"
+        )
     cost_axis.set_xlabel("epoch")
     cost_axis.set_ylabel("cross-entropy cost (no L2 term)")
     cost_axis.set_yscale("log")
@@ -85,10 +95,21 @@ def cost_curve_png(history: History, title: str) -> bytes:
     cost_axis.legend(lines, labels, loc="center right")
     cost_axis.set_title(title)
     figure.tight_layout()
+    return figure
+
+
+def cost_curve_png(history: History, title: str, kept_epoch: int | None = None) -> bytes:
+    """``cost_curve_figure`` as PNG bytes."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
+    cost_curve_figure(history, title, kept_epoch).savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def kept_epoch_to_mark(result: TrainResult) -> int | None:
+    """The epoch whose weights were kept, when it is not simply the last one run (early stopping,
+    or the last finished epoch of a run that was interrupted or diverged)."""
+    last = result.history.epoch[-1] if result.history.epoch else 0
+    return result.best_epoch if result.best_epoch and result.best_epoch != last else None
 
 
 def _sparse_log_label(value: float, _position: int) -> str:
@@ -97,8 +118,10 @@ def _sparse_log_label(value: float, _position: int) -> str:
 
 
 def summary(result: TrainResult) -> dict:
-    """What a reader of the run needs: data, sizes, hyperparameters, final costs, accuracy, time."""
+    """What a reader of the run needs: data, split, sizes, hyperparameters, how the run ended, the
+    kept epoch's costs and accuracy, time."""
     final = result.final
+    split = result.network.split
     return {
         "data": {
             "source": result.train_set.source,
@@ -107,13 +130,19 @@ def summary(result: TrainResult) -> dict:
             "classes": result.train_set.num_labels,
             "train_examples": result.train_set.m,
             "heldout_examples": result.heldout_set.m,
+            "sha256": None if split is None else split.data_sha256,
         },
         "network": {"sizes": result.network.sizes, "input_scale": result.network.input_scale},
         "config": asdict(result.config),
         "epochs_run": len(result.history.epoch),
         "kept_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
-        "final": {name: _json_number(value) for name, value in final.items() if name != "epoch"},
+        "interrupted": result.interrupted,
+        "diverged": result.diverged,
+        "stop_reason": result.stop_reason,
+        "final": None
+        if final is None
+        else {name: _json_number(value) for name, value in final.items() if name != "epoch"},
         "seconds": round(result.seconds, 3),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -122,7 +151,7 @@ def summary(result: TrainResult) -> dict:
 
 
 def _json_number(value: float) -> float | None:
-    return None if value is None or np.isnan(value) else round(float(value), 6)
+    return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
 def write_run(result: TrainResult, out: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
@@ -138,8 +167,15 @@ def write_run(result: TrainResult, out: str | os.PathLike, *, overwrite: bool = 
     write_atomically(paths["history"], history_csv(result.history).encode(), overwrite=True)
     sizes = "-".join(str(s) for s in result.network.sizes)
     title = f"{sizes} sigmoid network, {result.config.optimizer}, lr={result.config.lr:g}"
-    write_atomically(paths["curve"], cost_curve_png(result.history, title), overwrite=True)
+    curve = cost_curve_png(result.history, title, kept_epoch_to_mark(result))
+    write_atomically(paths["curve"], curve, overwrite=True)
     result.network.save(paths["weights"], overwrite=True)
     text = json.dumps(summary(result), indent=2) + "\n"
     write_atomically(paths["summary"], text.encode(), overwrite=True)
     return paths
+
+
+def write_run_elsewhere(result: TrainResult) -> dict[str, Path]:
+    """Write the run into a new folder under the system's temporary folder (for when the chosen
+    folder could not be written after training: the run is kept, and the caller says where)."""
+    return write_run(result, tempfile.mkdtemp(prefix="autograd-nn-run-"), overwrite=True)

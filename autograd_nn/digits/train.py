@@ -213,59 +213,60 @@ def train_network(
 
     # disable=None: the bar shows on a terminal only, so logs and pipes get no carriage-return noise
     bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=None if progress else True)
-    try:
-        for epoch in bar:
-            order = rng.permutation(m) if batch < m else np.arange(m)
-            for start in range(0, m, batch):
-                rows = order[start : start + batch]
-                optimizer.zero_grad()
-                cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
-                cost.backward()
-                optimizer.step()
-            train_cost, train_accuracy = evaluate(network, train_set)
-            heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
-            row = dict(
-                epoch=epoch,
-                train_cost=train_cost,
-                heldout_cost=heldout_cost,
-                train_accuracy=train_accuracy,
-                heldout_accuracy=heldout_accuracy,
-            )
-            history.append(**row)
-            bar.set_postfix(
-                cost=f"{train_cost:.4f}",
-                heldout_cost=f"{heldout_cost:.4f}",
-                heldout_acc=f"{heldout_accuracy:.3f}",
-            )
-            if not np.isfinite(train_cost):
-                stop_reason = "diverged"
-                break
-            if train_cost > warn_above:
-                warn(
-                    f"epoch {epoch}: the train cost {train_cost:.6g} is above the starting cost "
-                    f"{start_cost:.6g}; training is diverging"
+    # NumPy's overflow warnings would repeat on every step of a diverging run; on_warning says it once
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            for epoch in bar:
+                order = rng.permutation(m) if batch < m else np.arange(m)
+                for start in range(0, m, batch):
+                    rows = order[start : start + batch]
+                    optimizer.zero_grad()
+                    cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
+                    cost.backward()
+                    optimizer.step()
+                train_cost, train_accuracy = evaluate(network, train_set)
+                heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
+                row = dict(
+                    epoch=epoch,
+                    train_cost=train_cost,
+                    heldout_cost=heldout_cost,
+                    train_accuracy=train_accuracy,
+                    heldout_accuracy=heldout_accuracy,
                 )
-                warn_above = 10 * train_cost
-            if on_epoch is not None:
-                on_epoch(row)
-
-            # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
-            if config.patience is None:
-                kept = [p.data.copy() for p in network.parameters()]
-                best_epoch = epoch
-                continue
-            if heldout_cost < best_cost:
-                kept = [p.data.copy() for p in network.parameters()]
-                best_cost, best_epoch, stale = heldout_cost, epoch, 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    stop_reason = "early stopping"
+                history.append(**row)
+                bar.set_postfix(
+                    cost=f"{train_cost:.4f}",
+                    heldout_cost=f"{heldout_cost:.4f}",
+                    heldout_acc=f"{heldout_accuracy:.3f}",
+                )
+                if not np.isfinite(train_cost):
+                    stop_reason = "diverged"
                     break
-    except KeyboardInterrupt:
-        stop_reason = "interrupted"
-    finally:
-        bar.close()
+                if train_cost > warn_above:
+                    warn(
+                        f"epoch {epoch}: the train cost {train_cost:.6g} is above the starting cost "
+                        f"{start_cost:.6g}; training is diverging"
+                    )
+                    warn_above = 10 * train_cost
+                # kept first, then best_epoch: a Ctrl-C between the two leaves them consistent
+                if config.patience is None:
+                    kept = [p.data.copy() for p in network.parameters()]
+                    best_epoch = epoch
+                elif heldout_cost < best_cost:
+                    kept = [p.data.copy() for p in network.parameters()]
+                    best_cost, best_epoch, stale = heldout_cost, epoch, 0
+                else:
+                    stale += 1
+                    if stale >= config.patience:
+                        stop_reason = "early stopping"
+                if on_epoch is not None:  # after the bookkeeping: what it reports is what a Ctrl-C keeps
+                    on_epoch(row)
+                if stop_reason == "early stopping":
+                    break
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+        finally:
+            bar.close()
     for parameter, saved in zip(network.parameters(), kept, strict=True):
         parameter.data = saved
     return TrainResult(

@@ -7,16 +7,47 @@ import numpy as np
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .base import Op, _is_array
-from .elementwise import _sigmoid, stable_sigmoid, stable_softplus
+from .elementwise import _sigmoid, stable_sigmoid
 from .reductions import log_softmax
 from .shapes import _broadcast_to, _scatter_add
+
+
+def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """softplus(z) - y z, elementwise, to a few ulps for every z (±inf included) and y in [0, 1].
+
+    Written as (1 - y) max(z, 0) + y max(-z, 0) + log1p(e^-|z|): three non-negative terms, so
+    nothing cancels (for y = 1 it is softplus(-z), for y = 0 softplus(z)). A zero weight times an
+    infinite logit counts 0. No warnings; three temporaries, updated in place.
+    """
+    dtype = np.result_type(z, y)
+    positive = np.maximum(z, 0, out=np.empty(z.shape, dtype))  # out=: arrays even when 0-d
+    negative = np.minimum(z, 0, out=np.empty(z.shape, dtype))
+    np.negative(negative, out=negative)
+    same_shape = np.shape(y) == z.shape
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf gives NaN here; set to 0 below
+        loss = np.subtract(1, y, out=np.empty(np.shape(y), dtype))
+        loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
+        positive += negative  # |z|
+        loss += np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
+        suspect = np.isnan(loss.sum())
+    if suspect:  # an infinite logit with a zero weight (or a NaN input)
+        weight = np.where(z >= 0, 1 - y, y)
+        np.copyto(loss, 0, where=(weight == 0) & np.isinf(z))
+    e = np.negative(positive, out=positive)
+    with np.errstate(under="ignore"):  # e^-|z| is 0 for |z| > 745: the right value
+        np.exp(e, out=e)
+    np.log1p(e, out=e)
+    loss += e
+    return loss
 
 
 class BCEWithLogits(Op):
     """Binary cross-entropy of sigmoid(z) against targets y, from the logits z, never log(0).
 
     Per element: -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z, whose derivative in z is
-    σ(z) - y. ``reduction`` is "sum", "mean" or "none".
+    σ(z) - y; computed so that it is accurate to a few ulps for any z (see
+    ``bce_with_logits_elementwise``), and summed pairwise (NumPy's sum). ``reduction`` is "sum",
+    "mean" or "none".
     """
 
     __slots__ = ("reduction",)
@@ -31,14 +62,16 @@ class BCEWithLogits(Op):
         return self.reduction
 
     def forward(self, z, y):
-        if self.reduction != "none" and z.shape == y.shape:  # the common case, with no y*z temporary
-            total, count = stable_softplus(z).sum() - np.vdot(y, z), z.size
-        else:
-            loss = stable_softplus(z) - y * z  # not in place: y may broadcast z to a larger shape
-            if self.reduction == "none":
-                return loss
-            total, count = loss.sum(), loss.size
-        return total / count if self.reduction == "mean" else total
+        loss = bce_with_logits_elementwise(z, y)
+        if self.reduction == "none":
+            return loss
+        with np.errstate(over="ignore"):  # a sum above the largest float is inf: the rounded value
+            total = loss.sum()
+        if self.reduction == "sum":
+            return total
+        if np.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
+            return (loss / loss.size).sum()
+        return total / loss.size
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
