@@ -175,6 +175,8 @@ def test_other_opsets(tmp_path, opset):
 RNG = np.random.default_rng(7)
 W44 = Tensor(RNG.normal(size=(4, 4)), requires_grad=True, name="W")
 Y34 = RNG.uniform(0, 1, size=(3, 4))  # a constant: bce targets
+Y01 = np.array([[0, 1, 0.5, 0], [1, 0, 1, 0.25], [0, 1, 0, 1]])  # targets 0 and 1 weigh one side 0
+INFINITIES = np.array([[np.inf, -np.inf, 0, -np.inf], [0, np.inf, -np.inf, 0], [np.inf, 0, np.inf, -np.inf]])
 
 # Each entry maps values of shape (batch, 3, 4) to one value of that shape, through the op(s) named.
 OP_CASES = {
@@ -216,6 +218,12 @@ OP_CASES = {
         ag.binary_cross_entropy_with_logits(x, Y34[0].astype(x.dtype), reduction="sum") + x
     ),
     "bce_mean_broadcast": lambda x: ag.binary_cross_entropy_with_logits(x[:, :1, :], Y34.astype(x.dtype)) + x,
+    "bce_infinite_logits": lambda x: ag.binary_cross_entropy_with_logits(
+        x + Tensor(INFINITIES.astype(x.dtype)), Y01.astype(x.dtype), reduction="none"
+    ),
+    "bce_mean_overflowing_sum": lambda x: (
+        ag.binary_cross_entropy_with_logits(x * (np.finfo(x.dtype).max / 2.5), Y01.astype(x.dtype)) + x
+    ),
     "reshape": lambda x: x.reshape(x.shape[0], 12).reshape(x.shape),
     "reshape_batch_inside": lambda x: (x.reshape(-1, 4) * 2).reshape(x.shape[0], 3, 4),
     "transpose": lambda x: (x.transpose(0, 2, 1) * Tensor(np.arange(3.0))).transpose(0, 2, 1),
@@ -265,7 +273,12 @@ def _minus_inf_row() -> np.ndarray:
     return row
 
 
+# NumPy's warnings inside onnx's reference evaluator, for the infinities these cases are about
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")  # log(0) = -inf
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")  # 0 * inf
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered in reduce:RuntimeWarning"
+)  # a sum past the largest float
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(OP_CASES))
 def test_every_mapped_op_matches_the_engine(tmp_path, name, dtype):
@@ -464,7 +477,9 @@ def run_program(steps, x):
     return values[-1].tanh()  # keeps long chains in range
 
 
-@pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:divide by zero encountered:RuntimeWarning")  # the cases with infinities
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # give inf - inf = NaN here
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(steps=programs(), dtype=st.sampled_from([np.float64, np.float32]))
 def test_random_programs_match_the_engine(tmp_path_factory, steps, dtype):

@@ -602,27 +602,35 @@ def _element_count(w: _Writer, info: _Info, dtype: np.dtype) -> str:
 
 
 def _bce_with_logits(w: _Writer, n: _Node) -> None:
-    """softplus(z) - y z, reduced as the engine reduces it (``sum(softplus(z)) - y.z`` when shapes
-    agree), each part in the float type NumPy computes it in."""
+    """As the engine computes it: (1 - y) max(z, 0) + y max(-z, 0) + log1p(e^-|z|), three non-negative
+    terms, an infinite logit whose term has weight 0 counting 0; then summed, or averaged (summing
+    the shares when the total overflows)."""
     dtype, reduction = n.out.dtype, n.op.reduction
     z_info, y_info = n.inputs
-    plus = w.as_dtype(_Info(z_info.shape, z_info.dtype, name=softplus(w, z_info.name, z_info.dtype)), dtype)
-    product = w.node("Mul", [w.as_dtype(y_info, dtype), w.as_dtype(z_info, dtype)])
-    if reduction != "none" and z_info.shape == y_info.shape:
-        total = w.node("Sub", [w.node("ReduceSum", [part], keepdims=0) for part in (plus, product)])
-        counted = z_info
-    else:
-        loss = w.node("Sub", [plus, product])
-        if reduction == "none":
-            w.finish(loss, n.out.name)
-            return
-        total = w.node("ReduceSum", [loss], keepdims=0)
-        shape = np.broadcast_shapes(z_info.shape, y_info.shape)
-        counted = _Info(shape, dtype, tuple(set(z_info.dynamic) | set(y_info.dynamic)), name=loss)
-    if reduction == "mean":
-        w.node("Div", [total, _element_count(w, counted, dtype)], out=n.out.name)
-    else:
+    z, y = w.as_dtype(z_info, dtype), w.as_dtype(y_info, dtype)
+    zero = w.scalar(0, dtype)
+    minus_z = w.node("Neg", [z])
+    positive, negative = w.node("Max", [z, zero]), w.node("Max", [minus_z, zero])
+    one_minus_y = w.node("Sub", [w.scalar(1, dtype), y])
+    loss = w.node("Add", [w.node("Mul", [one_minus_y, positive]), w.node("Mul", [y, negative])])
+    weight = w.node("Where", [w.node("GreaterOrEqual", [z, zero]), one_minus_y, y])
+    unweighted_infinity = w.node("And", [w.node("Equal", [weight, zero]), w.node("IsInf", [z])])
+    loss = w.node("Where", [unweighted_infinity, zero, loss])
+    absolute = w.node("Add", [positive, negative])
+    loss = w.node("Add", [loss, log1p(w, w.node("Exp", [w.node("Neg", [absolute])]), dtype)])
+    if reduction == "none":
+        w.finish(loss, n.out.name)
+        return
+    total = w.node("ReduceSum", [loss], keepdims=0)
+    if reduction == "sum":
         w.finish(total, n.out.name)
+        return
+    shape = np.broadcast_shapes(z_info.shape, y_info.shape)
+    dynamic = tuple(set(z_info.dynamic) | set(y_info.dynamic))
+    count = _element_count(w, _Info(shape, dtype, dynamic, name=loss), dtype)
+    shares = w.node("ReduceSum", [w.node("Div", [loss, count])], keepdims=0)
+    overflowed = w.node("IsInf", [total])
+    w.node("Where", [overflowed, shares, w.node("Div", [total, count])], out=n.out.name)
 
 
 def _reshape(w: _Writer, n: _Node) -> None:
