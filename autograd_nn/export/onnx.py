@@ -539,6 +539,10 @@ def _pow(w: _Writer, n: _Node) -> None:
     w.node("Pow", [n.x, w.scalar(n.op.exponent, n.out.dtype)], out=n.out.name)
 
 
+def _cast(w: _Writer, n: _Node) -> None:
+    w.node("Cast", [n.x], out=n.out.name, to=_ELEMENT_TYPES[np.dtype(n.op.to)])
+
+
 def _reduce(onnx_type: str):
     def export(w: _Writer, n: _Node) -> None:
         if not n.op.axes:  # NumPy reduces over no axes: the input itself (ONNX would reduce them all)
@@ -913,6 +917,8 @@ _EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
     ops.MatMul: _binary("MatMul"),
     ops.Neg: _unary("Neg"),
     ops.Pow: _pow,
+    ops.Power: _binary("Pow"),
+    ops.Cast: _cast,
     ops.Exp: _unary("Exp"),
     ops.Log: _unary("Log"),
     ops.Sigmoid: _unary("Sigmoid"),
