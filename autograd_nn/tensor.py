@@ -47,6 +47,7 @@ def _new(data: np.ndarray, requires_grad: bool) -> Tensor:
     t._name = None
     t._op = None
     t._version = 0
+    t._base = None
     t.scope = STATE.scope
     return t
 
@@ -58,15 +59,30 @@ class Tensor:
     of either float type is used as it is, not copied. ``requires_grad=True`` marks a leaf whose
     gradient ``backward()`` accumulates into ``.grad`` (an ndarray of the same shape).
     ``_version`` counts the in-place changes made through the engine (``t += 1``, optimizer steps),
-    so backward can tell when a value a node saved has changed since the forward pass.
+    so backward can tell when a value a node saved has changed since the forward pass. A tensor
+    whose array is a view of another's (``w.T``, ``x[0]``, ``x.reshape(...)``, ``t.detach()``)
+    has that tensor as ``_base``, and the base's version is the one that counts for both.
     """
 
-    __slots__ = ("__weakref__", "_grad", "_name", "_op", "_requires_grad", "_version", "data", "scope")
+    __slots__ = (
+        "__weakref__",
+        "_base",
+        "_grad",
+        "_name",
+        "_op",
+        "_requires_grad",
+        "_version",
+        "data",
+        "scope",
+    )
     __array_ufunc__ = None  # `ndarray + Tensor` then defers to Tensor.__radd__ (and so on)
     __hash__ = object.__hash__  # by identity, although == compares elementwise (as in PyTorch)
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None) -> None:
+        self._base = None
         if isinstance(data, Tensor):
+            if data.data.dtype in (np.float32, np.float64):  # the array is shared, not copied
+                self._base = data._owner()
             data = data.data
         self.data = _as_float_array(data, "Tensor")
         self._requires_grad = bool(requires_grad)
@@ -164,7 +180,12 @@ class Tensor:
         """A tensor sharing this one's data, cut from the graph (requires no grad)."""
         t = _new(self.data, False)
         t._name = self._name
+        t._base = self._owner()  # the same array: an in-place change of either counts for both
         return t
+
+    def _owner(self) -> Tensor:
+        """The tensor whose version counts for this one's array: its base, or itself."""
+        return self if self._base is None else self._base
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad`` becomes None)."""
@@ -312,8 +333,11 @@ class Tensor:
                 f"of shape {self.data.shape} (the result would not keep the tensor's shape)"
             ) from None
         self._version += 1
-        if self._op is not None and self._op.keeps_output:
-            self._op.output_version = self._version  # its node saved this very array
+        owner = self._owner()
+        if owner is not self:  # a view: the change is the base's change too
+            owner._version += 1
+        if owner._op is not None and owner._op.keeps_output:
+            owner._op.output_version = owner._version  # its node saved this very array
         return self
 
     # ------------------------------------------------------------ copies: leaves only
@@ -483,7 +507,7 @@ def apply(op: ops.Op, *args) -> Tensor:
         op.targets = targets
         if op.keeps_inputs:  # the values are read in backward: remember their versions, to check then
             op.parents = args
-            op.input_versions = tuple([a._version for a in args])
+            op.input_versions = tuple([a._version if a._base is None else a._base._version for a in args])
         else:
             op.parents = targets
             for t in targets:
@@ -495,8 +519,13 @@ def apply(op: ops.Op, *args) -> Tensor:
         else:
             op.output = None
         op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
-        op.scope = STATE.scope
+        op.scope = result.scope  # (STATE is thread-local: each read costs a lookup)
         result._op = op
+    if out.base is not None:  # a view (transpose, reshape, basic indexing): of one of the inputs?
+        for a in args:
+            if out.base is a.data or out.base is a.data.base:
+                result._base = a._owner()
+                break
     if STATE.anomaly:
         op.origin = _user_location()
         _check_forward(op, out, args)
@@ -599,7 +628,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
     grads: dict = {start: seed}  # target -> the gradient summed so far
     owned: set = set()  # targets whose gradient buffer the engine allocated here (safe to add into)
     found: dict = {}
-    recording = STATE.enabled
+    recording, anomaly = STATE.enabled, STATE.anomaly
     STATE.enabled = create_graph  # the backward pass is itself recorded only on request
     try:
         for item in _reverse_topological_order(start):
@@ -613,12 +642,12 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                     _accumulate_into_leaf(item, g, item in owned, create_graph)
                 continue
             op = item
-            if op.keeps_inputs:
-                for tensor, version in zip(op.parents, op.input_versions, strict=True):
-                    if tensor._version != version:
-                        raise _changed_in_place(op, tensor, version)
+            if op.keeps_inputs and op.input_versions != tuple(
+                [t._version if t._base is None else t._base._version for t in op.parents]
+            ):
+                raise _changed_in_place(op)
             if op.keeps_output and op.output_version:
-                raise _changed_in_place(op, None, 0)
+                raise _changed_in_place(op)
             if create_graph:
                 input_grads = op.vjp(g, *_recorded_vjp_arguments(op))
             else:  # arrays; a value the node did not keep goes as the node, which tells its shape
@@ -635,7 +664,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None) -
                         pg = np.asarray(pg, dtype=target.dtype)
                 elif pg.dtype != target.dtype:  # (float32 leaves met float64 arrays): a recorded cast
                     pg = apply(ops.Cast(target.dtype), pg)
-                if STATE.anomaly:
+                if anomaly:
                     _check_backward(op, i, pg)
                 held = grads.get(target)
                 if held is None:
@@ -699,14 +728,25 @@ def grad(
     return results[0] if single else results
 
 
-def _changed_in_place(op: ops.Op, tensor: Tensor | None, saved_version: int) -> AutogradError:
-    """The error for a value ``op`` saved in the forward pass and an in-place change altered since."""
-    if tensor is None:
+def _changed_in_place(op: ops.Op) -> AutogradError:
+    """The error for a value ``op`` saved in the forward pass that an in-place change altered since."""
+    if op.keeps_output and op.output_version:
         what = f"its output (version {op.output_version}, saved at version 0)"
     else:
-        index = next(i for i, p in enumerate(op.parents) if p is tensor)
+        index, tensor = next(
+            (i, t) for i, t in enumerate(op.parents) if t._owner()._version != op.input_versions[i]
+        )
         name = f"{tensor._name!r}, " if tensor._name is not None else ""
-        what = f"its input {index} ({name}shape {tensor.data.shape}, version {tensor._version}, saved at version {saved_version})"
+        owner = tensor._owner()
+        if owner is not tensor:  # a view: name the tensor whose array it shows, and whose version counts
+            base = (
+                f"tensor {owner._name!r}" if owner._name is not None else f"a tensor of shape {owner.shape}"
+            )
+            name += f"a view of {base}, "
+        what = (
+            f"its input {index} ({name}shape {tensor.data.shape}, version {owner._version}, "
+            f"saved at version {op.input_versions[index]})"
+        )
     origin = getattr(op, "origin", "")
     return AutogradError(
         f"backward: {op.label()}{origin} needs {what}, which was modified by an in-place operation "

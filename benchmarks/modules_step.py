@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import sys
 import time
@@ -207,6 +208,9 @@ def report(title: str, medians: dict[str, float], baseline: str) -> None:
 def load_torch(skip: bool):
     if skip:
         return None
+    # Spinning OpenMP threads after each PyTorch step slow the NumPy steps timed next to them (see
+    # benchmarks/README.md); passive ones do not. Must be set before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
@@ -229,7 +233,10 @@ def main(argv: list[str] | None = None) -> None:
         print("PyTorch: not installed (or skipped): the CNN is timed without it")
     else:
         print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"NumPy {np.__version__}; {rounds} rounds, medians\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"NumPy {np.__version__}; {rounds} rounds, medians; load average {load:.1f} on {os.cpu_count()} CPUs\n"
+    )
 
     for dtype in (np.float64, np.float32):
         contenders = cnn_contenders(batch, dtype, torch)

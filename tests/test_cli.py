@@ -265,7 +265,7 @@ def test_the_cost_curve_marks_the_epoch_kept_by_early_stopping():
     assert not any(line.get_label().startswith("kept") for line in unmarked.axes[0].get_lines())
 
 
-def test_a_run_stopped_early_marks_its_kept_epoch(tmp_path):
+def test_early_stopping_keeps_an_epoch_before_the_last(tmp_path):
     out = tmp_path / "run"
     assert (
         main(["train", "--out", str(out), "--patience", "1", "--lr", "0.5", "--epochs", "50", "--quiet"]) == 0

@@ -208,10 +208,10 @@ def test_a_network_too_large_for_memory_is_refused_with_its_size(command, tmp_pa
 
 
 # ------------------------------------------------------------------------------ runs that go wrong
-def start_training(small_data: Path, out: Path, cwd: Path) -> subprocess.Popen:
+def start_training(small_data: Path, out: Path, cwd: Path, epochs: int = 1_000_000) -> subprocess.Popen:
     """A long run on small data; returns once its first epoch has finished (its progress line shows)."""
     process = subprocess.Popen(
-        [str(CLI), "train", *map(str, small(small_data)), "--epochs", "1000000", "--out", str(out)],
+        [str(CLI), "train", *map(str, small(small_data)), "--epochs", str(epochs), "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -258,6 +258,23 @@ def test_a_run_that_cannot_be_written_after_training_is_saved_elsewhere(small_da
             "weights.npz",
         ]
         assert json.loads((fallback / "summary.json").read_text())["interrupted"] is True
+    finally:
+        shutil.rmtree(fallback)
+
+
+def test_a_finished_run_that_cannot_be_written_is_saved_elsewhere(small_data, tmp_path):
+    out = tmp_path / "parent" / "run"
+    process = start_training(small_data, out, tmp_path, epochs=3000)  # runs on for a few seconds
+    (tmp_path / "parent").write_text("now a file stands where the run folder's parent was")
+    stdout, stderr = process.communicate(timeout=300)
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    line = assert_one_line_error(done, f"could not write the run to {out}", "saved to")
+    assert "epoch 3000/3000" in stdout and "held-out accuracy" in stdout  # the results were shown
+    fallback = Path(line.split("saved to ")[1].split("/ instead")[0])
+    try:
+        summary = json.loads((fallback / "summary.json").read_text())
+        assert summary["epochs_run"] == 3000 and summary["interrupted"] is False
+        Network.load(fallback / "weights.npz")
     finally:
         shutil.rmtree(fallback)
 

@@ -185,3 +185,63 @@ def test_the_version_check_costs_nothing_on_an_unchanged_graph_used_twice():
     loss.backward()
     loss.backward()
     np.testing.assert_array_equal(w.grad, [4.0, 8.0])
+
+
+# ---------------------------------------------------------------- views share their base's version
+
+
+def test_a_weight_used_through_its_transpose_is_still_checked_after_an_optimizer_step():
+    w = Tensor(np.ones((2, 3)), requires_grad=True, name="W")
+    x = Tensor(np.ones((4, 3)), requires_grad=True)
+    loss = (x @ w.T).sum()  # matmul saves the view w.T, whose array is w's
+    w.data -= 0.1  # an optimizer's step, and its bump
+    w._version += 1
+    with pytest.raises(AutogradError, match=r"matmul.*a view of tensor 'W'.*version 1, saved at version 0"):
+        loss.backward()
+
+
+@pytest.mark.parametrize(
+    "make_view",
+    [lambda t: t.detach(), lambda t: t.reshape(6), lambda t: t[0], lambda t: t.T, lambda t: t[..., 1:]],
+    ids=["detach", "reshape", "int index", "transpose", "slice"],
+)
+def test_an_in_place_change_through_a_view_counts_as_a_change_of_its_base(make_view):
+    x = Tensor(np.arange(1.0, 7.0).reshape(2, 3), requires_grad=True)
+    loss = (x * x).sum()
+    with no_grad():
+        view = make_view(x)
+        view += 1
+    assert x._version == 1 and view._version == 1
+    with pytest.raises(AutogradError, match="modified by an in-place operation"):
+        loss.backward()
+
+
+def test_a_change_through_a_view_of_a_saved_output_is_detected():
+    x = Tensor([0.5, 1.0], requires_grad=True)
+    y = x.exp()
+    with no_grad():
+        row = y.reshape(2, 1)[0]  # a view of a view of y's array
+        row *= 2
+    with pytest.raises(AutogradError, match="exp needs its output"):
+        y.sum().backward()
+
+
+def test_a_copy_made_by_fancy_indexing_is_not_a_view():
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss = (x * x).sum()
+    with no_grad():
+        picked = x[[0, 2]]
+        picked += 1
+    assert x._version == 0 and picked._base is None
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0, 6.0])
+
+
+def test_a_tensor_made_from_another_tensor_shares_its_array_and_its_version():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    alias = Tensor(x)
+    assert alias.data is x.data
+    alias += 1
+    with pytest.raises(AutogradError, match="modified by an in-place operation"):
+        loss.backward()

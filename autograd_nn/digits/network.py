@@ -216,7 +216,8 @@ class Network(Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
-        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code).
+        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code). Unlike
+        ``Module.load``, which fills an existing model, this builds the network: the file records its sizes.
 
         Files from before the split was recorded load with ``split = None``. A damaged file, one that
         is not a network, or one holding NaN or infinite parameters raises ``WeightsFileError``.

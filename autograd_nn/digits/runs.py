@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import check_writable_folder, write_atomically
+from .network import Network
 from .train import History, TrainResult
 
 HISTORY_FILE = "history.csv"
@@ -121,7 +122,7 @@ def summary(result: TrainResult) -> dict:
     """What a reader of the run needs: data, split, sizes, hyperparameters, how the run ended, the
     kept epoch's costs and accuracy, time."""
     final = result.final
-    split = result.network.split
+    split = getattr(result.network, "split", None)  # recorded on the tutorial Network
     return {
         "data": {
             "source": result.train_set.source,
@@ -132,7 +133,7 @@ def summary(result: TrainResult) -> dict:
             "heldout_examples": result.heldout_set.m,
             "sha256": None if split is None else split.data_sha256,
         },
-        "network": {"sizes": result.network.sizes, "input_scale": result.network.input_scale},
+        "network": _model_facts(result.network),
         "config": asdict(result.config),
         "epochs_run": len(result.history.epoch),
         "kept_epoch": result.best_epoch,
@@ -150,6 +151,19 @@ def summary(result: TrainResult) -> dict:
     }
 
 
+def _model_facts(model) -> dict:
+    """The tutorial Network's sizes and input scale; for another model, its class and parameter count."""
+    if isinstance(model, Network):
+        return {"sizes": model.sizes, "input_scale": model.input_scale}
+    return {"model": type(model).__name__, "parameters": model.num_parameters()}
+
+
+def _model_title(model) -> str:
+    if isinstance(model, Network):
+        return "-".join(str(s) for s in model.sizes) + " sigmoid network"
+    return f"{type(model).__name__} ({model.num_parameters():,} parameters)"
+
+
 def _json_number(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
@@ -165,8 +179,7 @@ def write_run(result: TrainResult, out: str | os.PathLike, *, overwrite: bool = 
         "summary": folder / SUMMARY_FILE,
     }
     write_atomically(paths["history"], history_csv(result.history).encode(), overwrite=True)
-    sizes = "-".join(str(s) for s in result.network.sizes)
-    title = f"{sizes} sigmoid network, {result.config.optimizer}, lr={result.config.lr:g}"
+    title = f"{_model_title(result.network)}, {result.config.optimizer}, lr={result.config.lr:g}"
     curve = cost_curve_png(result.history, title, kept_epoch_to_mark(result))
     write_atomically(paths["curve"], curve, overwrite=True)
     result.network.save(paths["weights"], overwrite=True)

@@ -12,8 +12,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import AutogradError
-from ..grad_mode import no_grad
+from ..grad_mode import name_scope, no_grad
+from ..nn import Module
+from ..ops import binary_cross_entropy_with_logits
 from ..optim import make_optimizer
+from ..tensor import Tensor
 from .data import Dataset, SplitRecord, fingerprint, one_hot, stratified_split
 from .network import Network, input_scale_for, labels_from_scores, memory_needed
 
@@ -125,7 +128,7 @@ def _size(count: float) -> str:
 
 @dataclass
 class TrainResult:
-    network: Network
+    network: Module  # the trained model: the tutorial Network unless train_network was given another
     history: History
     config: TrainConfig
     train_set: Dataset
@@ -151,32 +154,77 @@ class TrainResult:
         return self.stop_reason == "diverged"
 
 
-def evaluate(network: Network, dataset: Dataset) -> tuple[float, float]:
-    """(cost, accuracy) of the network on a dataset, without recording anything.
+Loss = Callable[[Tensor, np.ndarray], Tensor]  # (logits of a batch, its classes 0..K-1) -> the batch's cost
 
-    The cost is the cross-entropy without the L2 term, as in the course's learning curves, so
-    train and held-out costs measure the same thing and can be compared.
+
+def tutorial_loss(logits: Tensor, classes: np.ndarray) -> Tensor:
+    """The tutorial's cost without its L2 term: the cross-entropy of sigmoid(logits) against one-hot
+    targets, summed over classes and averaged over the examples (``Network.cost`` with ``lam=0``)."""
+    targets = one_hot(classes + 1, logits.shape[1]).astype(logits.dtype)
+    with name_scope("cost"):
+        cost = binary_cross_entropy_with_logits(logits, targets, reduction="sum") / logits.shape[0]
+    cost.name = "J"
+    return cost
+
+
+def logits_of(model: Module, X: np.ndarray) -> Tensor:
+    """A model's class scores before any output activation: the tutorial Network's ``logits(X)``
+    (its forward ends in a sigmoid), any other model's ``model(X)``."""
+    return model.logits(X) if isinstance(model, Network) else model(X)
+
+
+def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:
+    """``lam / (2 m)`` times the sum of squares of every parameter of two or more dimensions: the
+    weights, not the biases (for the tutorial Network, its thetas)."""
+    squares = [(p**2).sum() for p in model.parameters() if p.ndim >= 2]
+    return (lam / (2 * num_examples)) * sum(squares[1:], squares[0])
+
+
+def evaluate(model: Module, dataset: Dataset, loss: Loss = tutorial_loss) -> tuple[float, float]:
+    """(cost, accuracy) of the model on a dataset, without recording anything.
+
+    The cost is ``loss`` without the L2 term, as in the course's learning curves, so train and
+    held-out costs measure the same thing and can be compared. A prediction is the argmax of the
+    model's logits.
     """
     if dataset.m == 0:
         return float("nan"), float("nan")
-    with no_grad():
-        z = network.logits(dataset.X)  # once, for both the cost and the predictions
-        cost = network.cost_from_logits(z, one_hot(dataset.y, network.sizes[-1])).item()
+    was_training = model.training
+    model.eval()  # layers such as Dropout are off while measuring
+    try:
+        with no_grad():
+            z = logits_of(model, dataset.X.astype(_dtype_of(model), copy=False))  # once, for both
+            cost = loss(z, dataset.y - 1).item()
+    finally:
+        model.train(was_training)
     accuracy = float(np.mean(labels_from_scores(z.data) == dataset.y))
     return cost, accuracy
+
+
+def _dtype_of(model: Module) -> np.dtype:
+    first = next(model.parameters(), None)
+    return np.dtype(np.float64) if first is None else first.dtype
 
 
 def train_network(
     dataset: Dataset,
     config: TrainConfig | None = None,
     *,
+    model: Module | None = None,
+    loss: Loss | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Split ``dataset`` (stratified), then train a sigmoid network on the training part.
+    """Split ``dataset`` (stratified), then train a model on the training part.
 
-    Each step is the forward code ``network.cost(X, Y, lam).backward()`` and an optimizer step;
+    ``model``: any ``nn.Module`` mapping rows of X to one logit per class; default: the tutorial's
+    sigmoid ``Network`` with ``config.hidden`` layers (then ``config.seed``, ``dtype`` and
+    ``scale_inputs`` build it; another model is used as given and gets the rows unscaled, in the
+    dtype of its parameters). ``loss(logits, classes)``: the batch's cost, classes 0..K-1 (label
+    k is class k-1); default: ``tutorial_loss``. With ``config.lam``, ``l2_penalty`` is added.
+
+    Each step is the forward code ``(loss(logits, classes) + penalty).backward()`` and an optimizer step;
     after every epoch the train cost, held-out cost and held-out accuracy are recorded (shown live
     on the progress bar, and passed to ``on_epoch`` as a dict). With ``patience``, training stops
     once the held-out cost has not improved for that many epochs, and the network keeps the best
@@ -193,22 +241,28 @@ def train_network(
     train_set, heldout_set = stratified_split(dataset, config.holdout, seed=config.seed)
     scale = input_scale_for(train_set.X) if config.scale_inputs else 1.0
     dtype = np.dtype(config.dtype)
-    sizes = [dataset.n, *config.hidden, dataset.num_labels]
     batch = train_set.m if config.batch_size is None else min(config.batch_size, train_set.m)
-    check_memory(sizes, max(batch, train_set.m), dtype, OPTIMIZER_SLOTS.get(config.optimizer, 2))
-    network = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
-    network.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
+    if model is None:
+        sizes = [dataset.n, *config.hidden, dataset.num_labels]
+        check_memory(sizes, max(batch, train_set.m), dtype, OPTIMIZER_SLOTS.get(config.optimizer, 2))
+        model = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
+    else:
+        dtype = _dtype_of(model)
+    if isinstance(model, Network):
+        model.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
+    loss = loss or tutorial_loss
+    network = model  # the name the rest of the loop and TrainResult use
     optimizer = make_optimizer(config.optimizer, network.parameters(), config.lr)
 
     X = train_set.X.astype(dtype)
-    Y = one_hot(train_set.y, dataset.num_labels).astype(dtype)
+    classes = train_set.y - 1
     m = train_set.m
     rng = np.random.default_rng(config.seed)
     history = History()
     best_cost, best_epoch, stale = np.inf, 0, 0
     kept = [p.data.copy() for p in network.parameters()]  # the parameters of the epoch to keep
     stop_reason = "finished"
-    start_cost, _ = evaluate(network, train_set)
+    start_cost, _ = evaluate(network, train_set, loss)
     warn_above = start_cost  # warn when the train cost climbs past this, then past 10 times the last warning
 
     # disable=None: the bar shows on a terminal only, so logs and pipes get no carriage-return noise
@@ -221,11 +275,13 @@ def train_network(
                 for start in range(0, m, batch):
                     rows = order[start : start + batch]
                     optimizer.zero_grad()
-                    cost = network.cost(X[rows], Y[rows], config.lam, num_examples=m)
+                    cost = loss(logits_of(network, X[rows]), classes[rows])
+                    if config.lam:
+                        cost = cost + l2_penalty(network, config.lam, m)
                     cost.backward()
                     optimizer.step()
-                train_cost, train_accuracy = evaluate(network, train_set)
-                heldout_cost, heldout_accuracy = evaluate(network, heldout_set)
+                train_cost, train_accuracy = evaluate(network, train_set, loss)
+                heldout_cost, heldout_accuracy = evaluate(network, heldout_set, loss)
                 row = dict(
                     epoch=epoch,
                     train_cost=train_cost,
