@@ -31,7 +31,8 @@ import autograd_nn as ag
 from autograd_nn import Tensor, nn, ops
 from autograd_nn.digits.cli import main
 from autograd_nn.digits.network import Network
-from autograd_nn.export.onnx import _EXPORTERS, _topological_order, _value
+from autograd_nn.export.onnx import _EXPORTERS
+from autograd_nn.export.trace import topological_order, value_of
 from autograd_nn.tensor import apply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -296,7 +297,7 @@ def test_the_op_table_is_exercised_by_the_tests():
     seen = {ops.ScatterAdd, ops.BroadcastTo, ops.NLLLoss, ops.Dropout, ops.Conv2d, ops.MaxPool2d}
     for fn in OP_CASES.values():
         out = fn(Tensor(np.ones((2, 3, 4)), requires_grad=True))
-        seen |= {type(v) for v in _topological_order([_value(out)]) if not isinstance(v, Tensor)}
+        seen |= {type(v) for v in topological_order([value_of(out)]) if not isinstance(v, Tensor)}
     assert set(_EXPORTERS) <= seen, set(_EXPORTERS) - seen
 
 

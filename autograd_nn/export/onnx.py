@@ -1,24 +1,18 @@
-"""ONNX export: run the forward once, walk the graph it recorded, write it as standard ONNX operators.
+"""ONNX export: write the graph a traced forward recorded (``trace.py``) as standard ONNX operators.
 
 A model here is plain forward code that the engine records, which is what an ONNX graph describes:
-nodes in topological order, parameters as initializers, inputs with a symbolic batch dimension.
-
-Tracing: the example inputs become fresh tensors with ``requires_grad=True``, so every op that
-depends on them is recorded; the recorded graph is walked iteratively from the outputs. Leaves
-that are not inputs become initializers (parameters under their own names, constants as
-``const``). With ``dynamic_batch`` the forward runs a second time on the inputs with their rows
-reversed and one more row; the axes whose length changed between the two runs are the
-batch-dependent ones. That second run
-is how a ``Reshape`` to a traced shape such as ``(32, 8, 8)`` is written with ``-1`` on its one
-batch-dependent axis, and how a value that depends on the batch size but left the graph (an op on
-``.data``, a mask built from ``len(X)``) is caught as an error instead of being frozen into the file.
+nodes in topological order, parameters as initializers (under their own names), constants as
+initializers named ``const``, inputs with a symbolic ``batch`` dimension. A ``Reshape`` to a traced
+shape such as ``(32, 8, 8)`` is written with ``-1`` on its one batch-dependent axis.
 
 Every op maps to standard operators that compute the same thing in the same float type (float32
-or float64). Where ONNX lacks a primitive the engine uses (``log1p`` inside softplus and the
-losses), the export writes an identity that holds exactly in real arithmetic and is accurate to
-a few units in the last place in floating point (Goldberg's ``log1p(t) = t * log(u) / (u - 1)``,
-``u = 1 + t``), never a series or an approximation. An op with no faithful mapping is an
-``ExportError`` naming it. The ``onnx`` package is imported only when ``export_onnx`` is called.
+or float64), one small exporter per op in ``_EXPORTERS``. Where ONNX lacks a primitive the engine
+uses (``log1p`` inside softplus and the binary cross-entropy), the export writes an identity that
+holds exactly in real arithmetic and is accurate to a few units in the last place (Goldberg's
+``log1p(t) = t * log(u) / (u - 1)``, ``u = 1 + t``), never a series or an approximation; where
+onnxruntime lacks a float64 kernel (Conv), the engine's own decomposition. An op with no faithful
+mapping is an ``ExportError`` naming it. The ``onnx`` package is imported only when
+``export_onnx`` is called.
 """
 
 from __future__ import annotations
@@ -27,25 +21,19 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import ops
-from ..errors import AutogradError
 from ..files import write_atomically
-from ..grad_mode import enable_grad
 from ..tensor import Tensor
+from .trace import ExportError, TracedGraph, ValueInfo, arguments, trace_forward, value_of
 
 DEFAULT_OPSET = 18  # the first opset whose reductions all take their axes as an input
 _INT64_MAX = int(np.iinfo(np.int64).max)
 _INT64_MIN = int(np.iinfo(np.int64).min)
-
-
-class ExportError(AutogradError, ValueError):
-    """A forward that cannot be written as a faithful ONNX graph (an unmapped op, a value that
-    depends on the batch size but was computed outside the graph, ...)."""
 
 
 def export_onnx(
@@ -77,20 +65,12 @@ def export_onnx(
         raise TypeError(f"export_onnx: the model must be callable, got {type(model_or_fn).__name__}")
     arrays = _example_arrays(example_inputs)
     input_names = _check_names(input_names, len(arrays), "input_names", "input")
-    if dynamic_batch:
-        _check_batch(arrays)
-    first = _trace(model_or_fn, arrays)
-    second = None
-    if dynamic_batch:
-        # Rows reversed and the first repeated: a mask or statistic computed from the data outside
-        # the graph then changes too, and is caught instead of frozen into the file.
-        second = _trace(model_or_fn, [np.concatenate([a[::-1], a[:1]]) for a in arrays])
-    output_names = _check_names(output_names, len(first.outputs), "output_names", "output")
+    graph = trace_forward(model_or_fn, arrays, dynamic_batch)
+    output_names = _check_names(output_names, len(graph.first.outputs), "output_names", "output")
     if set(input_names) & set(output_names):
         raise ValueError(
             f"export_onnx: a name is both an input and an output: {set(input_names) & set(output_names)}"
         )
-    graph = _Graph(first, second)
     model = _Writer(onnx, opset).write(graph, input_names, output_names, _model_name(model_or_fn))
     onnx.checker.check_model(model, full_check=True)
     write_atomically(path, model.SerializeToString(), overwrite=overwrite)
@@ -155,204 +135,9 @@ def _check_names(names, count: int, what: str, default: str) -> list[str]:
     return names
 
 
-def _check_batch(arrays: list[np.ndarray]) -> None:
-    for i, a in enumerate(arrays):
-        if a.ndim == 0 or a.shape[0] == 0:
-            raise ValueError(
-                f"export_onnx: example input {i} of shape {a.shape} has no batch axis with examples in it; "
-                "give at least one example, or pass dynamic_batch=False"
-            )
-    if len({a.shape[0] for a in arrays}) > 1:
-        sizes = [a.shape[0] for a in arrays]
-        raise ValueError(
-            f"export_onnx: with dynamic_batch every input's first axis is the batch, but the example "
-            f"inputs have first axes of lengths {sizes}; pass dynamic_batch=False"
-        )
-
-
 def _model_name(model_or_fn) -> str:
     name = getattr(model_or_fn, "__qualname__", None) or type(model_or_fn).__name__
     return re.sub(r"[^A-Za-z0-9_.]", "_", name)
-
-
-# ---------------------------------------------------------------- tracing
-
-
-@dataclass
-class _Trace:
-    inputs: list[Tensor]
-    outputs: list[Tensor]
-    order: list  # every value (a node, or a leaf Tensor) after the values it is computed from
-
-
-def _value(t: Tensor):
-    """The graph value a tensor stands for: the node that computed it, or the leaf itself."""
-    return t._op if t._op is not None else t
-
-
-def _arguments(node: ops.Op) -> list:
-    """A node's inputs as values (nodes or leaf tensors), constants included."""
-    return [_value(p) if isinstance(p, Tensor) else p for p in node.parents]
-
-
-def _trace(fn: Callable, arrays: list[np.ndarray]) -> _Trace:
-    inputs = [Tensor(np.array(a), requires_grad=True) for a in arrays]
-    with enable_grad():
-        result = fn(*inputs)
-    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
-    for i, out in enumerate(outputs):
-        if not isinstance(out, Tensor):
-            raise ExportError(
-                f"export_onnx: the forward's output {i} is a {type(out).__name__}, not a Tensor"
-            )
-    return _Trace(inputs, outputs, _topological_order([_value(o) for o in outputs]))
-
-
-def _topological_order(roots: list) -> list:
-    """Iterative depth-first search (no recursion limit); values are keyed by identity."""
-    order, visited = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        item, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(item)
-        elif id(item) not in visited:
-            visited.add(id(item))
-            stack.append((item, True))
-            if not isinstance(item, Tensor):
-                stack.extend((p, False) for p in reversed(_arguments(item)) if id(p) not in visited)
-    return order
-
-
-def _shape(value) -> tuple[int, ...]:
-    return value.data.shape if isinstance(value, Tensor) else tuple(value.shape)
-
-
-def _dtype(value) -> np.dtype:
-    return value.data.dtype if isinstance(value, Tensor) else np.dtype(value.dtype)
-
-
-@dataclass
-class _Info:
-    """What the writer knows of a value: its traced shape and dtype, and which axes grow with the batch."""
-
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    dynamic: tuple[int, ...] = ()
-    name: str = ""
-    constant: np.ndarray | None = None  # the array of a constant leaf
-    second_shape: tuple[int, ...] = ()  # the shape in the trace with one more example
-
-
-@dataclass
-class _Graph:
-    """The first trace, with each value's batch-dependent axes found by comparing it to the second."""
-
-    first: _Trace
-    second: _Trace | None
-    infos: dict = field(default_factory=dict)  # id(value) -> _Info
-    twins: dict = field(default_factory=dict)  # id(node in the first trace) -> the same node in the second
-
-    def __post_init__(self) -> None:
-        first, second = self.first, self.second
-        if second is not None and len(second.order) != len(first.order):
-            raise ExportError(
-                "export_onnx: the forward records a different graph for another batch size; "
-                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
-            )
-        input_index = {id(t): i for i, t in enumerate(first.inputs)}
-        for position, value in enumerate(first.order):
-            shape = _shape(value)
-            dynamic: tuple[int, ...] = ()
-            if second is not None:
-                other = second.order[position]
-                dynamic = self._compare(value, other, input_index, second)
-            info = _Info(shape, _dtype(value), dynamic)
-            if second is not None:
-                info.second_shape = _shape(second.order[position])
-            if isinstance(value, Tensor) and id(value) not in input_index:
-                info.constant = value.data
-            self.infos[id(value)] = info
-
-    def _compare(self, value, other, input_index: dict, second: _Trace) -> tuple[int, ...]:
-        if type(value) is not type(other):
-            raise ExportError(
-                "export_onnx: the forward records a different graph for another batch size; "
-                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
-            )
-        shape, other_shape = _shape(value), _shape(other)
-        if len(shape) != len(other_shape):
-            raise ExportError(f"export_onnx: {_describe(value)} changes rank with the batch size")
-        if isinstance(value, Tensor):
-            if id(value) in input_index:
-                if second.inputs[input_index[id(value)]] is not other:
-                    raise ExportError(
-                        "export_onnx: the forward uses its inputs in a different order for another batch size"
-                    )
-            elif shape != other_shape or not np.array_equal(value.data, other.data, equal_nan=True):
-                raise ExportError(
-                    f"export_onnx: {_describe(value)} of shape {shape} is a constant that changes with the "
-                    "batch: it was computed from the inputs outside the recorded graph (from a length such "
-                    "as x.shape[0], through .data, NumPy or no_grad) or at random; compute it with tensor "
-                    "operations, or pass dynamic_batch=False"
-                )
-        else:
-            changed = _changed_parameter(value, other)
-            if changed is not None:
-                raise ExportError(
-                    f"export_onnx: the {changed!r} of {value.label()} changes with the batch size (it was built "
-                    "from the batch, e.g. a mask or labels of one row per example); it has no mapping with "
-                    "dynamic_batch (pass dynamic_batch=False)"
-                )
-            self.twins[id(value)] = other
-        return tuple(k for k, (a, b) in enumerate(zip(shape, other_shape, strict=True)) if a != b)
-
-
-# Parameters that may differ between the two traces: traced shapes, which the exporters write with
-# the batch-dependent axes found, and dropout's random mask (its exporter refuses training-mode dropout).
-_TRACE_DEPENDENT_PARAMETERS = {
-    ops.Reshape: {"new_shape"},
-    ops.BroadcastTo: {"target_shape"},
-    ops.ScatterAdd: {"target_shape"},
-    ops.Concatenate: {"bounds"},
-    ops.Dropout: {"mask"},
-}
-_RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node, not the op's parameters
-
-
-def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
-    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
-    exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set())
-    for cls in type(op).__mro__:
-        for slot in getattr(cls, "__slots__", ()):
-            if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):
-                continue
-            if not _same_parameter(getattr(op, slot), getattr(twin, slot, None)):
-                return slot
-    return None
-
-
-def _same_parameter(a, b) -> bool:
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (
-            isinstance(a, np.ndarray)
-            and isinstance(b, np.ndarray)
-            and a.shape == b.shape
-            and np.array_equal(a, b)
-        )
-    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
-        return (
-            type(a) is type(b)
-            and len(a) == len(b)
-            and all(_same_parameter(x, y) for x, y in zip(a, b, strict=True))
-        )
-    return type(a) is type(b) and a == b
-
-
-def _describe(value) -> str:
-    if isinstance(value, Tensor):
-        return f"the leaf {value.name!r}" if value.name else "a leaf tensor"
-    return f"the {value.label()} op"
 
 
 # ---------------------------------------------------------------- writing ONNX
@@ -414,7 +199,7 @@ class _Writer:
         else:
             self.node("Identity", [value], out=out)
 
-    def as_dtype(self, info: _Info, dtype: np.dtype) -> str:
+    def as_dtype(self, info: ValueInfo, dtype: np.dtype) -> str:
         """``info``'s value in ``dtype``, as NumPy's type promotion would convert it."""
         if info.dtype == dtype:
             return info.name
@@ -423,7 +208,7 @@ class _Writer:
         return self.node("Cast", [info.name], to=_ELEMENT_TYPES[np.dtype(dtype)])
 
     # -- the whole graph
-    def write(self, graph: _Graph, input_names: list[str], output_names: list[str], model_name: str):
+    def write(self, graph: TracedGraph, input_names: list[str], output_names: list[str], model_name: str):
         helper, infos, first = self.helper, graph.infos, graph.first
         for name in (*input_names, *output_names):
             self.used.add(name)
@@ -439,7 +224,7 @@ class _Writer:
             graph_inputs.append(self._value_info(name, info, graph, dims_of_batch=True))
         output_of = {}
         for i, (tensor, name) in enumerate(zip(first.outputs, output_names, strict=True)):
-            value = _value(tensor)
+            value = value_of(tensor)
             if not isinstance(value, Tensor) and id(value) not in output_of:
                 output_of[id(value)] = name  # the node writes straight into the graph output
             elif isinstance(value, Tensor) and id(value) not in {id(t) for t in first.inputs}:
@@ -464,12 +249,12 @@ class _Writer:
                 )
             exporter(
                 self,
-                _Node(value, graph.twins.get(id(value)), [infos[id(a)] for a in _arguments(value)], info),
+                _Node(value, graph.twins.get(id(value)), [infos[id(a)] for a in arguments(value)], info),
             )
         self.scope = None
         graph_outputs = []
         for tensor, name in zip(first.outputs, output_names, strict=True):
-            info = infos[id(_value(tensor))]
+            info = infos[id(value_of(tensor))]
             if info.name != name:
                 self.node("Identity", [info.name], out=name)
             graph_outputs.append(self._value_info(name, info, graph, dims_of_batch=False))
@@ -487,7 +272,7 @@ class _Writer:
             ir_version=helper.find_min_ir_version_for(opsets),
         )
 
-    def _value_info(self, name: str, info: _Info, graph: _Graph, dims_of_batch: bool):
+    def _value_info(self, name: str, info: ValueInfo, graph: TracedGraph, dims_of_batch: bool):
         batch = graph.first.inputs[0].shape[0] if graph.second is not None else None
         dims: list = list(info.shape)
         for k in info.dynamic:  # "batch" where the length is the batch size in both traces; else unnamed
@@ -509,8 +294,8 @@ class _Node:
 
     op: ops.Op
     twin: ops.Op | None
-    inputs: list[_Info]
-    out: _Info
+    inputs: list[ValueInfo]
+    out: ValueInfo
 
     @property
     def x(self) -> str:
@@ -598,7 +383,7 @@ def softplus(w: _Writer, z: str, dtype: np.dtype, out: str | None = None) -> str
     return w.node("Add", [log1p(w, small, dtype), w.node("Relu", [z])], out=out)
 
 
-def _element_count(w: _Writer, info: _Info, dtype: np.dtype) -> str:
+def _element_count(w: _Writer, info: ValueInfo, dtype: np.dtype) -> str:
     """The number of elements of a value, as a float: a constant, or computed when it grows with the batch."""
     if not info.dynamic:
         return w.scalar(int(np.prod(info.shape)), dtype)
@@ -631,7 +416,7 @@ def _bce_with_logits(w: _Writer, n: _Node) -> None:
         return
     shape = np.broadcast_shapes(z_info.shape, y_info.shape)
     dynamic = tuple(set(z_info.dynamic) | set(y_info.dynamic))
-    count = _element_count(w, _Info(shape, dtype, dynamic, name=loss), dtype)
+    count = _element_count(w, ValueInfo(shape, dtype, dynamic, name=loss), dtype)
     shares = w.node("ReduceSum", [w.node("Div", [loss, count])], keepdims=0)
     overflowed = w.node("IsInf", [total])
     w.node("Where", [overflowed, shares, w.node("Div", [total, count])], out=n.out.name)
