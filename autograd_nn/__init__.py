@@ -7,6 +7,7 @@ from . import nn, optim
 from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
 from .compile import compile
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
+from .export import ExportError, export_onnx
 from .functional import hessian, hvp, jacobian, jvp, vjp
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, name_scope, no_grad
 from .ops import (
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AnomalyError",
     "AutogradError",
+    "ExportError",
     "GradcheckError",
     "GradientMismatchError",
     "GradientReport",
@@ -62,6 +64,7 @@ __all__ = [
     "dropout",
     "enable_grad",
     "exp",
+    "export_onnx",
     "grad",
     "gradcheck",
     "hessian",

@@ -1,4 +1,4 @@
-"""The ``autograd-nn`` command line: train, evaluate, predict, graph. Thin: parses, calls, prints.
+"""The ``autograd-nn`` command line: train, evaluate, predict, graph, export. Thin: parses, calls, prints.
 
 Every user error (a bad option, bad data, an unreadable weights file, a folder that cannot be
 written, a network too large for memory) ends with one line on stderr naming the command's options
@@ -240,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--backward", action="store_true", help="draw the backward view (gradients flowing to the parameters)"
     )
     graph.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    export = commands.add_parser(
+        "export", help="write trained weights as an ONNX model (needs the onnx extra)"
+    )
+    export.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
+    export.add_argument("--out", type=Path, required=True, help="ONNX file to write, e.g. model.onnx")
+    export.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     _add_check_parser(commands)
     return parser
 
@@ -728,8 +734,44 @@ def _where_raised(error: BaseException, path: Path) -> str:
     return f"{type(error).__name__}{': ' + text if text else ''}" + (f" (line {line})" if line else "")
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "graph": run_graph}
-COMMANDS["check"] = run_check
+def run_export(args: argparse.Namespace) -> int:
+    """The trained network's forward pass (raw pixels in, class scores out) as an ONNX file."""
+    from ..files import check_writable_file
+    from .network import Network
+
+    check_writable_file(args.out, overwrite=args.overwrite)  # before any work
+    network = Network.load(args.weights)
+    try:
+        from ..export import export_onnx
+
+        example = np.zeros((1, network.sizes[0]), dtype=network.dtype)
+        export_onnx(
+            network.forward,
+            example,
+            args.out,
+            input_names=["X"],
+            output_names=["scores"],
+            overwrite=args.overwrite,
+        )
+    except ImportError as error:  # the onnx extra is not installed
+        raise CommandError(str(error)) from None
+    sizes = "-".join(str(s) for s in network.sizes)
+    print(
+        f"wrote {args.out}: the {sizes} sigmoid network ({network.dtype}); input X (examples x "
+        f"{network.sizes[0]}, raw values as in the data), output scores (examples x {network.sizes[-1]}); "
+        "label = argmax + 1"
+    )
+    return 0
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "predict": run_predict,
+    "graph": run_graph,
+    "check": run_check,
+    "export": run_export,
+}
 
 
 # Library messages name Python arguments; the command names its options instead.

@@ -121,17 +121,29 @@ class Network(Module):
         return [(theta.data, bias.data) for theta, bias in self.params]
 
     def _check_inputs(self, X) -> Tensor:
-        """X as a constant Tensor of the network's dtype, divided by ``input_scale`` (not recorded)."""
-        X = np.asarray(X.data if isinstance(X, Tensor) else X)
+        """X as a Tensor of the network's dtype, divided by ``input_scale`` with a tensor op.
+
+        A Tensor X that requires grad stays in the graph, its scaling recorded, so the forward can
+        be traced from its input (``export_onnx``) or differentiated with respect to it.
+        """
+        tracked = isinstance(X, Tensor) and X.requires_grad
+        X = X if tracked else np.asarray(X.data if isinstance(X, Tensor) else X)
         if X.ndim != 2 or X.shape[1] != self.sizes[0]:
             raise ValueError(
                 f"Network: inputs of shape {X.shape} do not fit a network with {self.sizes[0]} inputs; "
                 f"expected (examples, {self.sizes[0]})"
             )
-        X = Tensor(X.astype(self.dtype, copy=False))
-        if self.input_scale != 1.0:  # a tensor op, so a compiled step divides each new batch too
+        given = X
+        if not tracked:
+            X = Tensor(X.astype(self.dtype, copy=False))
+        elif X.dtype != self.dtype:
+            raise ValueError(f"Network: inputs of dtype {X.dtype} given to a {self.dtype} network")
+        if (
+            self.input_scale != 1.0
+        ):  # a tensor op: a compiled step divides each new batch, an export records it
             X = X / np.asarray(self.input_scale, dtype=self.dtype)
-        X.name = "X"
+        if X is not given:  # (the caller's own tensor keeps its name)
+            X.name = "X"
         return X
 
     def logits(self, X) -> Tensor:

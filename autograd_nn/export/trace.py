@@ -1,0 +1,234 @@
+"""Tracing a forward pass: run it on example inputs, and find its graph and its batch-dependent axes.
+
+The example inputs become fresh tensors with ``requires_grad=True``, so every op that depends on
+them is recorded; the recorded graph is walked iteratively from the outputs (no recursion limit).
+With a dynamic batch the forward runs a second time, on the inputs with their rows reversed and one
+more row: an axis whose length changed between the two runs depends on the batch, and a constant
+or an op parameter (an index, a mask, labels) that changed was computed from the inputs outside the
+graph, which an exported file would freeze, so it is an ``ExportError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ops
+from ..errors import AutogradError
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
+
+
+class ExportError(AutogradError, ValueError):
+    """A forward that cannot be written as a faithful ONNX graph (an unmapped op, a value that
+    depends on the batch size but was computed outside the graph, ...)."""
+
+
+def trace_forward(fn: Callable, arrays: list[np.ndarray], dynamic_batch: bool) -> TracedGraph:
+    """Run ``fn`` on the example ``arrays`` (twice with ``dynamic_batch``) and return its graph."""
+    if dynamic_batch:
+        _check_batch(arrays)
+    first = trace(fn, arrays)
+    second = None
+    if dynamic_batch:
+        # Rows reversed and the first repeated: a mask or statistic computed from the data outside
+        # the graph then changes too, and is caught instead of frozen into the file.
+        second = trace(fn, [np.concatenate([a[::-1], a[:1]]) for a in arrays])
+    return TracedGraph(first, second)
+
+
+def _check_batch(arrays: list[np.ndarray]) -> None:
+    for i, a in enumerate(arrays):
+        if a.ndim == 0 or a.shape[0] == 0:
+            raise ValueError(
+                f"export_onnx: example input {i} of shape {a.shape} has no batch axis with examples in it; "
+                "give at least one example, or pass dynamic_batch=False"
+            )
+    if len({a.shape[0] for a in arrays}) > 1:
+        sizes = [a.shape[0] for a in arrays]
+        raise ValueError(
+            f"export_onnx: with dynamic_batch every input's first axis is the batch, but the example "
+            f"inputs have first axes of lengths {sizes}; pass dynamic_batch=False"
+        )
+
+
+@dataclass
+class Trace:
+    """One run of the forward: its input tensors, its outputs, and every value of its graph."""
+
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    order: list  # every value (a node, or a leaf Tensor) after the values it is computed from
+
+
+def value_of(t: Tensor):
+    """The graph value a tensor stands for: the node that computed it, or the leaf itself."""
+    return t._op if t._op is not None else t
+
+
+def arguments(node: ops.Op) -> list:
+    """A node's inputs as values (nodes or leaf tensors), constants included."""
+    return [value_of(p) if isinstance(p, Tensor) else p for p in node.parents]
+
+
+def trace(fn: Callable, arrays: list[np.ndarray]) -> Trace:
+    """Run ``fn`` once on copies of ``arrays`` that require grad, so every op after them is recorded."""
+    inputs = [Tensor(np.array(a), requires_grad=True) for a in arrays]
+    with enable_grad():
+        result = fn(*inputs)
+    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise ExportError(
+                f"export_onnx: the forward's output {i} is a {type(out).__name__}, not a Tensor"
+            )
+    return Trace(inputs, outputs, topological_order([value_of(o) for o in outputs]))
+
+
+def topological_order(roots: list) -> list:
+    """Iterative depth-first search (no recursion limit); values are keyed by identity."""
+    order, visited = [], set()
+    stack = [(r, False) for r in reversed(roots)]
+    while stack:
+        item, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(item)
+        elif id(item) not in visited:
+            visited.add(id(item))
+            stack.append((item, True))
+            if not isinstance(item, Tensor):
+                stack.extend((p, False) for p in reversed(arguments(item)) if id(p) not in visited)
+    return order
+
+
+def _shape(value) -> tuple[int, ...]:
+    return value.data.shape if isinstance(value, Tensor) else tuple(value.shape)
+
+
+def _dtype(value) -> np.dtype:
+    return value.data.dtype if isinstance(value, Tensor) else np.dtype(value.dtype)
+
+
+@dataclass
+class ValueInfo:
+    """What the writer knows of a value: its traced shape and dtype, and which axes grow with the batch."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    dynamic: tuple[int, ...] = ()
+    name: str = ""
+    constant: np.ndarray | None = None  # the array of a constant leaf
+    second_shape: tuple[int, ...] = ()  # the shape in the trace with one more example
+
+
+@dataclass
+class TracedGraph:
+    """The first trace, with each value's batch-dependent axes found by comparing it to the second."""
+
+    first: Trace
+    second: Trace | None
+    infos: dict = field(default_factory=dict)  # id(value) -> ValueInfo
+    twins: dict = field(default_factory=dict)  # id(node in the first trace) -> the same node in the second
+
+    def __post_init__(self) -> None:
+        first, second = self.first, self.second
+        if second is not None and len(second.order) != len(first.order):
+            raise ExportError(
+                "export_onnx: the forward records a different graph for another batch size; "
+                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
+            )
+        input_index = {id(t): i for i, t in enumerate(first.inputs)}
+        for position, value in enumerate(first.order):
+            shape = _shape(value)
+            dynamic: tuple[int, ...] = ()
+            if second is not None:
+                other = second.order[position]
+                dynamic = self._compare(value, other, input_index, second)
+            info = ValueInfo(shape, _dtype(value), dynamic)
+            if second is not None:
+                info.second_shape = _shape(second.order[position])
+            if isinstance(value, Tensor) and id(value) not in input_index:
+                info.constant = value.data
+            self.infos[id(value)] = info
+
+    def _compare(self, value, other, input_index: dict, second: Trace) -> tuple[int, ...]:
+        if type(value) is not type(other):
+            raise ExportError(
+                "export_onnx: the forward records a different graph for another batch size; "
+                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
+            )
+        shape, other_shape = _shape(value), _shape(other)
+        if len(shape) != len(other_shape):
+            raise ExportError(f"export_onnx: {_describe(value)} changes rank with the batch size")
+        if isinstance(value, Tensor):
+            if id(value) in input_index:
+                if second.inputs[input_index[id(value)]] is not other:
+                    raise ExportError(
+                        "export_onnx: the forward uses its inputs in a different order for another batch size"
+                    )
+            elif shape != other_shape or not np.array_equal(value.data, other.data, equal_nan=True):
+                raise ExportError(
+                    f"export_onnx: {_describe(value)} of shape {shape} is a constant that changes with the "
+                    "batch: it was computed from the inputs outside the recorded graph (from a length such "
+                    "as x.shape[0], through .data, NumPy or no_grad) or at random; compute it with tensor "
+                    "operations, or pass dynamic_batch=False"
+                )
+        else:
+            changed = _changed_parameter(value, other)
+            if changed is not None:
+                raise ExportError(
+                    f"export_onnx: the {changed!r} of {value.label()} changes with the batch size (it was built "
+                    "from the batch, e.g. a mask or labels of one row per example); it has no mapping with "
+                    "dynamic_batch (pass dynamic_batch=False)"
+                )
+            self.twins[id(value)] = other
+        return tuple(k for k, (a, b) in enumerate(zip(shape, other_shape, strict=True)) if a != b)
+
+
+# Parameters that may differ between the two traces: traced shapes, which the exporters write with
+# the batch-dependent axes found, and dropout's random mask (its exporter refuses training-mode dropout).
+_TRACE_DEPENDENT_PARAMETERS = {
+    ops.Reshape: {"new_shape"},
+    ops.BroadcastTo: {"target_shape"},
+    ops.ScatterAdd: {"target_shape"},
+    ops.Concatenate: {"bounds"},
+    ops.Dropout: {"mask"},
+}
+_RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node, not the op's parameters
+
+
+def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
+    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
+    exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set())
+    for cls in type(op).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):
+                continue
+            if not _same_parameter(getattr(op, slot), getattr(twin, slot, None)):
+                return slot
+    return None
+
+
+def _same_parameter(a, b) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and np.array_equal(a, b)
+        )
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_same_parameter(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return type(a) is type(b) and a == b
+
+
+def _describe(value) -> str:
+    if isinstance(value, Tensor):
+        return f"the leaf {value.name!r}" if value.name else "a leaf tensor"
+    return f"the {value.label()} op"
