@@ -40,7 +40,7 @@ from .ops import (
 from .tensor import Tensor, grad
 from .viz import draw_graph, save_graph
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AnomalyError",

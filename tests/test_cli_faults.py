@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import autograd_nn
 from autograd_nn.digits.cli import main
 from autograd_nn.digits.network import Network
 
@@ -84,7 +85,7 @@ def small(folder: Path) -> list:
 # ------------------------------------------------------------------------------ options and version
 def test_version_prints_the_package_version(tmp_path):
     done = run_cli("--version", cwd=tmp_path)
-    assert done.returncode == 0 and done.stdout.strip() == "autograd-nn 0.1.0"
+    assert done.returncode == 0 and done.stdout.strip() == f"autograd-nn {autograd_nn.__version__}"
 
 
 @pytest.mark.parametrize(

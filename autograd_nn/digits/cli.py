@@ -38,14 +38,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .. import __version__  # the one place the version is written (pyproject reads it too)
 
-    try:
-        return version("autograd-nn")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        from .. import __version__
-
-        return __version__
+    return __version__
 
 
 def _whole_number(minimum: int):
