@@ -142,7 +142,8 @@ def test_bad_option_values_are_one_line_naming_the_option(option, value):
     done = check(option, value)
     assert done.returncode == 1
     assert (
-        done.stderr.startswith(f"autograd-nn check: error: {option} must be") and done.stderr.count("\n") == 1
+        done.stderr.startswith(f"autograd-nn check: error: argument {option}: expected a whole number")
+        and done.stderr.count("\n") == 1
     )
 
 

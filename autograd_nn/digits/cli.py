@@ -611,8 +611,12 @@ def _add_check_parser(commands) -> None:
         "--graph", type=Path, default=None, help="also draw the compared graph (e.g. check.svg)"
     )
     check.add_argument("--overwrite", action="store_true", help="replace --graph if it exists")
-    check.add_argument("--examples", type=int, default=16, help="size of the random batch (default: 16)")
-    check.add_argument("--seed", type=int, default=0, help="seed for the batch and the weights (default: 0)")
+    check.add_argument(
+        "--examples", type=_whole_number(1), default=16, help="size of the random batch (default: 16)"
+    )
+    check.add_argument(
+        "--seed", type=_whole_number(0), default=0, help="seed for the batch and the weights (default: 0)"
+    )
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -622,10 +626,6 @@ def run_check(args: argparse.Namespace) -> int:
     from .data import one_hot
     from .network import Network, input_scale_for
 
-    if args.examples < 1:
-        raise ValueError(f"--examples must be at least 1, got {args.examples}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.graph is not None and args.graph.exists() and not args.overwrite:
         raise FileExistsError(f"--graph: {args.graph} already exists; pass --overwrite to replace it")
     backprop, label = _load_backprop(args.backprop) if args.backprop else (_reference_backprop, None)
