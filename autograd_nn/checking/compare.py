@@ -201,13 +201,13 @@ class GradientReport:
         body = []
         for row, cells in zip(self.rows, lines, strict=True):
             colour = "#1a7f1a" if row.verdict == "ok" else "#c0140c"
-            weight = ";font-weight:bold" if row is first else ""
+            weight = ' style="font-weight:bold"' if row is first else ""
             tds = "".join(
                 f'<td style="{cell}' + (f";color:{colour};font-weight:bold" if k == 2 else "") + f'">'
                 f"{html.escape(text)}</td>"
                 for k, text in enumerate(cells)
             )
-            body.append(f'<tr class="verdict-{row.verdict}" style="{weight.lstrip(";")}">{tds}</tr>')
+            body.append(f'<tr class="verdict-{row.verdict}"{weight}>{tds}</tr>')
         notes = [self.summary()]
         if self.not_compared:
             notes.insert(0, f"Not compared (no array given): {', '.join(self.not_compared)}")
