@@ -418,6 +418,9 @@ def test_draw_graph_colours_compared_tensors_and_draws_the_first_mismatch_bold(t
     assert 'fillcolor="#b9eeb0"' not in nodes["a2"] and 'fillcolor="#ffb0a8"' not in nodes["a2"]
     svg = ag.save_graph(ag.draw_graph(J, compare=report), tmp_path / "check.svg").read_text()
     assert "first mismatch" in svg and "#ffb0a8" in svg
+    legend = "green / red box: a hand-derived gradient that agrees / disagrees with autodiff"
+    assert legend in ag.draw_graph(J, compare=report).page_data["legend"]  # the page says what colours mean
+    assert legend not in ag.draw_graph(J).page_data["legend"]
 
 
 def test_draw_graph_shows_the_factor_of_a_scale_verdict():

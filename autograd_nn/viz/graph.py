@@ -80,6 +80,11 @@ LEGEND = (
     "backward view: red dashed arrows show gradients flowing from the output to the parameters"
 )
 
+_COMPARE_LEGEND = (
+    "green / red box: a hand-derived gradient that agrees / disagrees with autodiff (compare=), "
+    "the first mismatch bold"
+)
+
 FORMATS = ("svg", "png", "pdf", "dot", "html")
 
 # Fill colours and shapes of the node kinds (torchviz's legend: grey ops, blue parameters, green output).
@@ -328,7 +333,7 @@ def draw_graph(
     graph._names = {key: name for key, name in _names_by_source(order, names).items() if name in drawn_names}
     graph.page_data = {
         "title": title or "autograd_nn graph",
-        "legend": LEGEND,
+        "legend": LEGEND + ("; " + _COMPARE_LEGEND if compare is not None else ""),
         "outputs": [names[id(v)] for v in root_values if names[id(v)] in drawn_names],
         "nodes": nodes,
         "steps": _steps(flow, graph._names),
