@@ -8,6 +8,7 @@ comparison is told with ``scale=``; the parameter gradients are divided by m.
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -247,6 +248,27 @@ def test_to_frame_has_one_row_per_tensor():
     assert frame.loc[frame["name"] == "theta2", "factor"].item() == pytest.approx(M)
 
 
+def test_in_jupyter_the_report_is_an_html_table_coloured_by_verdict_with_the_sentence():
+    net, X, Y = problem()
+    report = compare(net, X, Y, "sigmoid derivative")
+    page = ET.fromstring(report._repr_html_())  # well-formed: every name and note escaped
+    assert page.find("p/b").text == f"gradients compared with autodiff (m = {M} examples)"
+    assert [th.text for th in page.iter("th")][:3] == ["tensor", "shape", "verdict"]
+    rows = page.findall("table/tbody/tr")
+    assert [[td.text for td in tr][:3] for tr in rows] == [
+        [r.name, str(r.shape), r.verdict] for r in report.rows
+    ]
+    assert [tr.get("class") for tr in rows] == [f"verdict-{v}" for v in ["ok"] * 3 + ["mismatch"] * 3]
+    assert ["#1a7f1a" in tr[2].get("style") for tr in rows] == [True] * 3 + [False] * 3  # green, then red
+    assert ["bold" in (tr.get("style") or "") for tr in rows] == [False] * 3 + [
+        True,
+        False,
+        False,
+    ]  # z2 first
+    assert page.findall("p")[-1].text == report.summary()
+    assert "All 6 gradients agree" in compare(net, X, Y)._repr_html_()
+
+
 def test_raise_for_mismatch_is_an_assertion_error_holding_the_table():
     net, X, Y = problem()
     report = compare(net, X, Y, "sigmoid derivative")
@@ -396,6 +418,9 @@ def test_draw_graph_colours_compared_tensors_and_draws_the_first_mismatch_bold(t
     assert 'fillcolor="#b9eeb0"' not in nodes["a2"] and 'fillcolor="#ffb0a8"' not in nodes["a2"]
     svg = ag.save_graph(ag.draw_graph(J, compare=report), tmp_path / "check.svg").read_text()
     assert "first mismatch" in svg and "#ffb0a8" in svg
+    legend = "green / red box: a hand-derived gradient that agrees / disagrees with autodiff"
+    assert legend in ag.draw_graph(J, compare=report).page_data["legend"]  # the page says what colours mean
+    assert legend not in ag.draw_graph(J).page_data["legend"]
 
 
 def test_draw_graph_shows_the_factor_of_a_scale_verdict():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,8 @@ from hypothesis import strategies as st
 
 import autograd_nn as ag
 from autograd_nn import nn, optim
+from autograd_nn.ops import Op
+from autograd_nn.tensor import _reverse_topological_order, _target
 
 
 class Net(nn.Module):
@@ -72,6 +76,51 @@ def test_a_drawing_labels_parameters_with_their_dotted_names():
     source = ag.draw_graph(model(np.ones((1, 4))).sum()).source
     for name in ("hidden.weight", "hidden.bias", "out.weight", "out.bias"):
         assert name in source
+
+
+class Tower(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2, 4, rng=1), nn.ReLU(), Net(rng=2))
+        self.blocks = nn.ModuleList([nn.Linear(2, 2, rng=3) for _ in range(2)])
+
+    def forward(self, x):
+        x = self.body(x)
+        for block in self.blocks:  # called from Tower's forward, not from the ModuleList's
+            x = block(x)
+        return x.sum()
+
+
+def test_a_module_runs_its_forward_in_a_name_scope_named_like_it():
+    model = Tower()
+    out = model(ag.Tensor(np.ones((1, 2)), name="x"))
+    scopes = [op.scope for op in _reverse_topological_order(_target(out)) if isinstance(op, Op)]
+    assert out.op.scope is None  # the model called on its own opens no scope around everything
+    assert set(scopes) == {
+        None,
+        "body/0",  # Linear: matmul, add, inside its parent's frame
+        "body/1",  # ReLU
+        "body/2",  # Net's own tanh, between its two layers
+        "body/2/hidden",  # nested modules nest, like their dotted name body.2.hidden
+        "body/2/out",
+        "blocks.0",  # the dotted name below the module whose forward called it
+        "blocks.1",
+    }
+    assert model.body[2].hidden(np.ones((1, 4))).scope == "body.2.hidden"  # called by the user
+    with ag.name_scope("outer"):
+        assert model.blocks[1](np.ones((1, 2))).scope == "outer/blocks.1"  # the user's scopes stay
+
+
+def test_a_model_drawn_collapsed_shows_one_node_per_layer():
+    model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
+    source = ag.draw_graph(model(np.ones((5, 4))).sum(), collapse=True).source
+    boxes = [a for a in re.findall(r"\n\t(\w+) \[(.*)\]", source) if "box3d" in a[1]]
+    assert [re.search(r"<b>(\w+)</b>", attrs).group(1) for _, attrs in boxes] == [
+        "0",
+        "1",
+        "2",
+    ]  # in data-flow order
+    assert "matmul, add" in boxes[0][1] and "relu" in boxes[1][1]
 
 
 def test_parameters_is_a_generator_an_optimizer_takes():

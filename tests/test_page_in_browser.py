@@ -8,7 +8,6 @@ test's temporary folder.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 import autograd_nn as ag
 from autograd_nn.digits.data import load_dataset, one_hot
 from autograd_nn.digits.network import Network, input_scale_for
+from autograd_nn.digits.reference import sigmoid
 from autograd_nn.ops import Op
 from autograd_nn.tensor import _reverse_topological_order, _target
 
@@ -192,22 +192,45 @@ def test_the_wheel_zooms_a_drag_pans_and_fit_brings_the_whole_graph_back(page):
     assert view_box(page) == pytest.approx(whole, abs=0.01)
 
 
-def test_gradient_check_verdicts_in_the_data_colour_the_nodes(browser, tutorial, tmp_path):
-    """A node record's "status" (what draw_graph's compare= sets) becomes the CSS class status-<status>."""
-    network, _, drawing, _ = tutorial
-    marked = drawing.copy()
-    marked.page_data = json.loads(json.dumps(drawing.page_data))
-    theta1, theta2 = drawing.node_name(network.params[0][0]), drawing.node_name(network.params[1][0])
-    marked.page_data["nodes"][theta1]["status"] = "mismatch"
-    marked.page_data["nodes"][theta2]["status"] = "ok"
-    browser.get(ag.save_graph(marked, tmp_path / "checked.html").as_uri())
-    assert "status-mismatch" in browser.find_element("id", theta1).get_attribute("class")
-    assert "status-ok" in browser.find_element("id", theta2).get_attribute("class")
-    fill = browser.execute_script(
-        "return getComputedStyle(document.querySelector('#' + arguments[0] + ' :is(polygon, path)')).fill",
-        theta1,
+def test_a_graph_drawn_with_a_gradient_check_shows_its_verdicts_on_the_page(browser, tutorial, tmp_path):
+    """compare= with a real report: the tutorial's backprop with the sign of delta2 flipped. The rows
+    nearest the loss (z3, b2, theta2) agree and are green; z2 and what is computed from it are red."""
+    network, cost, _, _ = tutorial
+    data = load_dataset(ROOT / "data" / "digits.xlsx")
+    m = 200
+    X, Y = data.X[:m] / network.input_scale, one_hot(data.y[:m])
+    (theta1, b1), (theta2, b2) = network.arrays()
+    a2 = sigmoid(X @ theta1.T + b1)
+    delta3 = sigmoid(a2 @ theta2.T + b2) - Y
+    delta2 = -(delta3 @ theta2 * a2 * (1 - a2))  # the planted mistake: the wrong sign
+    manual = {"z3": delta3, "theta2": delta3.T @ a2 / m, "b2": delta3.sum(axis=0) / m}
+    manual.update({"z2": delta2, "theta1": delta2.T @ X / m, "b1": delta2.sum(axis=0) / m})
+    report = ag.compare_gradients(cost, manual, scale={"z3": 1 / m, "z2": 1 / m})
+    assert {row.name: row.verdict for row in report.rows} == {
+        "z3": "ok", "b2": "ok", "theta2": "ok", "z2": "sign", "b1": "sign", "theta1": "sign"
+    }  # fmt: skip
+    drawing = ag.draw_graph(cost, title="checked", compare=report)
+    browser.get(ag.save_graph(drawing, tmp_path / "checked.html").as_uri())
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.body.dataset.ready"))
+    node = {row.name: drawing._names["value", id(row.target)] for row in report.rows}
+    marked = browser.execute_script(
+        "return [...document.querySelectorAll('g.node[class*=status-]')].map(g => [g.id, g.getAttribute('class')])"
     )
-    assert fill == "rgb(255, 179, 179)"  # the mismatch colour of page.css
+    assert dict(marked) == {
+        node[name]: f"node status-{'ok' if name in ('z3', 'b2', 'theta2') else 'mismatch'}" for name in node
+    }  # exactly the compared tensors, each with its own verdict
+    fill = "return getComputedStyle(document.querySelector('#' + arguments[0] + ' :is(polygon, path)')).fill"
+    assert browser.execute_script(fill, node["theta2"]) == "rgb(185, 239, 185)"  # page.css: green
+    assert browser.execute_script(fill, node["theta1"]) == "rgb(255, 179, 179)"  # page.css: red
+    width = "return document.querySelector('#' + arguments[0] + ' :is(polygon, path)').getAttribute('stroke-width')"
+    assert browser.execute_script(width, node["z2"]) == "3"  # the first mismatch, bold
+    assert browser.execute_script(width, node["b1"]) == "1.5"
+    legend = browser.find_element("id", "legend").text
+    assert "green / red box: a hand-derived gradient that agrees / disagrees with autodiff" in legend
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert errors == []
 
 
 def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):

@@ -11,6 +11,7 @@ every gradient computed from it wrong too: the first mismatch is the one to fix.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -150,7 +151,8 @@ class GradientReport:
             )
         return f"All {len(self.rows)} gradients agree with {self.reference}."
 
-    def __str__(self) -> str:
+    def _table(self) -> list[list[str]]:
+        """The header and one line of cells per row, as ``str`` and ``_repr_html_`` show them."""
         numeric = any(row.numeric_relative_error is not None for row in self.rows)
         header = ["tensor", "shape", "verdict", "rel. error", "max abs error", "worst at", "factor"]
         if numeric:
@@ -171,8 +173,15 @@ class GradientReport:
                     "" if row.numeric_relative_error is None else _number(row.numeric_relative_error)
                 )
             table.append(cells)
-        widths = [max(len(line[k]) for line in table) for k in range(len(header))]
-        lines = [self.title + (f" (m = {self.num_examples} examples)" if self.num_examples else "")]
+        return table
+
+    def _heading(self) -> str:
+        return self.title + (f" (m = {self.num_examples} examples)" if self.num_examples else "")
+
+    def __str__(self) -> str:
+        table = self._table()
+        widths = [max(len(line[k]) for line in table) for k in range(len(table[0]))]
+        lines = [self._heading()]
         for line in table:
             lines.append(
                 "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
@@ -181,6 +190,34 @@ class GradientReport:
             lines.append(f"Not compared (no array given): {', '.join(self.not_compared)}")
         lines.append(self.summary())
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The report as an HTML table for Jupyter: verdicts in green (ok) or red, the first mismatch
+        in bold, then the sentence that says what to fix first."""
+        header, *lines = self._table()
+        first = self.first_mismatch
+        cell = "padding:2px 10px;text-align:left"
+        head = "".join(f'<th style="{cell}">{html.escape(text)}</th>' for text in header)
+        body = []
+        for row, cells in zip(self.rows, lines, strict=True):
+            colour = "#1a7f1a" if row.verdict == "ok" else "#c0140c"
+            weight = ' style="font-weight:bold"' if row is first else ""
+            tds = "".join(
+                f'<td style="{cell}' + (f";color:{colour};font-weight:bold" if k == 2 else "") + f'">'
+                f"{html.escape(text)}</td>"
+                for k, text in enumerate(cells)
+            )
+            body.append(f'<tr class="verdict-{row.verdict}"{weight}>{tds}</tr>')
+        notes = [self.summary()]
+        if self.not_compared:
+            notes.insert(0, f"Not compared (no array given): {', '.join(self.not_compared)}")
+        return (
+            f'<div class="gradient-report"><p><b>{html.escape(self._heading())}</b></p>'
+            f'<table style="border-collapse:collapse;font-family:monospace"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+            + "".join(f"<p>{html.escape(note)}</p>" for note in notes)
+            + "</div>"
+        )
 
     def __repr__(self) -> str:
         verdicts = ", ".join(f"{row.name}: {row.verdict}" for row in self.rows)

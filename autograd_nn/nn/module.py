@@ -3,13 +3,17 @@
 A ``Module`` registers every ``Parameter`` and every sub-``Module`` assigned to one of its attributes, in the
 order they were assigned. From that tree come the dotted parameter names (``hidden.weight``, which also
 become the tensors' names in drawings), ``parameters()`` for an optimizer, ``state_dict()`` and ``save``/``load``
-(``.npz``, no pickle), ``train()``/``eval()`` and a readable ``repr``. Calling a module calls its ``forward``.
+(``.npz``, no pickle), ``train()``/``eval()`` and a readable ``repr``. Calling a module calls its ``forward``
+inside a ``name_scope`` named after its dotted name, so the ops of ``model.hidden`` fall in scope ``hidden``
+and drawings frame and collapse a model by layer. A module called by its parent's forward nests inside the
+parent's scope by the rest of its name (``features/0`` for ``features.0``).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from ..errors import AutogradError
 from ..files import write_atomically
+from ..grad_mode import name_scope
 from ..tensor import Tensor
 
 
@@ -42,6 +47,9 @@ def _bump_version(tensor: Tensor) -> None:
         tensor._version += 1
 
 
+_RUNNING = threading.local()  # .stack: the modules whose forward is running in this thread, innermost last
+
+
 class Module:
     """Base class of every layer and model: subclass it, assign layers and Parameters, write ``forward``.
 
@@ -54,6 +62,7 @@ class Module:
         object.__setattr__(self, "_parameters", {})  # local name -> Parameter, in assignment order
         object.__setattr__(self, "_modules", {})  # local name -> Module, in assignment order
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_path", None)  # its dotted name in the model it was assigned into
 
     # ------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -69,6 +78,8 @@ class Module:
             value.name = name
         elif isinstance(value, Module):
             self._modules[name] = value
+            for inner, module in value.named_modules():  # like the parameters' names
+                object.__setattr__(module, "_path", f"{name}.{inner}" if inner else name)
             for inner, parameter in value.named_parameters():  # names say where the parameter lives
                 parameter.name = f"{name}.{inner}"
         object.__setattr__(self, name, value)
@@ -82,7 +93,25 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: a Module subclass must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        running = _RUNNING.__dict__.setdefault("stack", [])
+        scope = self._scope_in(running[-1] if running else None)
+        running.append(self)
+        try:
+            if scope is None:  # a model called on its own opens no frame around everything
+                return self.forward(*args, **kwargs)
+            with name_scope(scope):
+                return self.forward(*args, **kwargs)
+        finally:
+            running.pop()
+
+    def _scope_in(self, caller: Module | None) -> str | None:
+        """The scope this module's ops go in when ``caller``'s forward calls it: the rest of its dotted name
+        below the caller's (nested in the caller's scope), or its whole dotted name; None for a model."""
+        path = getattr(self, "_path", None)
+        outer = None if caller is None else getattr(caller, "_path", None)
+        if path is not None and outer is not None and path.startswith(outer + "."):
+            return path[len(outer) + 1 :]
+        return path
 
     # ------------------------------------------------------------ walking the tree
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:

@@ -80,6 +80,11 @@ LEGEND = (
     "backward view: red dashed arrows show gradients flowing from the output to the parameters"
 )
 
+_COMPARE_LEGEND = (
+    "green / red box: a hand-derived gradient that agrees / disagrees with autodiff (compare=), "
+    "the first mismatch bold"
+)
+
 FORMATS = ("svg", "png", "pdf", "dot", "html")
 
 # Fill colours and shapes of the node kinds (torchviz's legend: grey ops, blue parameters, green output).
@@ -101,6 +106,7 @@ _STYLES = {
 _OPERAND = {"fontsize": "9", "fontcolor": "blue4", "labeldistance": "1.4", "labelangle": "30"}
 _COMMUTATIVE = frozenset({"add", "mul"})  # ops whose operands may be swapped: their edges need no label
 _CLUSTER_FILLS = ("#f3f6fb", "#e6edf7", "#d9e4f3")  # one shade darker per nesting level
+_SHORT_SUMMARY = 32  # a collapsed scope lists the kinds of its ops when they fit in this many characters
 _TINY = 6  # tensors with at most this many elements show their values, bigger ones a summary
 
 
@@ -327,7 +333,7 @@ def draw_graph(
     graph._names = {key: name for key, name in _names_by_source(order, names).items() if name in drawn_names}
     graph.page_data = {
         "title": title or "autograd_nn graph",
-        "legend": LEGEND,
+        "legend": LEGEND + ("; " + _COMPARE_LEGEND if compare is not None else ""),
         "outputs": [names[id(v)] for v in root_values if names[id(v)] in drawn_names],
         "nodes": nodes,
         "steps": _steps(flow, graph._names),
@@ -681,10 +687,15 @@ def _scope_counts(ops: list[Op]) -> str:
 
 
 def _scope_label(scope: str, ops: list[Op]) -> str:
+    """The scope's name, what it computes when that is short ("conv2d", "matmul, add, sigmoid"), and
+    how many ops it stands for."""
     n = len(ops)
+    kinds = list(dict.fromkeys(op.name for op in reversed(ops)))  # in the order they ran
+    what = ", ".join(kinds)
+    line = "" if len(what) > _SHORT_SUMMARY else f'<font point-size="10">{html.escape(what)}</font><br/>'
     return (
-        f"<<b>{html.escape(scope.rsplit('/', 1)[-1])}</b><br/>"
-        f'<font point-size="10">{n:,} op{"s" if n != 1 else ""} (collapsed)</font>>'
+        f"<<b>{html.escape(scope.rsplit('/', 1)[-1])}</b><br/>{line}"
+        f'<font point-size="9" color="grey30">{n:,} op{"s" if n != 1 else ""} (collapsed)</font>>'
     )
 
 
@@ -692,7 +703,7 @@ def _scope_details(scope: str, ops: list[Op]) -> list[str]:
     summary = _scope_counts(list(reversed(ops)))  # in the order they ran
     if len(summary) > 300:
         summary = summary[:300] + " …"
-    return [f"{scope} (collapsed scope)", f"{len(ops):,} ops: {summary}"]
+    return [f"{scope} (collapsed scope)", f"{len(ops):,} op{'s' if len(ops) != 1 else ''}: {summary}"]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
