@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import autograd_nn as ag
+from autograd_nn.viz.browser import headless_chromium
 
 NODES_PER_LAYER = 10
 
@@ -41,28 +42,6 @@ def deep_network_cost(layers: int) -> ag.Tensor:
             b = ag.Tensor(np.zeros(8), requires_grad=True, name=f"b{layer}")
             a = (a @ theta.T + b).sigmoid()
     return a.sum()
-
-
-def open_chromium(profile: str):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,900",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
 TIME_EVENT = """
@@ -94,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ag.save_graph(drawing, page)
         render_s = time.perf_counter() - start
         size_mb = page.stat().st_size / 1e6
-        browser = open_chromium(str(Path(folder) / "profile"))
+        browser = headless_chromium(Path(folder) / "profile")
         try:
             opens, clicks, steps = [], [], []
             for _ in range(repeat):

@@ -17,7 +17,6 @@ Seeds are fixed and Graphviz's output is deterministic, so running it twice give
 from __future__ import annotations
 
 import runpy
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from autograd_nn.digits import cli
 from autograd_nn.digits.data import load_dataset, one_hot
 from autograd_nn.digits.network import Network, input_scale_for
 from autograd_nn.digits.reference import sigmoid
+from autograd_nn.viz.browser import chromium_paths, headless_chromium
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
@@ -102,15 +102,12 @@ def tutorial_check(m: int = 200):
 
 def graph_page() -> Path | None:
     try:
-        from selenium import webdriver
         from selenium.webdriver import ActionChains
-        from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.support.ui import WebDriverWait
     except ImportError:
         print("graph_page.png: skipped, selenium is not installed (pip install -e '.[browser]')")
         return None
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
+    if chromium_paths() is None:
         print("graph_page.png: skipped, Chromium is not installed (apt-get install chromium chromium-driver)")
         return None
     net, cost, report = tutorial_check()
@@ -118,18 +115,7 @@ def graph_page() -> Path | None:
     out = DOCS / "graph_page.png"
     with tempfile.TemporaryDirectory() as folder:
         page = ag.save_graph(drawing, Path(folder) / "graph.html")
-        options = webdriver.ChromeOptions()
-        options.binary_location = chromium
-        for argument in (
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--user-data-dir={folder}/profile",
-            "--window-size=1500,900",
-        ):
-            options.add_argument(argument)
-        browser = webdriver.Chrome(service=Service(driver), options=options)
+        browser = headless_chromium(Path(folder) / "profile", window=(1500, 900), hide_scrollbars=True)
         try:
             browser.set_window_size(1500, 900)
             browser.get(page.as_uri())

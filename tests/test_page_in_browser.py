@@ -9,7 +9,6 @@ test's temporary folder.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,9 @@ from autograd_nn.digits.network import Network, input_scale_for
 from autograd_nn.digits.reference import sigmoid
 from autograd_nn.ops import Op
 from autograd_nn.tensor import _reverse_topological_order, _target
+from autograd_nn.viz.browser import headless_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def _require(message: str) -> None:
@@ -32,32 +31,13 @@ def _require(message: str) -> None:
 
 
 def open_chromium(profile: Path):
-    """Headless Chromium, offline and quiet, with a fresh profile, its console log readable."""
+    """Headless Chromium (viz.browser), or a skip (a failure in CI) naming what is missing."""
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
+        return headless_chromium(profile)
     except ImportError:
         _require("selenium is not installed (pip install -e '.[browser]')")
-    chromium = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
-    driver = shutil.which("chromedriver") or (CHROMEDRIVER if Path(CHROMEDRIVER).exists() else None)
-    if chromium is None or driver is None:
-        _require("Chromium and its driver are not installed (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,900",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+    except FileNotFoundError as missing:
+        _require(str(missing))
 
 
 @pytest.fixture(scope="module")
