@@ -241,12 +241,13 @@ class _Stand:
 class _Step:
     """One instruction of the program: ``run(env)`` reads values ``ins`` and writes values ``outs``."""
 
-    __slots__ = ("inplace", "ins", "label", "node", "outs")
+    __slots__ = ("inplace", "ins", "label", "node", "outs", "scratch")
 
     def __init__(self, label: str, ins: list[int], outs: list[int], inplace=(), node: int | None = None):
         self.label, self.ins, self.outs = label, ins, outs
         self.inplace = inplace  # (out, candidate inputs it may overwrite) pairs
         self.node = node  # the index of the traced op it runs (None: a sum of gradients)
+        self.scratch: tuple = ()  # (shape, dtype) of each buffer the step needs only while it runs
 
 
 class _Call:
@@ -480,7 +481,11 @@ class _Program:
             into = _fast_path(op, "forward_into", "forward") is not None and out != self.result
             self.kind[out] = "buffer" if into else "fresh"
             inplace = ((out, ins),) if into and _fast_path(op, "forward_in_place", "forward") else ()
-            self.steps.append(_Step(op.label(), ins, [out], inplace, node=index))
+            step = _Step(op.label(), ins, [out], inplace, node=index)
+            scratch = _fast_path(op, "forward_scratch", "forward")
+            if scratch is not None:
+                step.scratch = tuple(scratch(op, *[_Stand(self.shapes[i], self.dtypes[i]) for i in ins]))
+            self.steps.append(step)
         self.forward_steps = len(self.steps)
         self.seed = self._new_value(self.shapes[self.result], self.dtypes[self.result])
         self.kind[self.seed] = "external"
@@ -588,6 +593,7 @@ class _Program:
             if b in self.escaping:
                 dies[b] = end
         self.slot: dict[int, int] = {}
+        self.scratch_slots: dict[int, list[int]] = {}  # step -> the slots of its scratch buffers
         self.slot_specs: list[tuple[tuple[int, ...], np.dtype]] = []
         free: dict[tuple, list[int]] = defaultdict(list)
         holder: dict[int, int] = {}  # slot -> the value it holds now
@@ -607,11 +613,20 @@ class _Program:
                         self.slot_specs.append(spec)
                 self.slot[o] = slot
                 holder[slot] = o
+            taken = []  # scratch: free slots (never this step's inputs or outputs), free again right after
+            for spec in step.scratch:
+                pool = free[spec]
+                taken.append(pool.pop() if pool else len(self.slot_specs))
+                if taken[-1] == len(self.slot_specs):
+                    self.slot_specs.append(spec)
+            self.scratch_slots[s] = taken
             for b in dying_at[s]:
                 slot = self.slot.get(b)
                 if slot is not None and holder.get(slot) == b:
                     free[self.slot_specs[slot]].append(slot)
                     holder[slot] = -1
+            for slot in taken:
+                free[self.slot_specs[slot]].append(slot)
         self.in_place = {o for step in steps for o, _ in step.inplace if o in self.slot}
 
     def _overwritable(self, o: int, step: _Step, s: int, dies: dict, spec: tuple) -> int | None:
@@ -714,6 +729,9 @@ class _Program:
             (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
             if _fast_path(op, "forward_into", "forward") is None:
                 return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
+            if step.scratch:
+                names[f"scratch{s}"] = tuple([self.buffers[slot] for slot in self.scratch_slots[s]])
+                args += f", scratch=scratch{s}"
             return [*self._allocate(out, names), f"op{s}.forward_into(e[{out}], {args})"]
         _, ins, out, _ = self.nodes[step.node]
         if op.keeps_output:
