@@ -33,19 +33,22 @@ _QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
 
 def _bce_terms(z, y, loss, positive, negative) -> np.ndarray:
     """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape; it
-    returns loss (a new array when y broadcasts against z). Call it under ``np.errstate(**_QUIET)``."""
+    returns loss (a new array when y broadcasts against z). Call it under ``np.errstate(**_QUIET)``.
+
+    Eleven passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
+    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact.
+    """
     np.maximum(z, 0, out=positive)  # out=: arrays even when 0-d
     np.minimum(z, 0, out=negative)
-    np.negative(negative, out=negative)
     same_shape = np.shape(y) == z.shape
     loss = np.subtract(1, y, out=loss)
     loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
-    positive += negative  # |z|
-    loss += np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
-    if np.isnan(loss.sum()):  # an infinite logit with a zero weight (or a NaN input)
+    e = np.subtract(negative, positive, out=positive)  # -|z|
+    loss -= np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
+    total = loss.sum()
+    if total != total:  # NaN: an infinite logit with a zero weight (or a NaN input)
         weight = np.where(z >= 0, 1 - y, y)
         np.copyto(loss, 0, where=(weight == 0) & np.isinf(z))
-    e = np.negative(positive, out=positive)
     np.exp(e, out=e)
     np.log1p(e, out=e)
     loss += e
