@@ -491,6 +491,7 @@ class _Program:
         self.kind[self.seed] = "external"
         contributions: dict[int, list[int]] = defaultdict(list)
         grad_of: dict[int, int] = {self.result: self.seed}
+        self.summed_from_g: set[int] = set()  # gradient values a passed-through g was summed into
         for index in reversed(range(len(self.nodes))):
             op, ins, out, recorded = self.nodes[index]
             if not recorded or out not in self.needs_grad:
@@ -516,6 +517,10 @@ class _Program:
             for c in grads:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
+            if not into and self._passes_gradient(op, ins, out):
+                for c, i in zip(grads, ins, strict=True):
+                    if c is not None and self.shapes[i] != self.shapes[out]:
+                        self.summed_from_g.add(c)  # g summed to a smaller shape: a new array
             inplace = ()
             if into and grads[0] is not None:
                 overwritable = _fast_path(op, "vjp_in_place", "vjp") or ()
@@ -531,6 +536,16 @@ class _Program:
                 del self.grad_leaf[v]
             else:
                 self.leaf_grads.append((v, g))
+
+    def _passes_gradient(self, op: ops.Op, ins: list[int], out: int) -> bool:
+        """Whether each gradient op's VJP gives is g itself (``Op.vjp_passes_g``), summed to its input's
+        shape: the program then passes g on (or sums it) without calling the VJP."""
+        passes = _fast_path(op, "vjp_passes_g", "vjp") or ()
+        return all(
+            k in passes and self.dtypes[i] == self.dtypes[out]
+            for k, i in enumerate(ins)
+            if i in self.needs_grad
+        )
 
     def _gradient(self, v: int, contributions: dict, grad_of: dict) -> int | None:
         """The value holding v's whole gradient: its one contribution, or a step summing them."""
@@ -573,7 +588,7 @@ class _Program:
                 shared = frozenset()  # an array of its own: written by forward_into, or new at the trace
             for o in step.outs:
                 if kind[o] == "fresh":
-                    roots[o] = shared
+                    roots[o] = frozenset() if o in self.summed_from_g else shared
         self.roots = roots
         last_use = defaultdict(lambda: -1)
         for s, step in enumerate(steps):
@@ -752,6 +767,15 @@ class _Program:
             lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
             buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
             return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
+        if self._passes_gradient(op, ins, out):  # g itself, or g summed to the input's shape
+            lines = []
+            for c, i in zip(grads, ins, strict=True):
+                if c is not None and self.shapes[i] == self.shapes[out]:
+                    lines.append(f"e[{c}] = e[{g}]")
+                elif c is not None:
+                    names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
+                    lines.append(f"e[{c}] = fit(e[{g}], S{i}, D{i}, op{s}, axes)")
+            return lines
         lines = [f"r = op{s}.vjp(e[{g}], {', '.join(given)})"]
         for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
             if c is not None:
