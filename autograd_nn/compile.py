@@ -166,7 +166,7 @@ class _CompiledResult(Tensor):
         if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
             return super().backward(grad, create_graph)
         leaves = node.targets
-        if any(not isinstance(t, Tensor) for t in leaves):  # a node of an eager graph: the engine goes on
+        if not all([isinstance(t, Tensor) for t in leaves]):  # a node of an eager graph: the engine goes on
             return super().backward(grad, create_graph)
         recording = STATE.enabled
         STATE.enabled = False
@@ -683,8 +683,13 @@ class _Program:
             self.env[v] = self.buffers[slot]
         self.externals = [v for v, _ in self.arg_values] + [v for v, _ in self.leaf_values]
         self.leaf_specs = [
-            (t, t.data.shape, t.data.strides, t.data.dtype, t.requires_grad) for _, t in self.leaf_values
+            (t, (t.data.shape, t.data.strides, t.data.dtype, t.requires_grad)) for _, t in self.leaf_values
         ]
+        # What every replay reads without looking again: the Tensor arguments' positions and the held
+        # tensors (their versions are checked at backward), and each leaf needing a gradient
+        self.tensor_arguments = [i for _, i in self.arg_values]
+        self.held_tensors = [t for _, t in self.leaf_values]
+        self.grad_leaves = list(self.grad_leaf.values())
         names = {
             "ndarray": np.ndarray,
             "asarray": np.asarray,
@@ -785,11 +790,9 @@ class _Program:
 
     def fits(self) -> bool:
         """Whether every held leaf still has the shape, strides, dtype and requires_grad of the trace."""
-        for t, shape, strides, dtype, requires_grad in self.leaf_specs:
+        for t, spec in self.leaf_specs:
             data = t.data
-            if data.shape != shape or data.strides != strides or data.dtype != dtype:
-                return False
-            if t._requires_grad != requires_grad:
+            if (data.shape, data.strides, data.dtype, t._requires_grad) != spec:
                 return False
         return True
 
@@ -859,7 +862,7 @@ class _Program:
         call.versions = [(t, _version_of(t)) for t in self._read_tensors(arguments)]
         node = CompiledCall()
         node.call = call
-        leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaf.values()]
+        leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaves]
         node.targets = node.parents = tuple([_target(t) for t in leaves])
         node.output, node.output_name, node.scope = None, self.result_name, STATE.scope
         node.shape, node.dtype = data.shape, data.dtype
@@ -868,8 +871,8 @@ class _Program:
 
     def _read_tensors(self, arguments: tuple) -> list[Tensor]:
         """The tensors a call reads: its Tensor arguments and the held leaves (their versions are checked)."""
-        tensors = [arguments[i] for _, i in self.arg_values if isinstance(arguments[i], Tensor)]
-        return tensors + [t for _, t in self.leaf_values]
+        tensors = [a for a in [arguments[i] for i in self.tensor_arguments] if isinstance(a, Tensor)]
+        return tensors + self.held_tensors
 
     def _set_parameters(self, values: list) -> None:
         for (op, attribute, position, _), value in zip(self.parameters_from_arguments, values, strict=True):
