@@ -23,7 +23,7 @@ def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(**_QUIET):
         return _bce_terms(
             z, y, np.empty(np.shape(y), dtype), np.empty(z.shape, dtype), np.empty(z.shape, dtype)
-        )
+        )[0]
 
 
 # 0 * inf gives NaN in _bce_terms (set to 0 there); e^-|z| underflows to 0 for |z| > 745, the right
@@ -31,12 +31,14 @@ def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 _QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
 
 
-def _bce_terms(z, y, loss, positive, negative) -> np.ndarray:
-    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape; it
-    returns loss (a new array when y broadcasts against z). Call it under ``np.errstate(**_QUIET)``.
+def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
+    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape, and its
+    sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
 
     Eleven passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
-    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact.
+    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact. The sum also tells
+    whether a zero weight met an infinite logit (0 * inf is NaN; that term counts 0, and there the
+    last term, log1p(e^-inf), is 0 too).
     """
     np.maximum(z, 0, out=positive)  # out=: arrays even when 0-d
     np.minimum(z, 0, out=negative)
@@ -45,14 +47,15 @@ def _bce_terms(z, y, loss, positive, negative) -> np.ndarray:
     loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
     e = np.subtract(negative, positive, out=positive)  # -|z|
     loss -= np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
+    np.exp(e, out=e)
+    np.log1p(e, out=e)
+    loss += e
     total = loss.sum()
     if total != total:  # NaN: an infinite logit with a zero weight (or a NaN input)
         weight = np.where(z >= 0, 1 - y, y)
         np.copyto(loss, 0, where=(weight == 0) & np.isinf(z))
-    np.exp(e, out=e)
-    np.log1p(e, out=e)
-    loss += e
-    return loss
+        total = loss.sum()
+    return loss, total
 
 
 class BCEWithLogits(Op):
@@ -83,12 +86,11 @@ class BCEWithLogits(Op):
             np.empty(z.shape, dtype),
         )
         with np.errstate(**_QUIET):
-            return self._reduced(_bce_terms(z, y, loss, positive, negative))
+            return self._reduced(*_bce_terms(z, y, loss, positive, negative))
 
-    def _reduced(self, loss):
+    def _reduced(self, loss, total):
         if self.reduction == "none":
             return loss
-        total = loss.sum()
         if self.reduction == "sum":
             return total
         if np.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
@@ -111,7 +113,7 @@ class BCEWithLogits(Op):
             if self.reduction == "none":
                 _bce_terms(z, y, out, *scratch)
             else:
-                out[...] = self._reduced(_bce_terms(z, y, *scratch))
+                out[...] = self._reduced(*_bce_terms(z, y, *scratch))
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
