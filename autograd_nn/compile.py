@@ -740,8 +740,10 @@ class _Program:
         """The Python lines of step ``s``; the functions and constants they name go into ``names``."""
         if step.node is None:  # the sum of a value's gradient contributions
             (total,), parts = step.outs, step.ins
-            lines = self._allocate(total, names)
-            lines.append(f"add(e[{parts[0]}], e[{parts[1]}], out=e[{total}])")
+            if total in self.slot or not self.shapes[total]:  # (0-d: add would give a NumPy scalar)
+                lines = [*self._allocate(total, names), f"add(e[{parts[0]}], e[{parts[1]}], out=e[{total}])"]
+            else:  # a new array (it escapes): the first addition makes it
+                lines = [f"e[{total}] = add(e[{parts[0]}], e[{parts[1]}])"]
             lines += [f"add(e[{total}], e[{p}], out=e[{total}])" for p in parts[2:]]
             return lines
         op = names[f"op{s}"] = self.ops[step.node]
