@@ -166,7 +166,7 @@ class _CompiledResult(Tensor):
         if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
             return super().backward(grad, create_graph)
         leaves = node.targets
-        if any(not isinstance(t, Tensor) for t in leaves):  # a node of an eager graph: the engine goes on
+        if not all([isinstance(t, Tensor) for t in leaves]):  # a node of an eager graph: the engine goes on
             return super().backward(grad, create_graph)
         recording = STATE.enabled
         STATE.enabled = False
@@ -241,12 +241,13 @@ class _Stand:
 class _Step:
     """One instruction of the program: ``run(env)`` reads values ``ins`` and writes values ``outs``."""
 
-    __slots__ = ("inplace", "ins", "label", "node", "outs")
+    __slots__ = ("inplace", "ins", "label", "node", "outs", "scratch")
 
     def __init__(self, label: str, ins: list[int], outs: list[int], inplace=(), node: int | None = None):
         self.label, self.ins, self.outs = label, ins, outs
         self.inplace = inplace  # (out, candidate inputs it may overwrite) pairs
         self.node = node  # the index of the traced op it runs (None: a sum of gradients)
+        self.scratch: tuple = ()  # (shape, dtype) of each buffer the step needs only while it runs
 
 
 class _Call:
@@ -480,12 +481,17 @@ class _Program:
             into = _fast_path(op, "forward_into", "forward") is not None and out != self.result
             self.kind[out] = "buffer" if into else "fresh"
             inplace = ((out, ins),) if into and _fast_path(op, "forward_in_place", "forward") else ()
-            self.steps.append(_Step(op.label(), ins, [out], inplace, node=index))
+            step = _Step(op.label(), ins, [out], inplace, node=index)
+            scratch = _fast_path(op, "forward_scratch", "forward")
+            if scratch is not None:
+                step.scratch = tuple(scratch(op, *[_Stand(self.shapes[i], self.dtypes[i]) for i in ins]))
+            self.steps.append(step)
         self.forward_steps = len(self.steps)
         self.seed = self._new_value(self.shapes[self.result], self.dtypes[self.result])
         self.kind[self.seed] = "external"
         contributions: dict[int, list[int]] = defaultdict(list)
         grad_of: dict[int, int] = {self.result: self.seed}
+        self.summed_from_g: set[int] = set()  # gradient values a passed-through g was summed into
         for index in reversed(range(len(self.nodes))):
             op, ins, out, recorded = self.nodes[index]
             if not recorded or out not in self.needs_grad:
@@ -511,6 +517,10 @@ class _Program:
             for c in grads:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
+            if not into and self._passes_gradient(op, ins, out):
+                for c, i in zip(grads, ins, strict=True):
+                    if c is not None and self.shapes[i] != self.shapes[out]:
+                        self.summed_from_g.add(c)  # g summed to a smaller shape: a new array
             inplace = ()
             if into and grads[0] is not None:
                 overwritable = _fast_path(op, "vjp_in_place", "vjp") or ()
@@ -526,6 +536,16 @@ class _Program:
                 del self.grad_leaf[v]
             else:
                 self.leaf_grads.append((v, g))
+
+    def _passes_gradient(self, op: ops.Op, ins: list[int], out: int) -> bool:
+        """Whether each gradient op's VJP gives is g itself (``Op.vjp_passes_g``), summed to its input's
+        shape: the program then passes g on (or sums it) without calling the VJP."""
+        passes = _fast_path(op, "vjp_passes_g", "vjp") or ()
+        return all(
+            k in passes and self.dtypes[i] == self.dtypes[out]
+            for k, i in enumerate(ins)
+            if i in self.needs_grad
+        )
 
     def _gradient(self, v: int, contributions: dict, grad_of: dict) -> int | None:
         """The value holding v's whole gradient: its one contribution, or a step summing them."""
@@ -568,7 +588,7 @@ class _Program:
                 shared = frozenset()  # an array of its own: written by forward_into, or new at the trace
             for o in step.outs:
                 if kind[o] == "fresh":
-                    roots[o] = shared
+                    roots[o] = frozenset() if o in self.summed_from_g else shared
         self.roots = roots
         last_use = defaultdict(lambda: -1)
         for s, step in enumerate(steps):
@@ -588,6 +608,7 @@ class _Program:
             if b in self.escaping:
                 dies[b] = end
         self.slot: dict[int, int] = {}
+        self.scratch_slots: dict[int, list[int]] = {}  # step -> the slots of its scratch buffers
         self.slot_specs: list[tuple[tuple[int, ...], np.dtype]] = []
         free: dict[tuple, list[int]] = defaultdict(list)
         holder: dict[int, int] = {}  # slot -> the value it holds now
@@ -607,11 +628,20 @@ class _Program:
                         self.slot_specs.append(spec)
                 self.slot[o] = slot
                 holder[slot] = o
+            taken = []  # scratch: free slots (never this step's inputs or outputs), free again right after
+            for spec in step.scratch:
+                pool = free[spec]
+                taken.append(pool.pop() if pool else len(self.slot_specs))
+                if taken[-1] == len(self.slot_specs):
+                    self.slot_specs.append(spec)
+            self.scratch_slots[s] = taken
             for b in dying_at[s]:
                 slot = self.slot.get(b)
                 if slot is not None and holder.get(slot) == b:
                     free[self.slot_specs[slot]].append(slot)
                     holder[slot] = -1
+            for slot in taken:
+                free[self.slot_specs[slot]].append(slot)
         self.in_place = {o for step in steps for o, _ in step.inplace if o in self.slot}
 
     def _overwritable(self, o: int, step: _Step, s: int, dies: dict, spec: tuple) -> int | None:
@@ -653,8 +683,13 @@ class _Program:
             self.env[v] = self.buffers[slot]
         self.externals = [v for v, _ in self.arg_values] + [v for v, _ in self.leaf_values]
         self.leaf_specs = [
-            (t, t.data.shape, t.data.strides, t.data.dtype, t.requires_grad) for _, t in self.leaf_values
+            (t, (t.data.shape, t.data.strides, t.data.dtype, t.requires_grad)) for _, t in self.leaf_values
         ]
+        # What every replay reads without looking again: the Tensor arguments' positions and the held
+        # tensors (their versions are checked at backward), and each leaf needing a gradient
+        self.tensor_arguments = [i for _, i in self.arg_values]
+        self.held_tensors = [t for _, t in self.leaf_values]
+        self.grad_leaves = list(self.grad_leaf.values())
         names = {
             "ndarray": np.ndarray,
             "asarray": np.asarray,
@@ -705,8 +740,10 @@ class _Program:
         """The Python lines of step ``s``; the functions and constants they name go into ``names``."""
         if step.node is None:  # the sum of a value's gradient contributions
             (total,), parts = step.outs, step.ins
-            lines = self._allocate(total, names)
-            lines.append(f"add(e[{parts[0]}], e[{parts[1]}], out=e[{total}])")
+            if total in self.slot or not self.shapes[total]:  # (0-d: add would give a NumPy scalar)
+                lines = [*self._allocate(total, names), f"add(e[{parts[0]}], e[{parts[1]}], out=e[{total}])"]
+            else:  # a new array (it escapes): the first addition makes it
+                lines = [f"e[{total}] = add(e[{parts[0]}], e[{parts[1]}])"]
             lines += [f"add(e[{total}], e[{p}], out=e[{total}])" for p in parts[2:]]
             return lines
         op = names[f"op{s}"] = self.ops[step.node]
@@ -714,6 +751,9 @@ class _Program:
             (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
             if _fast_path(op, "forward_into", "forward") is None:
                 return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
+            if step.scratch:
+                names[f"scratch{s}"] = tuple([self.buffers[slot] for slot in self.scratch_slots[s]])
+                args += f", scratch=scratch{s}"
             return [*self._allocate(out, names), f"op{s}.forward_into(e[{out}], {args})"]
         _, ins, out, _ = self.nodes[step.node]
         if op.keeps_output:
@@ -734,6 +774,15 @@ class _Program:
             lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
             buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
             return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
+        if self._passes_gradient(op, ins, out):  # g itself, or g summed to the input's shape
+            lines = []
+            for c, i in zip(grads, ins, strict=True):
+                if c is not None and self.shapes[i] == self.shapes[out]:
+                    lines.append(f"e[{c}] = e[{g}]")
+                elif c is not None:
+                    names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
+                    lines.append(f"e[{c}] = fit(e[{g}], S{i}, D{i}, op{s}, axes)")
+            return lines
         lines = [f"r = op{s}.vjp(e[{g}], {', '.join(given)})"]
         for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
             if c is not None:
@@ -743,11 +792,9 @@ class _Program:
 
     def fits(self) -> bool:
         """Whether every held leaf still has the shape, strides, dtype and requires_grad of the trace."""
-        for t, shape, strides, dtype, requires_grad in self.leaf_specs:
+        for t, spec in self.leaf_specs:
             data = t.data
-            if data.shape != shape or data.strides != strides or data.dtype != dtype:
-                return False
-            if t._requires_grad != requires_grad:
+            if (data.shape, data.strides, data.dtype, t._requires_grad) != spec:
                 return False
         return True
 
@@ -817,7 +864,7 @@ class _Program:
         call.versions = [(t, _version_of(t)) for t in self._read_tensors(arguments)]
         node = CompiledCall()
         node.call = call
-        leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaf.values()]
+        leaves = [arguments[who] if type(who) is int else who for who in self.grad_leaves]
         node.targets = node.parents = tuple([_target(t) for t in leaves])
         node.output, node.output_name, node.scope = None, self.result_name, STATE.scope
         node.shape, node.dtype = data.shape, data.dtype
@@ -826,8 +873,8 @@ class _Program:
 
     def _read_tensors(self, arguments: tuple) -> list[Tensor]:
         """The tensors a call reads: its Tensor arguments and the held leaves (their versions are checked)."""
-        tensors = [arguments[i] for _, i in self.arg_values if isinstance(arguments[i], Tensor)]
-        return tensors + [t for _, t in self.leaf_values]
+        tensors = [a for a in [arguments[i] for i in self.tensor_arguments] if isinstance(a, Tensor)]
+        return tensors + self.held_tensors
 
     def _set_parameters(self, values: list) -> None:
         for (op, attribute, position, _), value in zip(self.parameters_from_arguments, values, strict=True):

@@ -430,6 +430,32 @@ def test_the_bias_add_and_the_sigmoid_reuse_the_products_buffer():
     assert len(hidden) == 2  # the activation and one gradient buffer, nothing more of that size
 
 
+def test_the_cross_entropy_forward_computes_in_scratch_buffers_the_planner_lends():
+    net = Network([8, 6, 3], seed=0)
+    step = ag.compile(lambda X, Y: net.cost(X, Y, lam=0.2))
+    X, Y = np.random.default_rng(0).normal(size=(5, 8)), np.eye(3)[[0, 1, 2, 0, 1]]
+    step(X, Y)
+    program = next(iter(step._programs.values()))
+    (s,) = [s for s, st in enumerate(program.steps) if st.label.startswith("bce_with_logits")]
+    scratch = [program.buffers[slot] for slot in program.scratch_slots[s]]
+    assert [b.shape for b in scratch] == [(5, 3)] * 3
+    step_arrays = [program.env[v] for v in program.steps[s].ins + program.steps[s].outs]
+    for b in scratch:  # lent for this step only: never an input, the output or another scratch buffer
+        assert not any(np.may_share_memory(b, a) for a in step_arrays if a is not None)
+        assert sum(np.may_share_memory(b, other) for other in scratch) == 1
+    for _ in range(3):
+        clear(net.parameters())
+        compiled = step(X, Y)
+        compiled.backward()
+        got = gradients(net.parameters())
+        clear(net.parameters())
+        eager = net.cost(X, Y, lam=0.2)
+        eager.backward()
+        assert compiled.item() == eager.item()
+        for a, b in zip(got, gradients(net.parameters()), strict=True):
+            assert_close(a, b)
+
+
 # ------------------------------------------------------------------------- versions and in-place changes
 
 

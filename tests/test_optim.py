@@ -355,3 +355,27 @@ def test_each_step_bumps_the_version_of_the_parameters_it_changed(make):
     opt.step()
     assert changed._version == 2 and untouched._version == 0
     assert plain.data[0] < 3.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_updating_its_parameters_together_gives_the_numbers_of_one_at_a_time(dtype, weight_decay):
+    """Several parameters step on flat arrays (one NumPy call per rule line); one parameter alone
+    steps by itself. Both must give the same bits, also after a step that skipped a parameter."""
+    rng = np.random.default_rng(0)
+    shapes = [(5, 4), (4,), (3, 5)]
+    together = [Param(rng.normal(size=s), dtype=dtype) for s in shapes]
+    alone = [Param(p.data, dtype=dtype) for p in together]
+    opt = Adam(together, lr=0.01, weight_decay=weight_decay)
+    singles = [Adam([p], lr=0.01, weight_decay=weight_decay) for p in alone]
+    for step in range(12):
+        for k, (p, q, single) in enumerate(zip(together, alone, singles, strict=True)):
+            skipped = step == 8 and k == 1
+            p.grad = None if skipped else rng.normal(size=p.data.shape).astype(dtype)
+            if not skipped:
+                q.grad = p.grad.copy()
+                single.step()
+        opt.step()
+        for p, q in zip(together, alone, strict=True):
+            assert p.data.dtype == q.data.dtype == dtype
+            np.testing.assert_array_equal(p.data, q.data)

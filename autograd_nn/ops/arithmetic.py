@@ -23,6 +23,8 @@ class Add(Op):
     def vjp(self, g, out, a, b):
         return g, g
 
+    vjp_passes_g = (0, 1)
+
 
 class Sub(Op):
     __slots__ = ()
@@ -39,6 +41,8 @@ class Sub(Op):
 
     def vjp(self, g, out, a, b):
         return g, -g
+
+    vjp_passes_g = (0,)
 
 
 class Mul(Op):

@@ -65,13 +65,19 @@ class Op:
     # forward and vjp, which is always correct. They only save allocations and temporaries.
     # forward_into(out, *xs): write forward(*xs) into out, a buffer of the output's shape and dtype.
     # forward_in_place: out may then be one of the xs (same shape and dtype) the replay no longer needs.
+    # forward_scratch(*xs) -> ((shape, dtype), ...): buffers forward_into needs only while it runs (the xs
+    # tell just shape and dtype); the planner lends them and passes them as forward_into(..., scratch=).
     # vjp_into(grads, g, out, *xs): input i's gradient, summed to its shape, into grads[i] (None: unneeded).
+    # vjp_passes_g: the inputs whose gradient vjp gives as g itself (add, subtract's first operand): the
+    # replay passes g on, or sums it to the input's shape, without calling vjp.
     # vjp_in_place: what grads[0] may be: "g" (then every array the VJP gets may be overwritten) or an
     # input's index (then that input may be overwritten), when the replay no longer needs them.
     forward_into = None
     forward_in_place = False
+    forward_scratch = None
     vjp_into = None
     vjp_in_place: tuple = ()
+    vjp_passes_g: tuple = ()
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError

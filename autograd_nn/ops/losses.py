@@ -20,25 +20,42 @@ def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     infinite logit counts 0. No warnings; three temporaries, updated in place.
     """
     dtype = np.result_type(z, y)
-    positive = np.maximum(z, 0, out=np.empty(z.shape, dtype))  # out=: arrays even when 0-d
-    negative = np.minimum(z, 0, out=np.empty(z.shape, dtype))
-    np.negative(negative, out=negative)
+    with np.errstate(**_QUIET):
+        return _bce_terms(
+            z, y, np.empty(np.shape(y), dtype), np.empty(z.shape, dtype), np.empty(z.shape, dtype)
+        )[0]
+
+
+# 0 * inf gives NaN in _bce_terms (set to 0 there); e^-|z| underflows to 0 for |z| > 745, the right
+# value; a sum above the largest float is inf, the rounded value. One errstate for all of them.
+_QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
+
+
+def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
+    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape, and its
+    sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
+
+    Eleven passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
+    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact. The sum also tells
+    whether a zero weight met an infinite logit (0 * inf is NaN; that term counts 0, and there the
+    last term, log1p(e^-inf), is 0 too).
+    """
+    np.maximum(z, 0, out=positive)  # out=: arrays even when 0-d
+    np.minimum(z, 0, out=negative)
     same_shape = np.shape(y) == z.shape
-    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf gives NaN here; set to 0 below
-        loss = np.subtract(1, y, out=np.empty(np.shape(y), dtype))
-        loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
-        positive += negative  # |z|
-        loss += np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
-        suspect = np.isnan(loss.sum())
-    if suspect:  # an infinite logit with a zero weight (or a NaN input)
-        weight = np.where(z >= 0, 1 - y, y)
-        np.copyto(loss, 0, where=(weight == 0) & np.isinf(z))
-    e = np.negative(positive, out=positive)
-    with np.errstate(under="ignore"):  # e^-|z| is 0 for |z| > 745: the right value
-        np.exp(e, out=e)
+    loss = np.subtract(1, y, out=loss)
+    loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
+    e = np.subtract(negative, positive, out=positive)  # -|z|
+    loss -= np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
+    np.exp(e, out=e)
     np.log1p(e, out=e)
     loss += e
-    return loss
+    total = loss.sum()
+    if total != total:  # NaN: an infinite logit with a zero weight (or a NaN input)
+        weight = np.where(z >= 0, 1 - y, y)
+        np.copyto(loss, 0, where=(weight == 0) & np.isinf(z))
+        total = loss.sum()
+    return loss, total
 
 
 class BCEWithLogits(Op):
@@ -62,16 +79,41 @@ class BCEWithLogits(Op):
         return self.reduction
 
     def forward(self, z, y):
-        loss = bce_with_logits_elementwise(z, y)
+        dtype = np.result_type(z, y)
+        loss, positive, negative = (
+            np.empty(np.shape(y), dtype),
+            np.empty(z.shape, dtype),
+            np.empty(z.shape, dtype),
+        )
+        with np.errstate(**_QUIET):
+            return self._reduced(*_bce_terms(z, y, loss, positive, negative))
+
+    def _reduced(self, loss, total):
         if self.reduction == "none":
             return loss
-        with np.errstate(over="ignore"):  # a sum above the largest float is inf: the rounded value
-            total = loss.sum()
         if self.reduction == "sum":
             return total
         if np.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
             return (loss / loss.size).sum()
         return total / loss.size
+
+    def forward_scratch(self, z, y) -> tuple:
+        """The buffers ``forward_into`` computes the elementwise loss in (when y has z's shape)."""
+        if z.shape != y.shape:
+            return ()
+        spec = (z.shape, np.result_type(z.dtype, y.dtype))
+        return (spec,) * (2 if self.reduction == "none" else 3)
+
+    def forward_into(self, out, z, y, scratch=()):
+        """The accurate per-element form in planned scratch buffers: no allocation when y has z's shape."""
+        if not scratch:
+            out[...] = self.forward(z, y)
+            return
+        with np.errstate(**_QUIET):
+            if self.reduction == "none":
+                _bce_terms(z, y, out, *scratch)
+            else:
+                out[...] = self._reduced(*_bce_terms(z, y, *scratch))
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
