@@ -335,7 +335,7 @@ class _Program:
                 needed.update(ins)
         self._note_what_the_second_call_must_repeat(tape, nodes, needed)
         kept = [n for n in nodes if n[2] in needed]
-        self.nodes = self._fuse_sums_of_squares(self._fuse_products_with_transposes(kept))
+        self.nodes = self._fuse(self._fuse(kept, self._product_with_transposed), self._sum_of_squares)
         self.arg_values = [(v, i) for v, i in self.arg_values if v in needed]
         self.leaf_values = [(v, t) for v, t in self.leaf_values if v in needed]
         self.grad_leaf = {v: who for v, who in self.grad_leaf.items() if v in needed}
@@ -375,8 +375,13 @@ class _Program:
                     self.confirm_parameters.append((position, attribute, part, array))
         self.confirmed = False
 
-    def _fuse_products_with_transposes(self, nodes: list) -> list:
-        """``x @ w.T`` of 2-D values as one op, so w's gradient comes out in w's layout (g.T @ x)."""
+    def _fuse(self, nodes: list, pattern) -> list:
+        """Replace each node that ``pattern`` matches, with the one value feeding it, by one fused op.
+
+        ``pattern(op, ins, producer)`` sees a node and the (op, ins, recorded) that made its
+        ``ins[k]``; it returns ``(k, fused_op, fused_ins)`` or None. The feeding value is dropped, so
+        it must have no other use, be recorded alike, and not be the function's result.
+        """
         uses: dict[int, int] = defaultdict(int)
         for _, ins, _, _ in nodes:
             for i in ins:
@@ -384,45 +389,37 @@ class _Program:
         made_by = {out: (op, ins, recorded) for op, ins, out, recorded in nodes}
         fused, dropped = [], set()
         for op, ins, out, recorded in nodes:
-            if type(op) is ops.MatMul and len(self.shapes[ins[0]]) == 2:
-                transpose = made_by.get(ins[1])
-                if (
-                    transpose is not None
-                    and type(transpose[0]) is ops.Transpose
-                    and transpose[0].axes is None
-                    and len(self.shapes[transpose[1][0]]) == 2
-                    and transpose[2] == recorded
-                    and uses[ins[1]] == 1
-                    and ins[1] != self.result
-                ):
-                    dropped.add(ins[1])
-                    op, ins = _ProductWithTransposed(), [ins[0], transpose[1][0]]
+            match = pattern(op, ins, made_by)
+            if match is not None:
+                k, fused_op, fused_ins = match
+                if made_by[ins[k]][2] == recorded and uses[ins[k]] == 1 and ins[k] != self.result:
+                    dropped.add(ins[k])
+                    op, ins = fused_op, fused_ins
             fused.append((op, ins, out, recorded))
         return [n for n in fused if n[2] not in dropped]
 
-    def _fuse_sums_of_squares(self, nodes: list) -> list:
+    def _product_with_transposed(self, op, ins, made_by):
+        """``x @ w.T`` of 2-D values as one op, so w's gradient comes out in w's layout (g.T @ x)."""
+        if type(op) is not ops.MatMul or len(self.shapes[ins[0]]) != 2:
+            return None
+        transpose = made_by.get(ins[1])
+        if (
+            transpose is None
+            or type(transpose[0]) is not ops.Transpose
+            or transpose[0].axes is not None
+            or len(self.shapes[transpose[1][0]]) != 2
+        ):
+            return None
+        return 1, _ProductWithTransposed(), [ins[0], transpose[1][0]]
+
+    def _sum_of_squares(self, op, ins, made_by):
         """``(x**2).sum()`` (an L2 penalty) as one op: one dot product forward, one pass backward."""
-        uses: dict[int, int] = defaultdict(int)
-        for _, ins, _, _ in nodes:
-            for i in ins:
-                uses[i] += 1
-        made_by = {out: (op, ins, recorded) for op, ins, out, recorded in nodes}
-        fused, dropped = [], set()
-        for op, ins, out, recorded in nodes:
-            if type(op) is ops.Sum and op.axis is None and not op.keepdims:
-                square = made_by.get(ins[0])
-                if (
-                    square is not None
-                    and type(square[0]) is ops.Pow
-                    and square[0].exponent == 2
-                    and square[2] == recorded
-                    and uses[ins[0]] == 1
-                    and ins[0] != self.result
-                ):
-                    dropped.add(ins[0])
-                    op, ins = _SumOfSquares(), [square[1][0]]
-            fused.append((op, ins, out, recorded))
-        return [n for n in fused if n[2] not in dropped]
+        if type(op) is not ops.Sum or op.axis is not None or op.keepdims:
+            return None
+        square = made_by.get(ins[0])
+        if square is None or type(square[0]) is not ops.Pow or square[0].exponent != 2:
+            return None
+        return 0, _SumOfSquares(), [square[1][0]]
 
     def _leaf(self, t: Tensor, arg_tensor, arg_array, made_array, leaf_of, nodes, arguments) -> int:
         """The value of a tensor no recorded op made: an argument, a detached intermediate or a held leaf."""
