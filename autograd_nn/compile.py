@@ -696,6 +696,9 @@ class _Program:
             "axes": {},
         }
         lines = [self._emit(s, step, names) for s, step in enumerate(self.steps)]
+        for step, step_lines in zip(self.steps, lines, strict=True):  # so source() says what each line does
+            if step.node is not None and step_lines:
+                step_lines[-1] += f"  # {step.label}"
         forward, backward = lines[: self.forward_steps], lines[self.forward_steps :]
         result = f"e[{self.result}]" + (".copy()" if self._shared(self.result) else "")
         grads = [f"e[{g}]" + (".copy()" if self._shared(g) else "") for _, g in self.leaf_grads]
@@ -1003,6 +1006,9 @@ class _ProductWithTransposed(ops.Op):
     __slots__ = ()
     name = "matmul"
 
+    def details(self) -> str:
+        return "x, w.T"
+
     def forward(self, x, w):
         return x @ w.T
 
@@ -1026,6 +1032,9 @@ class _SumOfSquares(ops.Op):
 
     __slots__ = ()
     name = "sum"
+
+    def details(self) -> str:
+        return "x**2"
 
     def forward(self, x):
         return np.asarray(np.vdot(x, x))

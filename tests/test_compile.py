@@ -68,6 +68,21 @@ def test_compiled_training_of_the_tutorial_network_matches_eager_step_for_step(d
     assert (step.traces, step.replays) == (2, 4)  # per signature: a trace, an eager check, then replays
 
 
+def test_the_tutorial_step_runs_fused_products_and_l2_terms_and_source_names_every_op():
+    net = Network([64, 25, 10], seed=0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((64, 64)), one_hot_batch(rng, 64)
+    step = ag.compile(lambda X, Y: net.cost(X, Y, lam=0.3, num_examples=1000))
+    for _ in range(3):  # trace, check, replay
+        clear(net.parameters())
+        step(X, Y).backward()
+    forward = step.source().split("def checked_forward")[0]
+    assert forward.count("# matmul(x, w.T)") == 2  # a @ theta.T per layer, no separate transpose
+    assert forward.count("# sum(x**2)") == 2  # the L2 term of each theta in one pass
+    assert "# transpose" not in forward and "# pow" not in forward
+    assert "# sigmoid" in forward and "# bce_with_logits(sum)" in forward
+
+
 def test_the_tutorial_cost_as_the_article_writes_it_compiles():
     rng = np.random.default_rng(1)
     theta1 = Tensor(rng.standard_normal((5, 6)), requires_grad=True)
@@ -423,7 +438,7 @@ def test_the_bias_add_and_the_sigmoid_reuse_the_products_buffer():
     program = next(iter(step._programs.values()))
     labels = [s.label for s in program.steps[: program.forward_steps]]
     product, bias, sigmoid = (
-        program.steps[labels.index(name)].outs[0] for name in ("matmul", "add", "sigmoid")
+        program.steps[labels.index(name)].outs[0] for name in ("matmul(x, w.T)", "add", "sigmoid")
     )
     assert program.slot[product] == program.slot[bias] == program.slot[sigmoid]
     hidden = [spec for spec in program.slot_specs if spec[0] == (5, 6)]
