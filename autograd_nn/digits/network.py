@@ -73,6 +73,13 @@ def labels_from_scores(scores: np.ndarray) -> np.ndarray:
     return np.argmax(scores, axis=1) + 1
 
 
+def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:
+    """The tutorial's regularization term: ``lam / (2 m)`` times the sum of squares of every parameter
+    of two or more dimensions, the weights and not the biases (for ``Network``, its thetas)."""
+    squares = [(p**2).sum() for p in model.parameters() if p.ndim >= 2]
+    return (lam / (2 * num_examples)) * sum(squares[1:], squares[0])
+
+
 class Network(Module):
     """A fully connected sigmoid network, e.g. sizes ``[400, 25, 10]`` as in the tutorial.
 
@@ -183,8 +190,7 @@ class Network(Module):
         with name_scope("cost"):
             J = binary_cross_entropy_with_logits(z, Y, reduction="sum") / m
             if lam:
-                squares = [(theta**2).sum() for theta, _ in self.params]
-                J = J + (lam / (2 * m_reg)) * sum(squares[1:], squares[0])
+                J = J + l2_penalty(self, lam, m_reg)
         J.name = "J"
         return J
 

@@ -19,7 +19,7 @@ from ..ops import binary_cross_entropy_with_logits
 from ..optim import make_optimizer
 from ..tensor import Tensor
 from .data import Dataset, SplitRecord, fingerprint, stratified_split
-from .network import Network, input_scale_for, labels_from_scores, memory_needed
+from .network import Network, input_scale_for, l2_penalty, labels_from_scores, memory_needed
 
 
 @dataclass(frozen=True)
@@ -174,13 +174,6 @@ def logits_of(model: Module, X: np.ndarray) -> Tensor:
     """A model's class scores before any output activation: the tutorial Network's ``logits(X)``
     (its forward ends in a sigmoid), any other model's ``model(X)``."""
     return model.logits(X) if isinstance(model, Network) else model(X)
-
-
-def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:
-    """``lam / (2 m)`` times the sum of squares of every parameter of two or more dimensions: the
-    weights, not the biases (for the tutorial Network, its thetas)."""
-    squares = [(p**2).sum() for p in model.parameters() if p.ndim >= 2]
-    return (lam / (2 * num_examples)) * sum(squares[1:], squares[0])
 
 
 def evaluate(model: Module, dataset: Dataset, loss: Loss = tutorial_loss) -> tuple[float, float]:
