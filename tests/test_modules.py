@@ -410,6 +410,21 @@ def test_load_names_a_missing_or_unreadable_file(tmp_path):
         Net().load(tmp_path / "junk.npz")
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "flipped byte"])
+def test_load_names_a_damaged_file_instead_of_failing_inside_zip(damage, tmp_path):
+    path = Net().save(tmp_path / "net.npz")
+    data = bytearray(path.read_bytes())
+    if damage == "empty":
+        data = bytearray()
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 3] ^= 0xFF  # inside the stored arrays: only the CRC check notices
+    path.write_bytes(bytes(data))
+    with pytest.raises(nn.StateDictError, match=r"net.npz: not an .npz weights file \(\w+"):
+        Net().load(path)
+
+
 def test_load_refuses_pickled_object_arrays(tmp_path):
     path = tmp_path / "pickled.npz"
     np.savez(path, **{"hidden.weight": np.array([object()], dtype=object)})

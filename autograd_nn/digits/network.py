@@ -12,18 +12,15 @@ hand-derived backprop of the same network lives in ``reference.py``, as the orac
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
-import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AutogradError
-from ..files import write_atomically
+from ..files import read_arrays, write_arrays
 from ..grad_mode import name_scope, no_grad
 from ..nn import Module, Parameter
 from ..ops import binary_cross_entropy_with_logits
@@ -220,9 +217,7 @@ class Network(Module):
         for theta, bias in self.params:
             arrays[theta.name] = theta.data
             arrays[bias.name] = bias.data
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        return write_atomically(path, buffer.getvalue(), overwrite=overwrite)
+        return write_arrays(path, arrays, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Network:
@@ -233,18 +228,12 @@ class Network(Module):
         is not a network, or one holding NaN or infinite parameters raises ``WeightsFileError``.
         """
         path = Path(path)
-        if not path.is_file():
-            raise WeightsFileError(f"{path}: no such weights file")
         try:
-            with zipfile.ZipFile(path) as archive:  # np.load alone does not check every CRC
-                damaged = archive.testzip()
-            if damaged is not None:
-                raise zipfile.BadZipFile(f"bad CRC-32 for {damaged!r}")
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {key: stored[key] for key in stored.files}  # reads (and CRC-checks) every array
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
-            reason = f"{type(error).__name__}: {error}".rstrip(": ")
-            raise WeightsFileError(f"{path}: not a readable weights file ({reason})") from None
+            arrays = read_arrays(path)
+        except FileNotFoundError:
+            raise WeightsFileError(f"{path}: no such weights file") from None
+        except ValueError as error:
+            raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
         if "sizes" not in arrays:
             raise WeightsFileError(
                 f"{path}: not a readable weights file (no 'sizes' entry, so not an autograd-nn network)"

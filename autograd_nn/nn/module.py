@@ -11,7 +11,6 @@ parent's scope by the rest of its name (``features/0`` for ``features.0``).
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AutogradError
-from ..files import write_atomically
+from ..files import read_arrays, write_arrays
 from ..grad_mode import name_scope
 from ..tensor import Tensor
 
@@ -222,19 +221,16 @@ class Module:
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write ``state_dict()`` to an ``.npz`` file atomically; refuse to replace a file unless asked."""
-        buffer = io.BytesIO()
-        np.savez(buffer, **self.state_dict())
-        return write_atomically(path, buffer.getvalue(), overwrite=overwrite)
+        return write_arrays(path, self.state_dict(), overwrite=overwrite)
 
     def load(self, path: str | os.PathLike, *, strict: bool = True) -> Module:
         """Load parameters written by ``save`` into this model, checked against its structure (no pickle)."""
         path = Path(path)
-        if not path.is_file():
-            raise StateDictError(f"{path}: no such weights file")
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                state = {key: stored[key] for key in stored.files}
-        except (OSError, ValueError) as error:
+            state = read_arrays(path)
+        except FileNotFoundError:
+            raise StateDictError(f"{path}: no such weights file") from None
+        except ValueError as error:
             raise StateDictError(f"{path}: not an .npz weights file ({error})") from None
         self._load_state(state, strict, where=str(path))
         return self
