@@ -222,47 +222,44 @@ class Adam(Optimizer):
             self._steps[i] = t
         for (_, data, grad), into in zip(found, flat.grad_views, strict=True):
             np.copyto(into, self._decay(data, grad))
-        beta1, beta2 = self.betas
-        m, v, grad, s = flat.m, flat.v, flat.grad, flat.scratch
-        m *= beta1
-        m += np.multiply(1 - beta1, grad, out=s)
-        v *= beta2
-        np.square(grad, out=s)
-        s *= 1 - beta2
-        v += s
-        denom = np.sqrt(v, out=s)
-        denom /= math.sqrt(1 - beta2**t)
-        denom += self.eps
-        np.divide(m, denom, out=denom)
-        denom *= self.lr / (1 - beta1**t)
+        self._moments_and_update(flat.m, flat.v, flat.grad, t, out=flat.scratch)
         for (_, data, _), update in zip(found, flat.scratch_views, strict=True):
             data -= update
         return True
+
+    def _moments_and_update(self, m, v, grad, t: int, out: np.ndarray) -> np.ndarray:
+        """Advance the moments m, v by ``grad`` (in place) and write step t's update into ``out``.
+
+        PyTorch's arithmetic: update = (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps).
+        """
+        beta1, beta2 = self.betas
+        m *= beta1
+        m += np.multiply(1 - beta1, grad, out=out)
+        v *= beta2
+        np.square(grad, out=out)
+        out *= 1 - beta2
+        v += out
+        np.sqrt(v, out=out)
+        out /= math.sqrt(1 - beta2**t)
+        out += self.eps
+        np.divide(m, out, out=out)
+        out *= self.lr / (1 - beta1**t)
+        return out
 
     def _decay(self, data: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """The gradient Adam's moments see: L2 regularisation adds ``weight_decay * theta``."""
         return grad + self.weight_decay * data if self.weight_decay else grad
 
     def _update(self, i: int, data: np.ndarray, grad: np.ndarray) -> None:
-        beta1, beta2 = self.betas
+        """One parameter's step (when the parameters cannot step together)."""
         grad = self._decay(data, grad)
         if self._m[i] is None:
             self._m[i] = np.zeros_like(data)
             self._v[i] = np.zeros_like(data)
-        m, v = self._m[i], self._v[i]
         self._steps[i] += 1
-        t = self._steps[i]
-        m *= beta1
-        m += (1 - beta1) * grad
-        v *= beta2
-        v += (1 - beta2) * np.square(grad)
-        # PyTorch's arithmetic: theta -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-        denom = np.sqrt(v)
-        denom /= math.sqrt(1 - beta2**t)
-        denom += self.eps
-        np.divide(m, denom, out=denom)
-        denom *= self.lr / (1 - beta1**t)
-        data -= denom
+        data -= self._moments_and_update(
+            self._m[i], self._v[i], grad, self._steps[i], out=np.empty_like(data)
+        )
 
 
 class _FlatMoments:
