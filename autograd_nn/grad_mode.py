@@ -20,6 +20,7 @@ class _Mode(threading.local):
         self.anomaly = False  # check every output and gradient for NaN/Inf
         self.scope: str | None = None  # "layer1" or "net/layer1" inside name_scope blocks
         self.keep_values = False  # nodes keep their output's values (or a summary) for drawings
+        self.modules: list = []  # the nn.Modules whose forward is running, innermost last (their scopes)
         self.tape: list | None = None  # while ag.compile traces: every applied op, recorded or not
 
 

@@ -12,7 +12,6 @@ parent's scope by the rest of its name (``features/0`` for ``features.0``).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from ..errors import AutogradError
 from ..files import read_arrays, write_arrays
-from ..grad_mode import name_scope
+from ..grad_mode import STATE, name_scope
 from ..tensor import Tensor
 
 
@@ -44,9 +43,6 @@ def _bump_version(tensor: Tensor) -> None:
     """Count an in-place change of ``tensor.data``, for engines whose tensors carry a version counter."""
     if hasattr(tensor, "_version"):
         tensor._version += 1
-
-
-_RUNNING = threading.local()  # .stack: the modules whose forward is running in this thread, innermost last
 
 
 class Module:
@@ -92,7 +88,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}: a Module subclass must define forward()")
 
     def __call__(self, *args, **kwargs):
-        running = _RUNNING.__dict__.setdefault("stack", [])
+        running = STATE.modules  # this thread's: the caller, if any, is the last
         scope = self._scope_in(running[-1] if running else None)
         running.append(self)
         try:
