@@ -14,6 +14,7 @@ buffers the engine allocated itself are ever added into in place.
 
 from __future__ import annotations
 
+import functools
 import sys
 import weakref
 from collections.abc import Sequence
@@ -631,7 +632,25 @@ def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
             f"{op.name}: the gradient of shape {g_shape} does not fit the operand's shape {shape}"
         )
     stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and g_shape[extra + i] != 1)
-    return g.sum(axis=tuple(range(extra)) + stretched, keepdims=True).reshape(shape)
+    return _sum_over(g, tuple(range(extra)) + stretched, shape)
+
+
+_ROWS_BY_PRODUCT = 16 * 2**20  # measured: below this many bytes BLAS sums rows 2-5x faster than NumPy
+
+
+def _sum_over(g, axes: tuple[int, ...], shape: tuple[int, ...]):
+    """``g`` summed over ``axes`` and reshaped to ``shape``. A bias gradient (the rows of a 2-D array)
+    is one matrix-vector product with ones: NumPy's sum walks it row by row, several times slower."""
+    if axes == (0,) and type(g) is np.ndarray and g.ndim == 2 and g.nbytes <= _ROWS_BY_PRODUCT:
+        return (_ones(g.shape[0], g.dtype) @ g).reshape(shape)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+@functools.lru_cache(maxsize=32)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False  # shared by every caller
+    return ones
 
 
 def _recorded_vjp_arguments(op: ops.Op) -> tuple:
