@@ -395,6 +395,22 @@ def test_the_loss_and_gradients_a_caller_holds_are_never_overwritten():
     assert not any(np.may_share_memory(a, b) for a in arrays for b in program.buffers)
 
 
+def test_a_seed_passed_straight_to_the_leaves_gives_each_its_own_writable_gradient():
+    a, b = Tensor(np.array(2.0), requires_grad=True), Tensor(np.array(3.0), requires_grad=True)
+    w = Tensor(np.array([2.0]), requires_grad=True)
+    step = ag.compile(lambda a, b, w: a + b + w.reshape(()))
+    for _ in range(3):  # trace, checked second call, then replays
+        clear([a, b, w])
+        step(a, b, w).backward()
+    assert a.grad is not b.grad and not np.may_share_memory(a.grad, w.grad)
+    for g in (a.grad, b.grad, w.grad):
+        g += 1  # the caller's own arrays: writable, and nothing else changes with them
+    assert (a.grad, b.grad, w.grad[0]) == (2.0, 2.0, 2.0)
+    clear([a, b, w])
+    step(a, b, w).backward()
+    assert (a.grad, b.grad, w.grad[0]) == (1.0, 1.0, 1.0)
+
+
 def test_backward_of_an_older_result_replays_its_forward_again():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
