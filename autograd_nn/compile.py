@@ -712,6 +712,7 @@ class _Program:
         names = {
             "ndarray": np.ndarray,
             "asarray": np.asarray,
+            "array": np.array,
             "version_of": _version_of,
             "target": _target,
             "empty": np.empty,
@@ -725,8 +726,8 @@ class _Program:
                 step_lines[-1] += f"  # {step.label}"
         forward, backward = lines[: self.forward_steps], lines[self.forward_steps :]
         enter = self._emit_entry(names)
-        result = f"e[{self.result}]" + (".copy()" if self._shared(self.result) else "")
-        grads = [f"e[{g}]" + (".copy()" if self._shared(g) else "") for _, g in self.leaf_grads]
+        result, grads = (self._escaping(v) for v in ([self.result], [g for _, g in self.leaf_grads]))
+        result = result[0]
         self.source = "\n".join(
             [
                 *enter,
@@ -805,6 +806,15 @@ class _Program:
             f"    return ({''.join(t + ', ' for t in targets)})",
         ]
 
+    def _escaping(self, values: list[int]) -> list[str]:
+        """How the program hands values to the caller: arrays of their own (0-d values may be scalars)."""
+        return [
+            f"e[{v}]" + (".copy()" if self._shared(v) else "")
+            if self.shapes[v]
+            else f"{'array' if self._shared(v) else 'asarray'}(e[{v}])"
+            for v in values
+        ]
+
     def _shared(self, v: int) -> bool:
         """Whether value v may share memory with a buffer (then the caller gets a copy)."""
         return any(b in self.slot for b in self.roots.get(v, ()))
@@ -830,8 +840,8 @@ class _Program:
         if s < self.forward_steps:
             (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
             operator = self._scalar_operator(op, step.ins, out)
-            if operator is not None:  # asarray: values stay arrays (a NumPy scalar is not one)
-                return [f"e[{out}] = asarray({operator.join(f'e[{i}]' for i in step.ins)})"]
+            if operator is not None:  # a NumPy scalar: every op takes one, and the caller gets an array
+                return [f"e[{out}] = {operator.join(f'e[{i}]' for i in step.ins)}"]
             if _fast_path(op, "forward_into", "forward") is None:
                 return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
             if step.scratch:
@@ -867,8 +877,11 @@ class _Program:
                     lines.append(f"e[{c}] = fit(e[{g}], S{i}, D{i}, op{s}, axes)")
             return lines
         lines = [f"r = op{s}.vjp(e[{g}], {', '.join(given)})"]
+        scalar = self._scalar_operator(op, ins, out) is not None
         for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
-            if c is not None:
+            if c is not None and scalar:  # 0-d values of one dtype: r[k] is the gradient already
+                lines.append(f"e[{c}] = r[{k}]")
+            elif c is not None:
                 names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
                 lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s}, axes)")
         return lines
