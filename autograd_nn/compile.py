@@ -353,7 +353,9 @@ class _Program:
                 needed.update(ins)
         self._note_what_the_second_call_must_repeat(tape, nodes, needed)
         kept = [n for n in nodes if n[2] in needed]
-        self.nodes = self._fuse(self._fuse(kept, self._product_with_transposed), self._sum_of_squares)
+        for pattern in (self._product_with_transposed, self._affine, self._sum_of_squares):
+            kept = self._fuse(kept, pattern)
+        self.nodes = kept
         self.arg_values = [(v, i) for v, i in self.arg_values if v in needed]
         self.leaf_values = [(v, t) for v, t in self.leaf_values if v in needed]
         self.grad_leaf = {v: who for v, who in self.grad_leaf.items() if v in needed}
@@ -429,6 +431,20 @@ class _Program:
         ):
             return None
         return 1, _ProductWithTransposed(), [ins[0], transpose[1][0]]
+
+    def _affine(self, op, ins, made_by):
+        """``x @ w.T + b`` with b of shape (units,) as one op: the bias added into the product's buffer,
+        and its gradient taken from g directly."""
+        if type(op) is not ops.Add:
+            return None
+        for k in (0, 1):
+            product, bias = made_by.get(ins[k]), ins[1 - k]
+            if product is None or type(product[0]) is not _ProductWithTransposed:
+                continue
+            shape = self.shapes[ins[k]]
+            if self.shapes[bias] == shape[1:] and self.dtypes[bias] == self.dtypes[ins[k]]:
+                return k, _Affine(), [*product[1], bias]
+        return None
 
     def _sum_of_squares(self, op, ins, made_by):
         """``(x**2).sum()`` (an L2 penalty) as one op: one dot product forward, one pass backward."""
@@ -1110,6 +1126,41 @@ class _ProductWithTransposed(ops.Op):
             np.matmul(g, w, out=gx)
         if gw is not None:
             np.matmul(g.T, x, out=gw)
+
+
+class _Affine(ops.Op):
+    """``x @ w.T + b`` for 2-D x and w and 1-D b as one op: what a compiled program runs for a layer
+    (``Linear``, the tutorial's ``a @ theta.T + b``), with the eager ops' arithmetic."""
+
+    __slots__ = ()
+    name = "linear"
+
+    def details(self) -> str:
+        return "x @ w.T + b"
+
+    def forward(self, x, w, b):
+        return x @ w.T + b
+
+    def forward_into(self, out, x, w, b):
+        np.matmul(x, w.T, out=out)
+        out += b
+
+    def vjp(self, g, out, x, w, b):
+        need_x, need_w, need_b = self.needs_grad
+        return (
+            g @ w if need_x else None,
+            g.T @ x if need_w else None,
+            _sum_over(g, (0,), b.shape) if need_b else None,
+        )
+
+    def vjp_into(self, grads, g, out, x, w, b):
+        gx, gw, gb = grads
+        if gx is not None:
+            np.matmul(g, w, out=gx)
+        if gw is not None:
+            np.matmul(g.T, x, out=gw)
+        if gb is not None:
+            gb[...] = _sum_over(g, (0,), gb.shape)
 
 
 class _SumOfSquares(ops.Op):

@@ -77,10 +77,33 @@ def test_the_tutorial_step_runs_fused_products_and_l2_terms_and_source_names_eve
         clear(net.parameters())
         step(X, Y).backward()
     forward = step.source().split("def checked_forward")[0]
-    assert forward.count("# matmul(x, w.T)") == 2  # a @ theta.T per layer, no separate transpose
+    assert forward.count("# linear(x @ w.T + b)") == 2  # a @ theta.T + b per layer: one op, no transpose
     assert forward.count("# sum(x**2)") == 2  # the L2 term of each theta in one pass
     assert "# transpose" not in forward and "# pow" not in forward
     assert "# sigmoid" in forward and "# bce_with_logits(sum)" in forward
+
+
+@pytest.mark.parametrize("form", ["x @ w.T + b", "b + x @ w.T"])
+def test_a_layer_runs_as_one_fused_op_with_eagers_values_and_gradients(form):
+    rng = np.random.default_rng(2)
+    x, w, b = (Tensor(rng.normal(size=shape), requires_grad=True) for shape in [(7, 4), (3, 4), (3,)])
+    layer = (lambda x: x @ w.T + b) if form == "x @ w.T + b" else (lambda x: b + x @ w.T)
+
+    def cost(x):
+        return (layer(x).sigmoid() * np.arange(3.0)).sum()
+
+    step = ag.compile(cost)
+    eager = cost(x)
+    eager.backward()
+    expected = [x.grad, w.grad, b.grad]
+    for _ in range(3):
+        clear([x, w, b])
+        loss = step(x)
+        loss.backward()
+    assert_close(loss.data, eager.data)
+    for got, want, name in zip([x.grad, w.grad, b.grad], expected, "xwb", strict=True):
+        assert_close(got, want, name)
+    assert "# linear(x @ w.T + b)" in step.source()
 
 
 def test_the_tutorial_cost_as_the_article_writes_it_compiles():
@@ -446,17 +469,19 @@ def test_backward_twice_accumulates_and_results_compose_with_eager_ops():
         step(X).backward(create_graph=True)
 
 
-def test_the_bias_add_and_the_sigmoid_reuse_the_products_buffer():
+def test_the_layer_adds_its_bias_into_the_products_buffer_and_the_sigmoid_overwrites_it():
     net = Network([8, 6, 3], seed=0)
     step = ag.compile(lambda X, Y: net.cost(X, Y, lam=0.2))
     X, Y = np.ones((5, 8)), np.eye(3)[[0, 1, 2, 0, 1]]
     step(X, Y)
     program = next(iter(step._programs.values()))
     labels = [s.label for s in program.steps[: program.forward_steps]]
-    product, bias, sigmoid = (
-        program.steps[labels.index(name)].outs[0] for name in ("matmul(x, w.T)", "add", "sigmoid")
+    forward = program.steps[: program.forward_steps]
+    assert all(program.shapes[s.outs[0]] == () for s in forward if s.label == "add")  # x @ w.T + b: one op
+    layer, sigmoid = (
+        program.steps[labels.index(name)].outs[0] for name in ("linear(x @ w.T + b)", "sigmoid")
     )
-    assert program.slot[product] == program.slot[bias] == program.slot[sigmoid]
+    assert program.slot[layer] == program.slot[sigmoid]
     hidden = [spec for spec in program.slot_specs if spec[0] == (5, 6)]
     assert len(hidden) == 2  # the activation and one gradient buffer, nothing more of that size
 
