@@ -548,11 +548,12 @@ class _Program:
                     grads.append(c)
                 else:
                     grads.append(None)
-            into = _fast_path(op, "vjp_into", "vjp") is not None
+            passes = self._passes_gradient(op, ins, out)  # preferred: no call, no pass over g
+            into = not passes and _fast_path(op, "vjp_into", "vjp") is not None
             for c in grads:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
-            if not into and self._passes_gradient(op, ins, out):
+            if passes:
                 for c, i in zip(grads, ins, strict=True):
                     if c is not None and self.shapes[i] != self.shapes[out]:
                         self.summed_from_g.add(c)  # g summed to a smaller shape: a new array
@@ -879,11 +880,12 @@ class _Program:
         contributions = iter(step.outs)  # in input order
         grads = [next(contributions) if i in self.needs_grad else None for i in ins]
         g = step.ins[0]
-        if _fast_path(op, "vjp_into", "vjp") is not None:
+        passes = self._passes_gradient(op, ins, out)
+        if not passes and _fast_path(op, "vjp_into", "vjp") is not None:
             lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
             buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
             return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
-        if self._passes_gradient(op, ins, out):  # g itself, or g summed to the input's shape
+        if passes:  # g itself, or g summed to the input's shape
             lines = []
             for c, i in zip(grads, ins, strict=True):
                 if c is not None and self.shapes[i] == self.shapes[out]:

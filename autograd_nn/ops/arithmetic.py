@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Op, _data, _log, _sum_into, _swap_last_two
+from .base import Op, _data, _fits, _log, _sum_into, _swap_last_two
 
 
 class Add(Op):
@@ -44,6 +44,18 @@ class Sub(Op):
 
     vjp_passes_g = (0,)
 
+    def vjp_into(self, grads, g, out, a, b):  # (a replay passes g on itself when only a needs it)
+        ga, gb = grads
+        if gb is not None:  # first: ga may be g's buffer
+            if _fits(gb, g):
+                np.negative(g, out=gb)
+            else:
+                _sum_into(gb, -g)
+        if ga is not None and ga is not g:
+            _sum_into(ga, g)
+
+    vjp_in_place = ("g",)
+
 
 class Mul(Op):
     __slots__ = ()
@@ -60,6 +72,21 @@ class Mul(Op):
     def vjp(self, g, out, a, b):
         need_a, need_b = self.needs_grad
         return (g * b if need_a else None), (g * a if need_b else None)
+
+    def vjp_into(self, grads, g, out, a, b):
+        ga, gb = grads
+        if gb is not None:  # first: ga may be g's buffer
+            if _fits(gb, g):
+                np.multiply(g, a, out=gb)
+            else:
+                _sum_into(gb, g * a)
+        if ga is not None:
+            if _fits(ga, g):
+                np.multiply(g, b, out=ga)
+            else:
+                _sum_into(ga, g * b)
+
+    vjp_in_place = ("g",)
 
 
 class Div(Op):
@@ -79,6 +106,23 @@ class Div(Op):
         need_a, need_b = self.needs_grad
         return (g / b if need_a else None), (-(g * out) / b if need_b else None)
 
+    def vjp_into(self, grads, g, out, a, b):
+        ga, gb = grads
+        if gb is not None:  # first: ga may be g's buffer
+            if _fits(gb, g):
+                np.multiply(g, out, out=gb)
+                np.negative(gb, out=gb)
+                np.divide(gb, b, out=gb)
+            else:
+                _sum_into(gb, -(g * out) / b)
+        if ga is not None:
+            if _fits(ga, g):
+                np.divide(g, b, out=ga)
+            else:
+                _sum_into(ga, g / b)
+
+    vjp_in_place = ("g",)
+
 
 class Neg(Op):
     __slots__ = ()
@@ -95,6 +139,11 @@ class Neg(Op):
 
     def vjp(self, g, out, x):
         return (-g,)
+
+    def vjp_into(self, grads, g, out, x):
+        np.negative(g, out=grads[0])
+
+    vjp_in_place = ("g",)
 
 
 class Pow(Op):

@@ -157,6 +157,12 @@ def _reduction_details(axis, keepdims: bool) -> str:
     return ", ".join(parts)
 
 
+def _fits(buffer: np.ndarray, g) -> bool:
+    """Whether a VJP may compute straight into ``buffer``: g's shape (nothing to sum) and g's dtype (the
+    eager VJP rounds to the input's dtype only at the end)."""
+    return buffer.shape == g.shape and buffer.dtype == g.dtype
+
+
 def _sum_into(out: np.ndarray, value) -> None:
     """Write ``value`` into ``out``, summed over the axes broadcasting added (a VJP-into-buffer's unbroadcast)."""
     value = _data(value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tensor as _tensor
-from .base import Op, _data, _is_array
+from .base import Op, _data, _fits, _is_array, _sum_into
 
 
 def stable_sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -71,6 +71,14 @@ class Log(Op):
 
     def vjp(self, g, out, x):
         return (g / x,)
+
+    def vjp_into(self, grads, g, out, x):
+        if _fits(grads[0], g):
+            np.divide(g, x, out=grads[0])
+        else:
+            _sum_into(grads[0], g / x)
+
+    vjp_in_place = ("g",)
 
 
 class Sigmoid(Op):
