@@ -52,7 +52,7 @@ import numpy as np
 from . import ops
 from .errors import AutogradError
 from .grad_mode import STATE
-from .tensor import Tensor, _accumulate_into_leaf, _new, _sum_over, _target, _unbroadcast
+from .tensor import _HOOKS, Tensor, _accumulate_into_leaf, _new, _sum_over, _target, _unbroadcast
 
 __all__ = ["CompiledCall", "CompiledFunction", "compile"]
 
@@ -115,7 +115,8 @@ class CompiledFunction:
         program = self._programs.get(key)
         if program is not None:
             if program.fits():
-                self._programs.move_to_end(key)
+                if len(self._programs) > 1:  # (least recently used goes first when the cache is full)
+                    self._programs.move_to_end(key)
                 if not program.confirmed:  # the second call runs eagerly and is compared with the trace
                     return program.confirm(self.fn, args, kwargs)
                 check = self.check and program.replays < CHECKED_CALLS
@@ -173,8 +174,10 @@ class _CompiledResult(Tensor):
         if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
             return super().backward(grad, create_graph)
         leaves = node.targets
-        if not all([isinstance(t, Tensor) for t in leaves]):  # a node of an eager graph: the engine goes on
-            return super().backward(grad, create_graph)
+        if not all([isinstance(t, Tensor) for t in leaves]) or (
+            _HOOKS and any(id(t) in _HOOKS for t in leaves)
+        ):
+            return super().backward(grad, create_graph)  # a node of an eager graph, or hooks: the engine
         recording = STATE.enabled
         STATE.enabled = False
         seed = node.call.program.unit_seed

@@ -434,6 +434,23 @@ def test_a_seed_passed_straight_to_the_leaves_gives_each_its_own_writable_gradie
     assert (a.grad, b.grad, w.grad[0]) == (1.0, 1.0, 1.0)
 
 
+def test_hooks_on_a_parameter_run_as_in_eager_mode():
+    net = Network([6, 5, 3], seed=0)
+    theta = net.params[0][0]
+    seen = []
+    theta.register_hook(lambda g: seen.append(g.copy()) or g * 2)  # a gradient-changing hook
+    X, Y = np.random.default_rng(1).random((8, 6)), one_hot_batch(np.random.default_rng(2), 8, 3)
+    net.cost(X, Y).backward()
+    eager = theta.grad.copy()
+    step = ag.compile(lambda X, Y: net.cost(X, Y))
+    for _ in range(3):
+        clear(net.parameters())
+        step(X, Y).backward()
+        assert_close(theta.grad, eager)
+    assert len(seen) == 4
+    assert_close(seen[-1] * 2, eager)
+
+
 def test_backward_of_an_older_result_replays_its_forward_again():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
