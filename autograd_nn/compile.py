@@ -1165,7 +1165,7 @@ class _Affine(ops.Op):
         if gw is not None:
             np.matmul(g.T, x, out=gw)
         if gb is not None:
-            gb[...] = _sum_over(g, (0,), gb.shape)
+            _sum_over(g, (0,), gb.shape, out=gb)
 
 
 class _SumOfSquares(ops.Op):

@@ -638,12 +638,20 @@ def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
 _ROWS_BY_PRODUCT = 16 * 2**20  # measured: below this many bytes BLAS sums rows 2-5x faster than NumPy
 
 
-def _sum_over(g, axes: tuple[int, ...], shape: tuple[int, ...]):
-    """``g`` summed over ``axes`` and reshaped to ``shape``. A bias gradient (the rows of a 2-D array)
-    is one matrix-vector product with ones: NumPy's sum walks it row by row, several times slower."""
+def _sum_over(g, axes: tuple[int, ...], shape: tuple[int, ...], out: np.ndarray | None = None):
+    """``g`` summed over ``axes`` and reshaped to ``shape`` (into ``out`` when given). A bias gradient (the
+    rows of a 2-D array) is one matrix-vector product with ones: NumPy's sum walks it row by row, several
+    times slower."""
     if axes == (0,) and type(g) is np.ndarray and g.ndim == 2 and g.nbytes <= _ROWS_BY_PRODUCT:
-        return (_ones(g.shape[0], g.dtype) @ g).reshape(shape)
-    return g.sum(axis=axes, keepdims=True).reshape(shape)
+        if out is not None and out.shape == g.shape[1:] and out.dtype == g.dtype:
+            return np.matmul(_ones(g.shape[0], g.dtype), g, out=out)
+        total = (_ones(g.shape[0], g.dtype) @ g).reshape(shape)
+    else:
+        total = g.sum(axis=axes, keepdims=True).reshape(shape)
+    if out is None:
+        return total
+    out[...] = total
+    return out
 
 
 @functools.lru_cache(maxsize=32)
