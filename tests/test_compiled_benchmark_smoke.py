@@ -167,3 +167,10 @@ def test_update_readme_refuses_a_file_without_its_markers_before_measuring(tmp_p
     assert START in run.stderr and END in run.stderr
     assert "mini-batch step" not in run.stdout  # it stops before measuring anything
     assert readme.read_text() == text
+
+
+def test_an_unknown_skip_name_is_refused_in_one_line():
+    run = run_script("--quick", "--skip", "torch,numpy")
+    assert run.returncode == 2
+    assert "--skip: unknown name(s) numpy; choose from torch, jax, end-to-end, mnist" in run.stderr
+    assert "mini-batch step" not in run.stdout
