@@ -16,23 +16,34 @@ Run ``python benchmarks/compiled_step.py`` (``--help`` for options). In one run 
    time), and whether every recorded cost and accuracy agrees to 1e-12 relative.
 
 Every contender's cost and gradients are checked against the hand-written ones before timing (1e-8 relative
-in float64, 1e-3 in float32); a mismatch exits with status 1. ``--quick`` shrinks every size for a smoke test.
+in float64, 1e-3 in float32); a mismatch exits with status 1. ``--quick`` shrinks every size for a smoke test
+(and leaves MNIST size out); ``--skip`` leaves out JAX, PyTorch, the end-to-end runs or MNIST size (its steps
+and its memory).
+
+``--markdown`` prints the results as README-ready markdown: a line saying when, with which command and on
+what, the step table, and a table of issue 13's targets with each one's figure and whether it is met
+(computed from the figures). ``--update-readme FILE`` writes that block between the lines
+``<!-- compiled-benchmark:start -->`` and ``<!-- compiled-benchmark:end -->`` of FILE; a file without both
+is refused before anything is measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import gc
 import importlib
+import json
 import os
-import re
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +55,14 @@ import train_step as common
 
 import autograd_nn as ag
 from autograd_nn import Tensor
+from autograd_nn.files import write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = common.Workload("mini-batch", 64, (64, 25, 10), repeat=2000)
+SKIPPABLE = ("torch", "jax", "end-to-end", "mnist")
+MARKERS = ("<!-- compiled-benchmark:start -->", "<!-- compiled-benchmark:end -->")
+FLAT_WITHIN = 0.01  # "flat": traced memory after the last step within 1% of that after step 10
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")  # part of the command
 
 
 def compiled_contender(p: common.Problem) -> common.Contender:
@@ -227,7 +243,18 @@ def torch_article_contender(p: common.Problem, torch) -> common.Contender:
     return common.Contender("PyTorch eager", step, result)
 
 
-def measure_tracing_cost(args) -> tuple[float, float, float]:
+@dataclass
+class TracingCost:
+    """Seconds of the first two calls of a compiled step, of an eager and saved by a replayed step."""
+
+    first: float
+    second: float
+    eager: float
+    saved: float
+    replays: float  # replays that pay the first two calls back (inf: a replay saves nothing)
+
+
+def measure_tracing_cost(args) -> TracingCost:
     """The first call (trace + plan) against eager and replayed steps of the mini-batch network."""
     p = common.make_problem(MINI, np.float64, args.seed)
     net, X, Y = p.net, p.X, p.Y
@@ -250,15 +277,26 @@ def measure_tracing_cost(args) -> tuple[float, float, float]:
         f"compared with the trace): {second * 1e3:.2f} ms; an eager step {eager_s * 1e3:.2f} ms. A replayed "
         f"step saves {saved * 1e6:.1f} µs, so {calls:.0f} replays pay the first two calls back"
     )
-    return first, saved, calls
+    return TracingCost(first, second, eager_s, saved, calls)
 
 
-def measure_memory(args) -> None:
+@dataclass
+class Memory:
+    """Bytes: per workload (compiled step's peak, buffers its program holds, hand-written step's peak);
+    traced memory after compiled mini-batch step 10 and after the last of ``steps``."""
+
+    peaks: dict[str, tuple[int, int, int]]
+    steps: int
+    traced: dict[int, int]
+
+    def growth(self) -> float:
+        return (self.traced[self.steps] - self.traced[10]) / self.traced[10]
+
+
+def measure_memory(args, workloads: list[common.Workload]) -> Memory:
     print("\n== memory (tracemalloc) ==")
-    workloads = [common.WORKLOADS["tutorial"]] if args.quick else list(common.WORKLOADS.values())
+    peaks = {}
     for workload in workloads:
-        if args.quick:
-            workload = common.Workload(workload.name, common.QUICK_EXAMPLES[workload.name], workload.sizes, 3)
         gc.collect()
         p = common.make_problem(workload, np.float64, args.seed)
         compiled, hand = compiled_contender(p), common.handwritten_contender(p)
@@ -271,6 +309,7 @@ def measure_memory(args) -> None:
         hand.step()
         peak_hand = common.traced_peak(hand.step)
         total = held + peak_compiled
+        peaks[workload.name] = (peak_compiled, held, peak_hand)
         print(
             f"  {workload.name:<9} compiled step {peak_compiled / 2**20:7.1f} MiB + its buffers {held / 2**20:7.1f}"
             f" MiB = {total / 2**20:7.1f} MiB; hand-written {peak_hand / 2**20:7.1f} MiB: {total / peak_hand:.2f}x"
@@ -292,6 +331,7 @@ def measure_memory(args) -> None:
         f"  traced memory after compiled mini-batch step 10: {traced[10] / 1024:.1f} KiB, after step "
         f"{steps:,}: {traced[steps] / 1024:.1f} KiB ({(traced[steps] - traced[10]) / traced[10] * 100:+.1f}%)"
     )
+    return Memory(peaks, steps, traced)
 
 
 def read_history(folder: Path) -> dict[str, np.ndarray]:
@@ -301,7 +341,18 @@ def read_history(folder: Path) -> dict[str, np.ndarray]:
     return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
 
 
-def measure_end_to_end(args) -> None:
+@dataclass
+class EndToEnd:
+    """``autograd-nn train`` with and without ``--no-compile``: wall seconds, the training loop's seconds
+    (from summary.json), and the largest relative difference between the two histories."""
+
+    command: str
+    seconds: dict[str, float]
+    training: dict[str, float]
+    worst: float
+
+
+def measure_end_to_end(args) -> EndToEnd:
     extra = ["--epochs", "5"] if args.quick else []
     print(
         f"\n== end to end: autograd-nn train{' ' + ' '.join(extra) if extra else ''} (subprocesses, wall time) =="
@@ -311,7 +362,7 @@ def measure_end_to_end(args) -> None:
         for name, flags in (("compiled", []), ("--no-compile", ["--no-compile"])):
             out = Path(tmp) / name.strip("-")
             start = time.perf_counter()
-            run = subprocess.run(
+            subprocess.run(
                 [sys.executable, "-m", "autograd_nn", "train", "--quiet", "--out", str(out), *extra, *flags],
                 check=True,
                 cwd=REPO,
@@ -319,8 +370,8 @@ def measure_end_to_end(args) -> None:
                 text=True,
             )
             seconds[name] = time.perf_counter() - start
-            found = re.search(r"trained in ([0-9.]+) s", run.stdout)
-            training[name] = float(found.group(1)) if found else float("nan")
+            summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+            training[name] = summary["seconds"]  # the training loop alone, to the millisecond
             histories[name] = read_history(out)
     worst = max(
         float(np.max(np.abs(histories["compiled"][k] - v) / np.maximum(np.abs(v), 1e-300)))
@@ -333,21 +384,217 @@ def measure_end_to_end(args) -> None:
         f"history {worst:.1e} ({'equal' if worst <= 1e-12 else 'DIFFERENT'} to 1e-12)"
     )
     print(
-        f"  the training loop alone (the command's 'trained in'): compiled {training['compiled']:.1f} s, "
-        f"--no-compile {training['--no-compile']:.1f} s: {training['--no-compile'] / training['compiled']:.2f}x"
+        f"  the training loop alone (summary.json's seconds): compiled {training['compiled']:.3f} s, "
+        f"--no-compile {training['--no-compile']:.3f} s: {training['--no-compile'] / training['compiled']:.2f}x"
     )
+    return EndToEnd(" ".join(["autograd-nn train", *extra]), seconds, training, worst)
+
+
+@dataclass
+class Results:
+    """Every figure of one run, for the markdown; medians in µs (mini-batch) or ms (the rest)."""
+
+    date: str
+    command: str
+    machine: str
+    load: str
+    quick: bool
+    mini: dict[str, float]
+    full: dict[tuple[str, str], dict[str, float]]  # (workload name, dtype name) -> medians
+    workloads: dict[str, common.Workload]  # the sizes the full-batch rows measured
+    article: dict[str, float]
+    tracing: TracingCost
+    memory: Memory
+    end_to_end: EndToEnd | None
+    left_out: list[str]  # what this run did not measure, and why
+
+
+def figure(value: float) -> str:
+    """Three significant figures without an exponent (1495 keeps all four): 1495, 82.1, 6.88, 0.0403."""
+    if value >= 1:
+        return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return f"{value:#.3g}"
+
+
+def with_ratio(medians: dict[str, float], name: str) -> str:
+    if name not in medians:
+        return ""
+    value = medians[name]
+    if name == "hand-written NumPy":
+        return figure(value)
+    return f"{figure(value)} ({value / medians['hand-written NumPy']:.2f}×)"
+
+
+def size_label(workload: common.Workload) -> str:
+    return f"{workload.examples}×" + "→".join(str(size) for size in workload.sizes)
+
+
+FULL_BATCH_NAMES = {"tutorial": "course size", "mnist": "MNIST size"}
+
+
+def full_batch_keys(r: Results) -> list[tuple[str, str]]:
+    """The measured (workload, dtype) pairs, in the README's order: by size, float64 before float32."""
+    return [
+        (name, dtype) for name in r.workloads for dtype in ("float64", "float32") if (name, dtype) in r.full
+    ]
+
+
+def step_table(r: Results) -> list[str]:
+    """The step table: one row per measured step, the columns of the README's table."""
+    lines = [
+        "| step | eager | compiled | hand-written | bare matmuls | JAX jit / PyTorch eager |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def row(label: str, medians: dict[str, float], other: str, other_label: str) -> str:
+        names = ("eager", "compiled", "hand-written NumPy", "bare matmuls")
+        cells = [with_ratio(medians, name) for name in names]
+        cells.append(f"{other_label} {with_ratio(medians, other)}" if other in medians else "")
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    sizes = "-".join(str(size) for size in MINI.sizes)
+    lines.append(row(f"mini-batch {MINI.examples}, {sizes}, float64 (µs)", r.mini, "JAX jit", "JAX"))
+    for name, dtype in full_batch_keys(r):
+        size = f" {size_label(r.workloads[name])}" if dtype == "float64" else ""
+        label = f"{FULL_BATCH_NAMES[name]}{size}, {dtype} (ms)"
+        lines.append(row(label, r.full[name, dtype], "", ""))
+    article = f"the article's cost form, {FULL_BATCH_NAMES['tutorial']}, float64 (ms)"
+    lines.append(row(article, r.article, "PyTorch eager", "PyTorch"))
+    return lines
+
+
+def targets(r: Results) -> list[tuple[str, str, bool]]:
+    """Issue 13's targets: (target, the figure, met?), each decided from this run's figures."""
+    rows = []
+    mini = r.mini
+    compiled_vs_hand = mini["compiled"] / mini["hand-written NumPy"]
+    rows.append(
+        ("mini-batch: compiled ≤ 1.0× hand-written", f"{compiled_vs_hand:.2f}×", compiled_vs_hand <= 1.0)
+    )
+    faster = mini["eager"] / mini["compiled"]
+    rows.append(("mini-batch: compiled ≥ 3× faster than eager", f"{faster:.2f}× faster", faster >= 3.0))
+    if "JAX jit" in mini:
+        vs_jax = mini["compiled"] / mini["JAX jit"]
+        rows.append(("mini-batch: compiled ≤ 0.5× JAX jit", f"{vs_jax:.2f}×", vs_jax <= 0.5))
+    for name, dtype in full_batch_keys(r):
+        medians = r.full[name, dtype]
+        where = f"full batch, {FULL_BATCH_NAMES[name]}, {dtype}"
+        for other, limit in (("hand-written NumPy", 0.95), ("bare matmuls", 1.10)):
+            ratio = medians["compiled"] / medians[other]
+            short = "hand-written" if other == "hand-written NumPy" else other
+            rows.append((f"{where}: compiled ≤ {limit:.2f}× {short}", f"{ratio:.2f}×", ratio <= limit))
+    article = r.article
+    ratio = article["compiled"] / article["hand-written NumPy"]
+    rows.append(("the article's form: compiled ≤ 1.0× hand-written", f"{ratio:.2f}×", ratio <= 1.0))
+    if "PyTorch eager" in article:
+        ratio = article["eager"] / article["PyTorch eager"]
+        rows.append(("the article's form: eager ≤ 1.0× PyTorch eager", f"{ratio:.2f}×", ratio <= 1.0))
+    e2e = r.end_to_end
+    if e2e is not None:
+        whole = e2e.seconds["--no-compile"] / e2e.seconds["compiled"]
+        loop = e2e.training["--no-compile"] / e2e.training["compiled"]
+        rows.append(
+            (
+                f"`{e2e.command}`: ≥ 2× faster end to end than with `--no-compile`",
+                f"{whole:.2f}× ({e2e.seconds['compiled']:.1f} s against {e2e.seconds['--no-compile']:.1f} s); "
+                f"the training loop alone {loop:.2f}× ({figure(e2e.training['compiled'])} s against "
+                f"{figure(e2e.training['--no-compile'])} s)",
+                whole >= 2.0,
+            )
+        )
+        rows.append(
+            (
+                f"`{e2e.command}`: the same history as `--no-compile` (every cost and accuracy, 1e-12 relative)",
+                f"largest relative difference {e2e.worst:.0e}",
+                e2e.worst <= 1e-12,
+            )
+        )
+    for name, (step_peak, held, hand_peak) in r.memory.peaks.items():
+        total = step_peak + held
+        rows.append(
+            (
+                f"peak memory, {FULL_BATCH_NAMES[name]}: compiled step + the buffers its program holds "
+                "≤ hand-written step",
+                f"{figure(step_peak / 2**20)} + {figure(held / 2**20)} = {figure(total / 2**20)} MiB "
+                f"against {figure(hand_peak / 2**20)} MiB ({total / hand_peak:.2f}×)",
+                total <= hand_peak,
+            )
+        )
+    memory = r.memory
+    rows.append(
+        (
+            f"memory flat over {memory.steps:,} compiled mini-batch steps: traced memory (after gc.collect()) "
+            f"at the last within {FLAT_WITHIN:.0%} of step 10",
+            f"{memory.traced[10] / 1024:.1f} KiB, then {memory.traced[memory.steps] / 1024:.1f} KiB "
+            f"({memory.growth():+.1%})",
+            abs(memory.growth()) <= FLAT_WITHIN,
+        )
+    )
+    tracing = r.tracing
+    payback = (
+        f"paid back after {tracing.replays:.0f} replays" if tracing.saved > 0 else "a replay saves nothing"
+    )
+    rows.append(
+        (
+            "tracing cost reported (mini-batch network), and paid back by faster replays",
+            f"first call {tracing.first * 1e3:.2f} ms, second (eager, checked) {tracing.second * 1e3:.2f} ms, "
+            f"an eager step {tracing.eager * 1e3:.2f} ms; {payback}",
+            tracing.saved > 0,
+        )
+    )
+    return rows
+
+
+def markdown(r: Results) -> str:
+    """README-ready: when, how and on what; the step table; the targets with their figures and verdicts."""
+    quick = " (--quick: tiny sizes, not real numbers)" if r.quick else ""
+    lines = [
+        f"Measured on {r.date} with `{r.command}`{quick} on {r.machine}; as it started, {r.load}. "
+        "Median per step, and the ratio to hand-written NumPy:",
+        "",
+        *step_table(r),
+        "",
+        "| target (issue 13) | result | met? |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {target} | {result} | {'yes' if met else 'no'} |" for target, result, met in targets(r)]
+    if r.left_out:
+        lines += ["", f"Not measured in this run: {'; '.join(r.left_out)}."]
+    return "\n".join(lines)
+
+
+def reproducing_command(argv: list[str] | None) -> str:
+    """The command line, from the repository's root, with the thread settings that shape the figures."""
+    settings = [f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if name in os.environ]
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join([*settings, shlex.join(["python", "benchmarks/compiled_step.py", *args])])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few rounds: a smoke test")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip", default="", help="comma-separated: torch, jax, end-to-end, mnist")
+    parser.add_argument("--skip", default="", help=f"comma-separated: {', '.join(SKIPPABLE)}")
+    parser.add_argument("--markdown", action="store_true", help="also print the results as README markdown")
+    parser.add_argument(
+        "--update-readme",
+        type=Path,
+        metavar="FILE",
+        help=f"write the markdown between the lines {MARKERS[0]} and {MARKERS[1]} of FILE",
+    )
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if skip - set(SKIPPABLE):
+        parser.error(
+            f"--skip: unknown name(s) {', '.join(sorted(skip - set(SKIPPABLE)))}; choose from {', '.join(SKIPPABLE)}"
+        )
+    readme_text = common.check_markers(args.update_readme, MARKERS) if args.update_readme else None
+    command = reproducing_command(argv)
+    left_out = []
     optional = {}
-    for name in ("jax", "torch"):
+    for name, label in (("jax", "JAX jit"), ("torch", "PyTorch eager")):
         if name in skip:
+            left_out.append(f"{label} (--skip {name})")
             continue
         if name == "torch":
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -355,26 +602,59 @@ def main(argv: list[str] | None = None) -> int:
             optional[name] = importlib.import_module(name)
         except ImportError:
             print(f"note: {name} not installed; its rows are left out")
+            left_out.append(f"{label} (not installed)")
     if "jax" in optional:
         optional["jax"].config.update("jax_enable_x64", True)
-    print(f"compiled-step benchmark; {common.load_average()}; NumPy {np.__version__}")
+    load = common.load_average()
+    print(f"compiled-step benchmark; {load}; NumPy {np.__version__}")
+    workloads = {}
+    for name, workload in common.WORKLOADS.items():
+        if name == "mnist" and ("mnist" in skip or args.quick):
+            left_out.append(f"MNIST size ({'--quick' if args.quick else '--skip mnist'})")
+            continue
+        if args.quick:
+            workload = common.Workload(name, common.QUICK_EXAMPLES[name], workload.sizes, 3)
+        workloads[name] = workload
     try:
-        measure_mini_batch(args, optional)
-        for dtype in (np.float64, np.float32):
-            for name, workload in common.WORKLOADS.items():
-                if name == "mnist" and ("mnist" in skip or args.quick):
-                    continue
-                if args.quick:
-                    workload = common.Workload(name, common.QUICK_EXAMPLES[name], workload.sizes, 3)
-                measure_full_batch(workload, dtype, args)
-        measure_article_cost(args, optional)
+        mini = measure_mini_batch(args, optional)
+        full = {
+            (name, np.dtype(dtype).name): measure_full_batch(workload, dtype, args)
+            for dtype in (np.float64, np.float32)
+            for name, workload in workloads.items()
+        }
+        article = measure_article_cost(args, optional)
     except common.BenchmarkFailure as failure:
         print(f"\nFAILED: {failure}", file=sys.stderr)
         return 1
-    measure_tracing_cost(args)
-    measure_memory(args)
-    if "end-to-end" not in skip:
-        measure_end_to_end(args)
+    tracing = measure_tracing_cost(args)
+    memory = measure_memory(args, list(workloads.values()))
+    end_to_end = None
+    if "end-to-end" in skip:
+        left_out.append("`autograd-nn train` end to end (--skip end-to-end)")
+    else:
+        end_to_end = measure_end_to_end(args)
+    results = Results(
+        date=datetime.date.today().isoformat(),
+        command=command,
+        machine=common.describe_machine(common.machine_facts(optional)),
+        load=load,
+        quick=args.quick,
+        mini=mini,
+        full=full,
+        workloads=workloads,
+        article=article,
+        tracing=tracing,
+        memory=memory,
+        end_to_end=end_to_end,
+        left_out=left_out,
+    )
+    block = markdown(results)
+    if args.markdown:
+        print(f"\n== markdown ==\n{block}")
+    if readme_text is not None:
+        text = common.replace_between_markers(readme_text, block, MARKERS)
+        write_atomically(args.update_readme, text.encode(), overwrite=True)
+        print(f"\nwrote the results into {args.update_readme}")
     return 0
 
 

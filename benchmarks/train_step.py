@@ -71,6 +71,7 @@ from autograd_nn.files import write_atomically
 REPO = Path(__file__).resolve().parents[1]
 START_MARKER = "<!-- benchmark:start -->"
 END_MARKER = "<!-- benchmark:end -->"
+MARKERS = (START_MARKER, END_MARKER)  # other benchmarks pass their own pair to the marker helpers
 LAM = 1.0
 WARMUP_STEPS = 2
 RTOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
@@ -684,6 +685,8 @@ def machine_facts(optional: dict[str, object]) -> dict[str, str]:
         facts["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads, OMP_WAIT_POLICY {policy})"
     if "autograd" in optional:
         facts["autograd"] = importlib.metadata.version("autograd")
+    if "jax" in optional:  # compiled_step.py compares with JAX
+        facts["jax"] = optional["jax"].__version__
     return facts
 
 
@@ -693,6 +696,8 @@ def describe_machine(facts: dict[str, str]) -> str:
         text += f", PyTorch {facts['torch']}"
     if "autograd" in facts:
         text += f", HIPS autograd {facts['autograd']}"
+    if "jax" in facts:
+        text += f", JAX {facts['jax']}"
     return text
 
 
@@ -775,35 +780,36 @@ def markdown(results: Results) -> str:
     return "\n".join(lines)
 
 
-def marker_lines(text: str) -> tuple[int, int] | None:
+def marker_lines(text: str, markers: tuple[str, str] = MARKERS) -> tuple[int, int] | None:
     """Indices of the start and end marker lines (each alone on its line, once, start first), else None.
 
     Only whole lines count, so a file may mention the markers in its prose.
     """
+    start_marker, end_marker = markers
     lines = [line.strip() for line in text.splitlines()]
-    if lines.count(START_MARKER) != 1 or lines.count(END_MARKER) != 1:
+    if lines.count(start_marker) != 1 or lines.count(end_marker) != 1:
         return None
-    start, end = lines.index(START_MARKER), lines.index(END_MARKER)
+    start, end = lines.index(start_marker), lines.index(end_marker)
     return (start, end) if start < end else None
 
 
-def check_markers(path: Path) -> str:
+def check_markers(path: Path, markers: tuple[str, str] = MARKERS) -> str:
     """The file's text, once it is known to hold both marker lines; exits with a message otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SystemExit(f"error: --update-readme: cannot read {path}: {error.strerror}") from None
-    if marker_lines(text) is None:
+    if marker_lines(text, markers) is None:
         raise SystemExit(
-            f"error: --update-readme: {path} must contain a line {START_MARKER} and, after it, a line "
-            f"{END_MARKER}, once each; add them where the benchmark table belongs (nothing was written)"
+            f"error: --update-readme: {path} must contain a line {markers[0]} and, after it, a line "
+            f"{markers[1]}, once each; add them where the benchmark table belongs (nothing was written)"
         )
     return text
 
 
-def replace_between_markers(text: str, block: str) -> str:
+def replace_between_markers(text: str, block: str, markers: tuple[str, str] = MARKERS) -> str:
     """``text`` with the lines between the two marker lines replaced by ``block``."""
-    start, end = marker_lines(text)
+    start, end = marker_lines(text, markers)
     lines = text.splitlines(keepends=True)
     return "".join([*lines[: start + 1], block.strip() + "\n", *lines[end:]])
 
