@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .base import Op, _is_array, _sum_into
-from .elementwise import _sigmoid, stable_sigmoid
+from .elementwise import _one_like, _quiet, _sigmoid, stable_sigmoid
 from .reductions import log_softmax
 from .shapes import _broadcast_to, _scatter_add
 
+# 0 * inf gives NaN (set to 0 in _bce_terms); e^-|z| underflows to 0 for |z| > 745, the right value;
+# a sum above the largest float is inf, the rounded value. One errstate per call for all of them.
+_QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
 
+
+@_quiet(**_QUIET)
 def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     """softplus(z) - y z, elementwise, to a few ulps for every z (±inf included) and y in [0, 1].
 
@@ -20,30 +27,25 @@ def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     infinite logit counts 0. No warnings; three temporaries, updated in place.
     """
     dtype = np.result_type(z, y)
-    with np.errstate(**_QUIET):
-        return _bce_terms(
-            z, y, np.empty(np.shape(y), dtype), np.empty(z.shape, dtype), np.empty(z.shape, dtype)
-        )[0]
-
-
-# 0 * inf gives NaN in _bce_terms (set to 0 there); e^-|z| underflows to 0 for |z| > 745, the right
-# value; a sum above the largest float is inf, the rounded value. One errstate for all of them.
-_QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
+    buffers = np.empty(np.shape(y), dtype), np.empty(z.shape, dtype), np.empty(z.shape, dtype)
+    return _bce_terms(z, y, *buffers)[0]
 
 
 def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
     """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape, and its
     sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
 
-    Eleven passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
-    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact. The sum also tells
+    Twelve passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
+    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact. max and min take
+    a zeroed buffer, not 0: NumPy's fast loop wants two arrays (2.5x faster). The sum also tells
     whether a zero weight met an infinite logit (0 * inf is NaN; that term counts 0, and there the
     last term, log1p(e^-inf), is 0 too).
     """
-    np.maximum(z, 0, out=positive)  # out=: arrays even when 0-d
-    np.minimum(z, 0, out=negative)
+    negative.fill(0)
+    np.maximum(z, negative, out=positive)
+    np.minimum(z, negative, out=negative)
     same_shape = np.shape(y) == z.shape
-    loss = np.subtract(1, y, out=loss)
+    loss = np.subtract(_one_like(positive), y, out=loss)
     loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
     e = np.subtract(negative, positive, out=positive)  # -|z|
     loss -= np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
@@ -58,13 +60,59 @@ def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
     return loss, total
 
 
+_bce_terms_quiet = _quiet(**_QUIET)(_bce_terms)  # what forward_into runs for reduction "none"
+
+
+def _float64_total(z: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.float64:
+    """The sum of ``bce_with_logits_elementwise`` for float64 z and y of one shape, without writing the
+    elementwise loss: its three non-negative terms summed apart, in two buffers of z's shape. Call it
+    under ``np.errstate(**_QUIET)``; a total that is not finite needs ``_bce_terms`` instead.
+
+    (1 - y) max(z, 0) and y max(-z, 0) are summed by ``np.vdot`` (BLAS: a read-only pass, no
+    product written), log1p(e^-|z|) by NumPy's pairwise sum: ten passes instead of twelve. Float64
+    only: BLAS adds along a few SIMD lanes, measured within 1e-15 of the exact mean up to 6 million
+    elements, where float32 lost 2e-6; float32 keeps the pairwise sum of ``_bce_terms``.
+    """
+    b.fill(0)
+    np.maximum(z, b, out=a)  # max(z, 0)
+    np.minimum(z, b, out=b)  # n = min(z, 0)
+    negative_part = np.vdot(y, b)  # -sum(y max(-z, 0))
+    np.subtract(b, a, out=b)  # -|z|
+    np.exp(b, out=b)
+    np.log1p(b, out=b)
+    total = b.sum()
+    np.subtract(_one_like(b), y, out=b)
+    total += np.vdot(b, a) - negative_part
+    return total
+
+
+@_quiet(**_QUIET)
+def _bce_reduced(z, y, mean: bool, loss, positive, negative):
+    """The sum (or mean) of ``bce_with_logits_elementwise`` in the given buffers (``loss`` may be None:
+    allocated only if needed). Float64 z and y of one shape take ``_float64_total``; every other case,
+    and a total there that is not finite, the elementwise ``_bce_terms`` (which counts 0 * inf as 0)."""
+    if z.dtype == y.dtype == np.float64 and type(y) is np.ndarray and z.shape == y.shape:
+        total = _float64_total(z, y, positive, negative)
+        if math.isfinite(total):
+            return total / z.size if mean else total
+    if loss is None:
+        loss = np.empty(np.shape(y), positive.dtype)
+    loss, total = _bce_terms(z, y, loss, positive, negative)
+    if not mean:
+        return total
+    if math.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
+        return (loss / loss.size).sum()
+    return total / loss.size
+
+
 class BCEWithLogits(Op):
     """Binary cross-entropy of sigmoid(z) against targets y, from the logits z, never log(0).
 
     Per element: -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z, whose derivative in z is
     σ(z) - y; computed so that it is accurate to a few ulps for any z (see
-    ``bce_with_logits_elementwise``), and summed pairwise (NumPy's sum). ``reduction`` is "sum",
-    "mean" or "none".
+    ``bce_with_logits_elementwise``). "sum" and "mean" add the three non-negative terms: in float64
+    apart, without writing the elementwise loss (``_float64_total``), otherwise pairwise (NumPy's
+    sum). ``reduction`` is "sum", "mean" or "none".
     """
 
     __slots__ = ("reduction",)
@@ -79,23 +127,11 @@ class BCEWithLogits(Op):
         return self.reduction
 
     def forward(self, z, y):
-        dtype = np.result_type(z, y)
-        loss, positive, negative = (
-            np.empty(np.shape(y), dtype),
-            np.empty(z.shape, dtype),
-            np.empty(z.shape, dtype),
-        )
-        with np.errstate(**_QUIET):
-            return self._reduced(*_bce_terms(z, y, loss, positive, negative))
-
-    def _reduced(self, loss, total):
         if self.reduction == "none":
-            return loss
-        if self.reduction == "sum":
-            return total
-        if np.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
-            return (loss / loss.size).sum()
-        return total / loss.size
+            return bce_with_logits_elementwise(z, y)
+        dtype = np.result_type(z, y)
+        positive, negative = np.empty(z.shape, dtype), np.empty(z.shape, dtype)
+        return _bce_reduced(z, y, self.reduction == "mean", None, positive, negative)
 
     def forward_scratch(self, z, y) -> tuple:
         """The buffers ``forward_into`` computes the elementwise loss in (when y has z's shape)."""
@@ -105,22 +141,25 @@ class BCEWithLogits(Op):
         return (spec,) * (2 if self.reduction == "none" else 3)
 
     def forward_into(self, out, z, y, scratch=()):
-        """The accurate per-element form in planned scratch buffers: no allocation when y has z's shape."""
+        """``forward`` in planned scratch buffers: no allocation when y has z's shape."""
         if not scratch:
             out[...] = self.forward(z, y)
-            return
-        with np.errstate(**_QUIET):
-            if self.reduction == "none":
-                _bce_terms(z, y, out, *scratch)
-            else:
-                out[...] = self._reduced(*_bce_terms(z, y, *scratch))
+        elif self.reduction == "none":
+            _bce_terms_quiet(z, y, out, *scratch)
+        else:
+            out[...] = _bce_reduced(z, y, self.reduction == "mean", *scratch)
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
-        if self.reduction != "none":  # g is one value: spread it over the elementwise loss's shape
-            shape = np.broadcast_shapes(z.shape, y.shape)  # z's or y's, whichever broadcasts larger
-            g = _broadcast_to(g / int(np.prod(shape)) if self.reduction == "mean" else g, shape)
-        if need_z and _is_array(g) and z.shape == g.shape:  # plain backward: one buffer, in place
+        if self.reduction != "none" and _is_array(g) and z.shape == y.shape:  # one value: a scale
+            g = g / z.size if self.reduction == "mean" else g  # as vjp_into: no broadcast view
+            in_place = True
+        else:
+            if self.reduction != "none":  # g is one value: spread it over the elementwise loss's shape
+                shape = np.broadcast_shapes(z.shape, y.shape)  # z's or y's, whichever broadcasts larger
+                g = _broadcast_to(g / int(np.prod(shape)) if self.reduction == "mean" else g, shape)
+            in_place = _is_array(g) and z.shape == g.shape
+        if need_z and in_place:  # plain backward: one buffer, in place
             gz = stable_sigmoid(z)
             gz -= y
             gz *= g
