@@ -51,9 +51,10 @@ def stable_sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1 / (1 + e^-z) for every float z, without warnings (into ``out`` when given; it may be z).
 
     e^-z underflows to 0 for z > 745 (giving 1, correctly rounded) and overflows to inf for
-    z < -709 (giving 0 where the true value is a subnormal below 1e-308); only those two warnings
-    are silenced. Elsewhere relative precision is full. One exp and three in-place passes (no masks,
-    no where=); 1 / t as a division, twice as fast as ``np.reciprocal`` in float64 and the same bits.
+    z < -709 (giving 0 where the true value is a subnormal below 1e-308), and between -709 and
+    -708 the quotient is subnormal: only overflow and underflow are silenced, by one errstate.
+    Elsewhere relative precision is full. One exp and three in-place passes (no masks, no where=);
+    1 / t as a division, twice as fast as ``np.reciprocal`` in float64 and the same bits.
     """
     t = np.negative(z, out=np.empty_like(z) if out is None else out)  # out=: stays an array for 0-d z
     np.exp(t, out=t)
