@@ -165,3 +165,19 @@ def test_a_float64_total_with_every_term_nonzero_is_accurate(reduction):
     if reduction == "mean":
         reference /= z.size
     assert abs((got - reference) / reference) <= 2e-15
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gradients_where_the_sigmoid_is_subnormal_raise_no_warning(reduction):
+    # sigmoid(-709) is about 1.2e-308, below the smallest normal float: it and its product with the
+    # mean's 1/n are rounded quietly, even under np.errstate(all="raise")
+    z = Tensor([-709.0, -708.9, 3.0, -1000.0], requires_grad=True)
+    y = np.array([0.0, 0.0, 1.0, 0.0])
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        loss = ag.binary_cross_entropy_with_logits(z, y, reduction=reduction)
+        loss.backward(np.ones(4) if reduction == "none" else None)
+    sigmoid = np.array([float(1 / (1 + mpmath.exp(-mpmath.mpf(v)))) for v in z.data])
+    expected = (sigmoid - y) / (4 if reduction == "mean" else 1)
+    tiny = 2 * float(np.finfo(np.float64).smallest_subnormal)
+    np.testing.assert_allclose(z.grad, expected, rtol=1e-14, atol=tiny)  # sigmoid(3) - 1 cancels: 1e-14

@@ -9,7 +9,7 @@ import numpy as np
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .base import Op, _is_array, _sum_into
-from .elementwise import _one_like, _quiet, _sigmoid, stable_sigmoid
+from .elementwise import _one_like, _quiet, _sigmoid, _sigmoid_into
 from .reductions import log_softmax
 from .shapes import _broadcast_to, _scatter_add
 
@@ -105,6 +105,16 @@ def _bce_reduced(z, y, mean: bool, loss, positive, negative):
     return total / loss.size
 
 
+@_quiet(over="ignore", under="ignore")
+def _sigmoid_minus_target(z: np.ndarray, y, scale, out: np.ndarray | None = None) -> np.ndarray:
+    """(σ(z) - y) scale, the gradient in z, into ``out`` (new when None): ``stable_sigmoid`` and the
+    two in-place passes under its one errstate, so a subnormal σ(z) or product is just rounded."""
+    gz = _sigmoid_into(z, np.empty_like(z) if out is None else out)
+    gz -= y
+    gz *= scale
+    return gz
+
+
 class BCEWithLogits(Op):
     """Binary cross-entropy of sigmoid(z) against targets y, from the logits z, never log(0).
 
@@ -160,9 +170,7 @@ class BCEWithLogits(Op):
                 g = _broadcast_to(g / int(np.prod(shape)) if self.reduction == "mean" else g, shape)
             in_place = _is_array(g) and z.shape == g.shape
         if need_z and in_place:  # plain backward: one buffer, in place
-            gz = stable_sigmoid(z)
-            gz -= y
-            gz *= g
+            gz = _sigmoid_minus_target(z, y, g)
         else:
             gz = g * (_sigmoid(z) - y) if need_z else None
         gy = -(g * z) if need_y else None
@@ -180,9 +188,7 @@ class BCEWithLogits(Op):
             np.multiply(scale, z, out=gy)
             np.negative(gy, out=gy)
         if gz is not None:
-            stable_sigmoid(z, out=gz)
-            gz -= y
-            gz *= scale
+            _sigmoid_minus_target(z, y, scale, gz)
 
     vjp_in_place = (0,)
 
