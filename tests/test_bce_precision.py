@@ -181,3 +181,30 @@ def test_gradients_where_the_sigmoid_is_subnormal_raise_no_warning(reduction):
     expected = (sigmoid - y) / (4 if reduction == "mean" else 1)
     tiny = 2 * float(np.finfo(np.float64).smallest_subnormal)
     np.testing.assert_allclose(z.grad, expected, rtol=1e-14, atol=tiny)  # sigmoid(3) - 1 cancels: 1e-14
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    ("z", "y"),
+    [
+        ([0.5, -2.0, 40.0, -3.0], [1.0, 0.0, 0.3, 0.5]),
+        ([np.inf, -np.inf, 1.0], [1.0, 0.0, 0.5]),  # zero weight times an infinite logit: the careful path
+        ([np.inf, 2.0], [0.5, 1.0]),
+        ([3e38, 3e38], [0.0, 0.0]),  # float32's sum overflows, its mean does not
+    ],
+    ids=str,
+)
+def test_the_compiled_forward_into_planned_scratch_gives_the_eager_forward_bit_for_bit(
+    dtype, reduction, z, y
+):
+    z, y = np.array(z, dtype), np.array(y, dtype)
+    op = ag.ops.BCEWithLogits(reduction)
+    scratch = tuple(np.full(shape, np.nan, spec_dtype) for shape, spec_dtype in op.forward_scratch(z, y))
+    out = np.empty(z.shape if reduction == "none" else (), dtype)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        op.forward_into(out, z, y, scratch)
+        eager = op.forward(z, y)
+    np.testing.assert_array_equal(out, eager)
+    assert np.isnan(out).sum() == 0

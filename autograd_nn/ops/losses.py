@@ -144,11 +144,13 @@ class BCEWithLogits(Op):
         return _bce_reduced(z, y, self.reduction == "mean", None, positive, negative)
 
     def forward_scratch(self, z, y) -> tuple:
-        """The buffers ``forward_into`` computes the elementwise loss in (when y has z's shape)."""
+        """The buffers ``forward_into`` works in (when y has z's shape): two for the elementwise loss,
+        three for its sum or mean, two when z and y are float64 (``_float64_total``)."""
         if z.shape != y.shape:
             return ()
-        spec = (z.shape, np.result_type(z.dtype, y.dtype))
-        return (spec,) * (2 if self.reduction == "none" else 3)
+        dtype = np.result_type(z.dtype, y.dtype)
+        alone = self.reduction == "none" or z.dtype == y.dtype == np.float64
+        return ((z.shape, dtype),) * (2 if alone else 3)
 
     def forward_into(self, out, z, y, scratch=()):
         """``forward`` in planned scratch buffers: no allocation when y has z's shape."""
@@ -156,8 +158,9 @@ class BCEWithLogits(Op):
             out[...] = self.forward(z, y)
         elif self.reduction == "none":
             _bce_terms_quiet(z, y, out, *scratch)
-        else:
-            out[...] = _bce_reduced(z, y, self.reduction == "mean", *scratch)
+        else:  # the loss buffer, when float64 needs one after all, is allocated then
+            loss = scratch[0] if len(scratch) == 3 else None
+            out[...] = _bce_reduced(z, y, self.reduction == "mean", loss, *scratch[-2:])
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
