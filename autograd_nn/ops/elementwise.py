@@ -35,10 +35,17 @@ def _quiet(**flags):
 
 _NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
 
-# 1 as a 0-d array of each float dtype: a ufunc converts a Python scalar on every call (0.25 µs).
-_ONES = {np.dtype(t): np.ones((), t) for t in (np.float16, np.float32, np.float64, np.longdouble)}
-for _one in _ONES.values():
-    _one.flags.writeable = False
+# 0 and 1 as 0-d arrays of each float dtype: a ufunc converts a Python scalar on every call (0.25 µs).
+_FLOATS = (np.float16, np.float32, np.float64, np.longdouble)
+_ZEROS = {np.dtype(t): np.zeros((), t) for t in _FLOATS}
+_ONES = {np.dtype(t): np.ones((), t) for t in _FLOATS}
+for _constant in (*_ZEROS.values(), *_ONES.values()):
+    _constant.flags.writeable = False
+
+
+def _zero_like(a: np.ndarray):
+    """0 in ``a``'s dtype, ready for a ufunc (a 0-d array for the float dtypes)."""
+    return _ZEROS.get(a.dtype, 0)
 
 
 def _one_like(a: np.ndarray):

@@ -9,7 +9,7 @@ import numpy as np
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .base import Op, _is_array, _sum_into
-from .elementwise import _one_like, _quiet, _sigmoid, _sigmoid_into
+from .elementwise import _quiet, _sigmoid, _sigmoid_into, _zero_like
 from .reductions import log_softmax
 from .shapes import _broadcast_to, _scatter_add
 
@@ -24,31 +24,26 @@ def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
     Written as (1 - y) max(z, 0) + y max(-z, 0) + log1p(e^-|z|): three non-negative terms, so
     nothing cancels (for y = 1 it is softplus(-z), for y = 0 softplus(z)). A zero weight times an
-    infinite logit counts 0. No warnings; three temporaries, updated in place.
+    infinite logit counts 0. No warnings; two temporaries, updated in place.
     """
     dtype = np.result_type(z, y)
-    buffers = np.empty(np.shape(y), dtype), np.empty(z.shape, dtype), np.empty(z.shape, dtype)
-    return _bce_terms(z, y, *buffers)[0]
+    return _bce_terms(z, y, np.empty(np.shape(y), dtype), np.empty(z.shape, dtype))[0]
 
 
-def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
-    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape, and its
-    sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
+def _bce_terms(z, y, loss, e) -> tuple[np.ndarray, np.generic]:
+    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using a buffer ``e`` of z's shape, and
+    its sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
 
-    Twelve passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
-    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact. max and min take
-    a zeroed buffer, not 0: NumPy's fast loop wants two arrays (2.5x faster). The sum also tells
-    whether a zero weight met an infinite logit (0 * inf is NaN; that term counts 0, and there the
-    last term, log1p(e^-inf), is 0 too).
+    Nine passes. The first two terms are one product, z (H(z) - y) with H(z) = 1 for z > 0, else 0:
+    (1 - y) z for z > 0 and (-y) z otherwise, each term's own rounding (the same bits as computing
+    them apart) and never negative. The sum also tells whether a zero weight met an infinite logit
+    (0 * inf is NaN; that term counts 0, and there the last term, log1p(e^-inf), is 0 too).
     """
-    negative.fill(0)
-    np.maximum(z, negative, out=positive)
-    np.minimum(z, negative, out=negative)
-    same_shape = np.shape(y) == z.shape
-    loss = np.subtract(_one_like(positive), y, out=loss)
-    loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
-    e = np.subtract(negative, positive, out=positive)  # -|z|
-    loss -= np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
+    np.greater(z, _zero_like(z), out=e)  # H(z): 1.0 or 0.0
+    loss = np.subtract(e, y, out=loss if np.shape(y) == z.shape else None)
+    loss *= z  # (1 - y) max(z, 0) + y max(-z, 0)
+    np.abs(z, out=e)
+    np.negative(e, out=e)
     np.exp(e, out=e)
     np.log1p(e, out=e)
     loss += e
@@ -63,54 +58,11 @@ def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
 _bce_terms_quiet = _quiet(**_QUIET)(_bce_terms)  # what forward_into runs for reduction "none"
 
 
-def _float64_total(z: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.float64:
-    """The sum of ``bce_with_logits_elementwise`` for float64 z and y of one shape, without writing the
-    elementwise loss: its three non-negative terms summed apart, in two buffers of z's shape. Call it
-    under ``np.errstate(**_QUIET)``; a total that is not finite needs ``_bce_terms`` instead.
-
-    (1 - y) max(z, 0) and y max(-z, 0) are summed by ``np.vdot`` (BLAS: a read-only pass, no
-    product written), log1p(e^-|z|) by NumPy's pairwise sum: ten passes instead of twelve, 10% faster
-    (0.5 µs on a mini-batch's 64x10). Only for float64 and at most ``_FLOAT64_TOTAL_SIZE`` elements:
-    BLAS adds along a few SIMD lanes, not pairwise (float32 lost 1.7e-6 at 6 million elements, float64
-    2e-16 at 10,000), and above 10,000 elements OpenBLAS wakes its threads for a dot, which on a busy
-    machine, beside fresh allocations, cost more than the two passes saved.
-    """
-    b.fill(0)
-    np.maximum(z, b, out=a)  # max(z, 0)
-    np.minimum(z, b, out=b)  # n = min(z, 0)
-    negative_part = np.vdot(y, b)  # -sum(y max(-z, 0))
-    np.subtract(b, a, out=b)  # -|z|
-    np.exp(b, out=b)
-    np.log1p(b, out=b)
-    total = b.sum()
-    np.subtract(_one_like(b), y, out=b)
-    total += np.vdot(b, a) - negative_part
-    return total
-
-
-_FLOAT64_TOTAL_SIZE = 10_000
-
-
-def _float64_total_fits(z, y) -> bool:
-    """Whether a sum or mean of z and y (arrays, or anything with shape and dtype) takes ``_float64_total``."""
-    return (
-        z.dtype == y.dtype == np.float64 and z.shape == y.shape and math.prod(z.shape) <= _FLOAT64_TOTAL_SIZE
-    )
-
-
 @_quiet(**_QUIET)
-def _bce_reduced(z, y, mean: bool, loss, positive, negative):
-    """The sum (or mean) of ``bce_with_logits_elementwise`` in the given buffers (``loss`` may be None:
-    allocated only if needed). Float64 z and y of one shape, up to 10,000 elements, take
-    ``_float64_total``; every other case, and a total there that is not finite, the elementwise
-    ``_bce_terms`` (which counts 0 * inf as 0)."""
-    if type(y) is np.ndarray and _float64_total_fits(z, y):
-        total = _float64_total(z, y, positive, negative)
-        if math.isfinite(total):
-            return total / z.size if mean else total
-    if loss is None:
-        loss = np.empty(np.shape(y), positive.dtype)
-    loss, total = _bce_terms(z, y, loss, positive, negative)
+def _bce_reduced(z, y, mean: bool, loss, e):
+    """The sum (or mean) of ``bce_with_logits_elementwise``, computed in the buffers ``loss`` and ``e``
+    (pairwise, NumPy's sum). A sum that overflowed gives the mean from the elementwise loss."""
+    loss, total = _bce_terms(z, y, loss, e)
     if not mean:
         return total
     if math.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
@@ -133,9 +85,8 @@ class BCEWithLogits(Op):
 
     Per element: -y log σ(z) - (1-y) log(1-σ(z)) = softplus(z) - y z, whose derivative in z is
     σ(z) - y; computed so that it is accurate to a few ulps for any z (see
-    ``bce_with_logits_elementwise``). "sum" and "mean" add the three non-negative terms: for float64
-    up to 10,000 elements apart, without writing the elementwise loss (``_float64_total``), otherwise
-    pairwise (NumPy's sum). ``reduction`` is "sum", "mean" or "none".
+    ``bce_with_logits_elementwise``), and summed pairwise (NumPy's sum). ``reduction`` is "sum",
+    "mean" or "none".
     """
 
     __slots__ = ("reduction",)
@@ -153,17 +104,16 @@ class BCEWithLogits(Op):
         if self.reduction == "none":
             return bce_with_logits_elementwise(z, y)
         dtype = np.result_type(z, y)
-        positive, negative = np.empty(z.shape, dtype), np.empty(z.shape, dtype)
-        return _bce_reduced(z, y, self.reduction == "mean", None, positive, negative)
+        loss, e = np.empty(np.shape(y), dtype), np.empty(z.shape, dtype)
+        return _bce_reduced(z, y, self.reduction == "mean", loss, e)
 
     def forward_scratch(self, z, y) -> tuple:
-        """The buffers ``forward_into`` works in (when y has z's shape): two for the elementwise loss,
-        three for its sum or mean, two when that is ``_float64_total``'s."""
+        """The buffers ``forward_into`` works in (when y has z's shape): the elementwise loss's, unless
+        that is the output, and one for log1p(e^-|z|)."""
         if z.shape != y.shape:
             return ()
-        dtype = np.result_type(z.dtype, y.dtype)
-        alone = self.reduction == "none" or _float64_total_fits(z, y)
-        return ((z.shape, dtype),) * (2 if alone else 3)
+        spec = (z.shape, np.result_type(z.dtype, y.dtype))
+        return (spec,) * (1 if self.reduction == "none" else 2)
 
     def forward_into(self, out, z, y, scratch=()):
         """``forward`` in planned scratch buffers: no allocation when y has z's shape."""
@@ -171,9 +121,8 @@ class BCEWithLogits(Op):
             out[...] = self.forward(z, y)
         elif self.reduction == "none":
             _bce_terms_quiet(z, y, out, *scratch)
-        else:  # the loss buffer, when float64 needs one after all, is allocated then
-            loss = scratch[0] if len(scratch) == 3 else None
-            out[...] = _bce_reduced(z, y, self.reduction == "mean", loss, *scratch[-2:])
+        else:
+            out[...] = _bce_reduced(z, y, self.reduction == "mean", *scratch)
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
