@@ -299,6 +299,22 @@ def test_sigmoid_of_the_extremes_of_the_float_range():
     np.testing.assert_array_equal(s.data, [0.0, 1.0, 0.0, 1.0])
 
 
+@pytest.mark.parametrize(
+    ("dtype", "logits"), [(np.float64, [-708.5, -709.0, -709.7]), (np.float32, [-87.5, -88.0, -88.7])]
+)
+def test_sigmoid_is_warning_free_where_its_value_is_subnormal(dtype, logits):
+    # There e^-z is finite but 1 / (1 + e^-z) is below the smallest normal float: the division
+    # underflows, which raised under np.errstate(all="raise") before; the value is about e^z
+    z = np.array(logits, dtype=dtype)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        s = ag.sigmoid(Tensor(z)).data
+    with np.errstate(under="ignore"):
+        expected = np.exp(z.astype(np.float64)).astype(dtype)
+    assert (s > 0).all() and (s < np.finfo(dtype).tiny).all()
+    np.testing.assert_allclose(s, expected, rtol=0, atol=2 * float(np.finfo(dtype).smallest_subnormal))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_binary_cross_entropy_with_logits_is_finite_and_warning_free_at_plus_minus_1000(reduction):
     z = Tensor([1000.0, -1000.0, 1000.0, -1000.0], requires_grad=True)

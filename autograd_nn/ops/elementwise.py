@@ -3,26 +3,76 @@ with the numerically careful helpers they use."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import tensor as _tensor
 from .base import Op, _data, _fits, _is_array, _sum_into
 
 
+def _quiet(**flags):
+    """``np.errstate(**flags)`` around every call of the decorated function.
+
+    NumPy 2's decorator form sets the state without building a context object per call (about
+    0.3 µs instead of 0.75 µs; it matters for ops on small arrays) and is thread-safe. NumPy 1's
+    keeps the saved state on the one shared object, so there each call enters its own ``errstate``.
+    """
+
+    def decorate(function):
+        if _NUMPY_2:
+            return np.errstate(**flags)(function)
+
+        @functools.wraps(function)
+        def quieted(*args, **kwargs):
+            with np.errstate(**flags):
+                return function(*args, **kwargs)
+
+        return quieted
+
+    return decorate
+
+
+_NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
+
+# 0 and 1 as 0-d arrays of each float dtype: a ufunc converts a Python scalar on every call (0.25 µs).
+_FLOATS = (np.float16, np.float32, np.float64, np.longdouble)
+_ZEROS = {np.dtype(t): np.zeros((), t) for t in _FLOATS}
+_ONES = {np.dtype(t): np.ones((), t) for t in _FLOATS}
+for _constant in (*_ZEROS.values(), *_ONES.values()):
+    _constant.flags.writeable = False
+
+
+def _zero_like(a: np.ndarray):
+    """0 in ``a``'s dtype, ready for a ufunc (a 0-d array for the float dtypes)."""
+    return _ZEROS.get(a.dtype, 0)
+
+
+def _one_like(a: np.ndarray):
+    """1 in ``a``'s dtype, ready for a ufunc (a 0-d array for the float dtypes)."""
+    return _ONES.get(a.dtype, 1)
+
+
+@_quiet(over="ignore", under="ignore")
 def stable_sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1 / (1 + e^-z) for every float z, without warnings (into ``out`` when given; it may be z).
 
     e^-z underflows to 0 for z > 745 (giving 1, correctly rounded) and overflows to inf for
-    z < -709 (giving 0 where the true value is a subnormal below 1e-308); only those two warnings
-    are silenced. Elsewhere relative precision is full. One exp and three in-place passes (no masks,
-    no where=).
+    z < -709 (giving 0 where the true value is a subnormal below 1e-308), and between -709 and
+    -708 the quotient is subnormal: only overflow and underflow are silenced, by one errstate.
+    Elsewhere relative precision is full. One exp and three in-place passes (no masks, no where=);
+    1 / t as a division, twice as fast as ``np.reciprocal`` in float64 and the same bits.
     """
-    t = np.negative(z, out=np.empty_like(z) if out is None else out)  # out=: stays an array for 0-d z
-    with np.errstate(over="ignore", under="ignore"):
-        np.exp(t, out=t)
-    t += 1
-    np.reciprocal(t, out=t)
-    return t
+    return _sigmoid_into(z, np.empty_like(z) if out is None else out)
+
+
+def _sigmoid_into(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``stable_sigmoid``'s arithmetic into ``t``, for callers already under its errstate."""
+    np.negative(z, out=t)  # out=: stays an array for 0-d z
+    np.exp(t, out=t)
+    one = _one_like(t)
+    np.add(t, one, out=t)
+    return np.divide(one, t, out=t)
 
 
 def stable_softplus(z: np.ndarray) -> np.ndarray:
@@ -96,7 +146,7 @@ class Sigmoid(Op):
 
     def vjp(self, g, out, x):
         if _is_array(g):  # plain backward: one fresh buffer, updated in place (fewer temporaries)
-            d = 1 - out
+            d = np.subtract(_one_like(out), out)
             d *= out
             d *= g
             return (d,)
@@ -106,10 +156,10 @@ class Sigmoid(Op):
         gx = grads[0]
         if gx is g:  # the replay needs neither g nor out any more: no temporary at all
             gx *= out
-            np.subtract(1, out, out=out)
+            np.subtract(_one_like(out), out, out=out)
             gx *= out
         else:
-            np.subtract(1, out, out=gx)
+            np.subtract(_one_like(out), out, out=gx)
             gx *= out
             gx *= g
 

@@ -2,51 +2,48 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .base import Op, _is_array, _sum_into
-from .elementwise import _sigmoid, stable_sigmoid
+from .elementwise import _quiet, _sigmoid, _sigmoid_into, _zero_like
 from .reductions import log_softmax
 from .shapes import _broadcast_to, _scatter_add
 
+# 0 * inf gives NaN (set to 0 in _bce_terms); e^-|z| underflows to 0 for |z| > 745, the right value;
+# a sum above the largest float is inf, the rounded value. One errstate per call for all of them.
+_QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
 
+
+@_quiet(**_QUIET)
 def bce_with_logits_elementwise(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     """softplus(z) - y z, elementwise, to a few ulps for every z (±inf included) and y in [0, 1].
 
     Written as (1 - y) max(z, 0) + y max(-z, 0) + log1p(e^-|z|): three non-negative terms, so
     nothing cancels (for y = 1 it is softplus(-z), for y = 0 softplus(z)). A zero weight times an
-    infinite logit counts 0. No warnings; three temporaries, updated in place.
+    infinite logit counts 0. No warnings; two temporaries, updated in place.
     """
     dtype = np.result_type(z, y)
-    with np.errstate(**_QUIET):
-        return _bce_terms(
-            z, y, np.empty(np.shape(y), dtype), np.empty(z.shape, dtype), np.empty(z.shape, dtype)
-        )[0]
+    return _bce_terms(z, y, np.empty(np.shape(y), dtype), np.empty(z.shape, dtype))[0]
 
 
-# 0 * inf gives NaN in _bce_terms (set to 0 there); e^-|z| underflows to 0 for |z| > 745, the right
-# value; a sum above the largest float is inf, the rounded value. One errstate for all of them.
-_QUIET = {"invalid": "ignore", "over": "ignore", "under": "ignore"}
+def _bce_terms(z, y, loss, e) -> tuple[np.ndarray, np.generic]:
+    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using a buffer ``e`` of z's shape, and
+    its sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
 
-
-def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
-    """``bce_with_logits_elementwise`` into ``loss`` (y's shape) using two buffers of z's shape, and its
-    sum; loss is a new array when y broadcasts against z. Call it under ``np.errstate(**_QUIET)``.
-
-    Eleven passes: with n = min(z, 0) (so max(-z, 0) = -n), y max(-z, 0) is subtracted as y n, and
-    -|z| = n - max(z, 0); every step that changes a sign or adds a zero is exact. The sum also tells
-    whether a zero weight met an infinite logit (0 * inf is NaN; that term counts 0, and there the
-    last term, log1p(e^-inf), is 0 too).
+    Nine passes. The first two terms are one product, z (H(z) - y) with H(z) = 1 for z > 0, else 0:
+    (1 - y) z for z > 0 and (-y) z otherwise, each term's own rounding (the same bits as computing
+    them apart) and never negative. The sum also tells whether a zero weight met an infinite logit
+    (0 * inf is NaN; that term counts 0, and there the last term, log1p(e^-inf), is 0 too).
     """
-    np.maximum(z, 0, out=positive)  # out=: arrays even when 0-d
-    np.minimum(z, 0, out=negative)
-    same_shape = np.shape(y) == z.shape
-    loss = np.subtract(1, y, out=loss)
-    loss = np.multiply(loss, positive, out=loss if same_shape else None)  # (1 - y) max(z, 0)
-    e = np.subtract(negative, positive, out=positive)  # -|z|
-    loss -= np.multiply(negative, y, out=negative if same_shape else None)  # + y max(-z, 0)
+    np.greater(z, _zero_like(z), out=e)  # H(z): 1.0 or 0.0
+    loss = np.subtract(e, y, out=loss if np.shape(y) == z.shape else None)
+    loss *= z  # (1 - y) max(z, 0) + y max(-z, 0)
+    np.abs(z, out=e)
+    np.negative(e, out=e)
     np.exp(e, out=e)
     np.log1p(e, out=e)
     loss += e
@@ -56,6 +53,31 @@ def _bce_terms(z, y, loss, positive, negative) -> tuple[np.ndarray, np.generic]:
         np.copyto(loss, 0, where=(weight == 0) & np.isinf(z))
         total = loss.sum()
     return loss, total
+
+
+_bce_terms_quiet = _quiet(**_QUIET)(_bce_terms)  # what forward_into runs for reduction "none"
+
+
+@_quiet(**_QUIET)
+def _bce_reduced(z, y, mean: bool, loss, e):
+    """The sum (or mean) of ``bce_with_logits_elementwise``, computed in the buffers ``loss`` and ``e``
+    (pairwise, NumPy's sum). A sum that overflowed gives the mean from the elementwise loss."""
+    loss, total = _bce_terms(z, y, loss, e)
+    if not mean:
+        return total
+    if math.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
+        return (loss / loss.size).sum()
+    return total / loss.size
+
+
+@_quiet(over="ignore", under="ignore")
+def _sigmoid_minus_target(z: np.ndarray, y, scale, out: np.ndarray | None = None) -> np.ndarray:
+    """(σ(z) - y) scale, the gradient in z, into ``out`` (new when None): ``stable_sigmoid`` and the
+    two in-place passes under its one errstate, so a subnormal σ(z) or product is just rounded."""
+    gz = _sigmoid_into(z, np.empty_like(z) if out is None else out)
+    gz -= y
+    gz *= scale
+    return gz
 
 
 class BCEWithLogits(Op):
@@ -79,51 +101,41 @@ class BCEWithLogits(Op):
         return self.reduction
 
     def forward(self, z, y):
-        dtype = np.result_type(z, y)
-        loss, positive, negative = (
-            np.empty(np.shape(y), dtype),
-            np.empty(z.shape, dtype),
-            np.empty(z.shape, dtype),
-        )
-        with np.errstate(**_QUIET):
-            return self._reduced(*_bce_terms(z, y, loss, positive, negative))
-
-    def _reduced(self, loss, total):
         if self.reduction == "none":
-            return loss
-        if self.reduction == "sum":
-            return total
-        if np.isinf(total) and np.isfinite(loss).all():  # the sum overflowed but the mean does not
-            return (loss / loss.size).sum()
-        return total / loss.size
+            return bce_with_logits_elementwise(z, y)
+        dtype = np.result_type(z, y)
+        loss, e = np.empty(np.shape(y), dtype), np.empty(z.shape, dtype)
+        return _bce_reduced(z, y, self.reduction == "mean", loss, e)
 
     def forward_scratch(self, z, y) -> tuple:
-        """The buffers ``forward_into`` computes the elementwise loss in (when y has z's shape)."""
+        """The buffers ``forward_into`` works in (when y has z's shape): the elementwise loss's, unless
+        that is the output, and one for log1p(e^-|z|)."""
         if z.shape != y.shape:
             return ()
         spec = (z.shape, np.result_type(z.dtype, y.dtype))
-        return (spec,) * (2 if self.reduction == "none" else 3)
+        return (spec,) * (1 if self.reduction == "none" else 2)
 
     def forward_into(self, out, z, y, scratch=()):
-        """The accurate per-element form in planned scratch buffers: no allocation when y has z's shape."""
+        """``forward`` in planned scratch buffers: no allocation when y has z's shape."""
         if not scratch:
             out[...] = self.forward(z, y)
-            return
-        with np.errstate(**_QUIET):
-            if self.reduction == "none":
-                _bce_terms(z, y, out, *scratch)
-            else:
-                out[...] = self._reduced(*_bce_terms(z, y, *scratch))
+        elif self.reduction == "none":
+            _bce_terms_quiet(z, y, out, *scratch)
+        else:
+            out[...] = _bce_reduced(z, y, self.reduction == "mean", *scratch)
 
     def vjp(self, g, out, z, y):
         need_z, need_y = self.needs_grad
-        if self.reduction != "none":  # g is one value: spread it over the elementwise loss's shape
-            shape = np.broadcast_shapes(z.shape, y.shape)  # z's or y's, whichever broadcasts larger
-            g = _broadcast_to(g / int(np.prod(shape)) if self.reduction == "mean" else g, shape)
-        if need_z and _is_array(g) and z.shape == g.shape:  # plain backward: one buffer, in place
-            gz = stable_sigmoid(z)
-            gz -= y
-            gz *= g
+        if self.reduction != "none" and _is_array(g) and z.shape == y.shape:  # one value: a scale
+            g = g / z.size if self.reduction == "mean" else g  # as vjp_into: no broadcast view
+            in_place = True
+        else:
+            if self.reduction != "none":  # g is one value: spread it over the elementwise loss's shape
+                shape = np.broadcast_shapes(z.shape, y.shape)  # z's or y's, whichever broadcasts larger
+                g = _broadcast_to(g / int(np.prod(shape)) if self.reduction == "mean" else g, shape)
+            in_place = _is_array(g) and z.shape == g.shape
+        if need_z and in_place:  # plain backward: one buffer, in place
+            gz = _sigmoid_minus_target(z, y, g)
         else:
             gz = g * (_sigmoid(z) - y) if need_z else None
         gy = -(g * z) if need_y else None
@@ -141,9 +153,7 @@ class BCEWithLogits(Op):
             np.multiply(scale, z, out=gy)
             np.negative(gy, out=gy)
         if gz is not None:
-            stable_sigmoid(z, out=gz)
-            gz -= y
-            gz *= scale
+            _sigmoid_minus_target(z, y, scale, gz)
 
     vjp_in_place = (0,)
 
