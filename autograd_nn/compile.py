@@ -59,7 +59,14 @@ __all__ = ["CompiledCall", "CompiledFunction", "compile"]
 CHECKED_CALLS = 3  # replays of each signature that check=True compares with eager
 _RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-4}
 _DRAWN_OUTSIDE_THE_OP = {"dropout"}  # ops whose per-call random state a trace would freeze
-_SCALAR_OPERATORS = {ops.Add: " + ", ops.Sub: " - ", ops.Mul: " * ", ops.Div: " / "}
+# Arithmetic on 0-d values of one dtype as Python expressions on NumPy scalars (same numbers as the
+# ufuncs, a tenth of the time): the result, then each input's gradient, with the eager VJPs' formulas.
+_SCALAR_RULES = {
+    ops.Add: ("{a} + {b}", ("{g}", "{g}")),
+    ops.Sub: ("{a} - {b}", ("{g}", "-{g}")),
+    ops.Mul: ("{a} * {b}", ("{g} * {b}", "{g} * {a}")),
+    ops.Div: ("{a} / {b}", ("{g} / {b}", "-({g} * {out}) / {b}")),
+}
 
 
 def compile(fn: Callable | None = None, *, check: bool = False, cache_size: int = 8):
@@ -515,7 +522,8 @@ class _Program:
             into = (
                 _fast_path(op, "forward_into", "forward") is not None
                 and out != self.result
-                and self._scalar_operator(op, ins, out) is None
+                and self._scalar_rule(op, ins, out) is None
+                and getattr(op, "expression", None) is None
             )
             self.kind[out] = "buffer" if into else "fresh"
             inplace = ((out, ins),) if into and _fast_path(op, "forward_in_place", "forward") else ()
@@ -551,8 +559,9 @@ class _Program:
                     grads.append(c)
                 else:
                     grads.append(None)
-            passes = self._passes_gradient(op, ins, out)  # preferred: no call, no pass over g
-            into = not passes and _fast_path(op, "vjp_into", "vjp") is not None
+            scalar = self._scalar_rule(op, ins, out) is not None  # Python expressions on NumPy scalars
+            passes = not scalar and self._passes_gradient(op, ins, out)  # next best: no call, no pass over g
+            into = not (scalar or passes) and _fast_path(op, "vjp_into", "vjp") is not None
             for c in grads:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
@@ -576,13 +585,18 @@ class _Program:
             else:
                 self.leaf_grads.append((v, g))
 
-    def _scalar_operator(self, op: ops.Op, ins: list[int], out: int) -> str | None:
-        """The Python operator for arithmetic on 0-d values of one dtype (an L2 term's ``lam / (2 * m) *
-        total``): NumPy gives the same number as its ufunc, in a tenth of the time."""
-        operator = _SCALAR_OPERATORS.get(type(op))
-        if operator is None or self.shapes[out] or any(self.shapes[i] for i in ins):
+    def _scalar_rule(self, op: ops.Op, ins: list[int], out: int) -> tuple | None:
+        """``_SCALAR_RULES``' entry for arithmetic on 0-d values of one dtype (an L2 term's
+        ``lam / (2 * m) * total``), else None."""
+        rule = _SCALAR_RULES.get(type(op))
+        if rule is None or self.shapes[out] or any(self.shapes[i] for i in ins):
             return None
-        return operator if all(self.dtypes[i] == self.dtypes[out] for i in ins) else None
+        return rule if all(self.dtypes[i] == self.dtypes[out] for i in ins) else None
+
+    @staticmethod
+    def _operands(g: int | None, out: int, ins: list[int]) -> dict[str, str]:
+        """The names a scalar rule's expressions use, as the program's values."""
+        return {"g": f"e[{g}]", "out": f"e[{out}]", "a": f"e[{ins[0]}]", "b": f"e[{ins[-1]}]"}
 
     def _passes_gradient(self, op: ops.Op, ins: list[int], out: int) -> bool:
         """Whether each gradient op's VJP gives is g itself (``Op.vjp_passes_g``), summed to its input's
@@ -737,6 +751,7 @@ class _Program:
             "target": _target,
             "empty": np.empty,
             "add": np.add,
+            "vdot": np.vdot,
             "fit": _fit,
             "axes": {},
         }
@@ -859,9 +874,11 @@ class _Program:
         op = names[f"op{s}"] = self.ops[step.node]
         if s < self.forward_steps:
             (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
-            operator = self._scalar_operator(op, step.ins, out)
-            if operator is not None:  # a NumPy scalar: every op takes one, and the caller gets an array
-                return [f"e[{out}] = {operator.join(f'e[{i}]' for i in step.ins)}"]
+            rule = self._scalar_rule(op, step.ins, out)
+            if rule is not None:  # a NumPy scalar: every op takes one, and the caller gets an array
+                return [f"e[{out}] = {rule[0].format(**self._operands(None, out, step.ins))}"]
+            if getattr(op, "expression", None) is not None:  # one of this module's ops, written out
+                return [f"e[{out}] = {op.expression.format(*[f'e[{i}]' for i in step.ins])}"]
             if _fast_path(op, "forward_into", "forward") is None:
                 return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
             if step.scratch:
@@ -883,6 +900,10 @@ class _Program:
         contributions = iter(step.outs)  # in input order
         grads = [next(contributions) if i in self.needs_grad else None for i in ins]
         g = step.ins[0]
+        rule = self._scalar_rule(op, ins, out)
+        if rule is not None:
+            operands = self._operands(g, out, ins)
+            return [f"e[{c}] = {rule[1][k].format(**operands)}" for k, c in enumerate(grads) if c is not None]
         passes = self._passes_gradient(op, ins, out)
         if not passes and _fast_path(op, "vjp_into", "vjp") is not None:
             lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
@@ -898,11 +919,8 @@ class _Program:
                     lines.append(f"e[{c}] = fit(e[{g}], S{i}, D{i}, op{s}, axes)")
             return lines
         lines = [f"r = op{s}.vjp(e[{g}], {', '.join(given)})"]
-        scalar = self._scalar_operator(op, ins, out) is not None
         for k, (c, i) in enumerate(zip(grads, ins, strict=True)):
-            if c is not None and scalar:  # 0-d values of one dtype: r[k] is the gradient already
-                lines.append(f"e[{c}] = r[{k}]")
-            elif c is not None:
+            if c is not None:
                 names[f"S{i}"], names[f"D{i}"] = self.shapes[i], self.dtypes[i]
                 lines.append(f"e[{c}] = fit(r[{k}], S{i}, D{i}, op{s}, axes)")
         return lines
@@ -1173,15 +1191,13 @@ class _SumOfSquares(ops.Op):
 
     __slots__ = ()
     name = "sum"
+    expression = "vdot({0}, {0})"  # what the program runs: a NumPy scalar, no call of forward
 
     def details(self) -> str:
         return "x**2"
 
     def forward(self, x):
         return np.asarray(np.vdot(x, x))
-
-    def forward_into(self, out, x):
-        out[...] = np.vdot(x, x)
 
     def vjp(self, g, out, x):
         return (g * 2 * x,)
