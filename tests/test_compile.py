@@ -83,10 +83,14 @@ def test_the_tutorial_step_runs_fused_products_and_l2_terms_and_source_names_eve
     assert "# sigmoid" in forward and "# bce_with_logits(sum)" in forward
 
 
-@pytest.mark.parametrize("form", ["x @ w.T + b", "b + x @ w.T"])
-def test_a_layer_runs_as_one_fused_op_with_eagers_values_and_gradients(form):
+@pytest.mark.parametrize(
+    ("form", "x_dtype"),
+    [("x @ w.T + b", np.float64), ("b + x @ w.T", np.float64), ("x @ w.T + b", np.float32)],
+)
+def test_a_layer_runs_as_one_fused_op_with_eagers_values_and_gradients(form, x_dtype):
     rng = np.random.default_rng(2)
     x, w, b = (Tensor(rng.normal(size=shape), requires_grad=True) for shape in [(7, 4), (3, 4), (3,)])
+    x = Tensor(x.data.astype(x_dtype), requires_grad=True)  # float32 rows against float64 weights too
     layer = (lambda x: x @ w.T + b) if form == "x @ w.T + b" else (lambda x: b + x @ w.T)
 
     def cost(x):
