@@ -149,14 +149,21 @@ class CompiledFunction:
 
 
 class CompiledCall(ops.Op):
-    """The node of a compiled call's result: its VJP runs the planned backward of that call."""
+    """One replay, and the node of its result: its VJP runs the planned backward of that call. It holds
+    the call's arguments, the arrays its leaves had and their versions (to replay the forward again,
+    and to check the leaves were not changed in place since)."""
 
-    __slots__ = ("call",)
+    __slots__ = ("arguments", "externals", "parameters", "program", "versions")
     name = "compiled"
     keeps_inputs = False
 
+    def __init__(self, program: _Program, arguments: tuple, externals: list) -> None:
+        self.program, self.arguments, self.externals = program, arguments, externals
+        self.versions: tuple = ()
+        self.parameters: list = []  # the argument arrays its ops took as parameters (an index, say)
+
     def details(self) -> str:
-        return self.call.program.name
+        return self.program.name
 
     def forward(self, *xs):
         raise AutogradError("compiled: a compiled call's node is created by its replay, never applied")
@@ -164,10 +171,10 @@ class CompiledCall(ops.Op):
     def vjp(self, g, out, *leaves):
         if not isinstance(g, np.ndarray):
             raise AutogradError(
-                f"compiled {self.call.program.name}: backward(create_graph=True) cannot go through a compiled "
+                f"compiled {self.program.name}: backward(create_graph=True) cannot go through a compiled "
                 "call; call the function uncompiled to differentiate its gradients"
             )
-        return self.call.program.backward(self.call, g)
+        return self.program.backward(self, g)
 
 
 class _CompiledResult(Tensor):
@@ -187,9 +194,9 @@ class _CompiledResult(Tensor):
             return super().backward(grad, create_graph)  # a node of an eager graph, or hooks: the engine
         recording = STATE.enabled
         STATE.enabled = False
-        seed = node.call.program.unit_seed
+        seed = node.program.unit_seed
         try:
-            grads = node.call.program.backward(node.call, seed)
+            grads = node.program.backward(node, seed)
         finally:
             STATE.enabled = recording
         for leaf, g in zip(leaves, grads, strict=True):
@@ -273,17 +280,6 @@ class _Step:
         self.scratch: tuple = ()  # (shape, dtype) of each buffer the step needs only while it runs
 
 
-class _Call:
-    """One replay: its arguments, the arrays its leaves had, and their versions, for its backward."""
-
-    __slots__ = ("arguments", "externals", "parameters", "program", "versions")
-
-    def __init__(self, program: _Program, arguments: tuple, externals: list) -> None:
-        self.program, self.arguments, self.externals = program, arguments, externals
-        self.versions: tuple = ()
-        self.parameters: list = []  # the argument arrays its ops took as parameters (an index, say)
-
-
 class _Program:
     """The traced ops of one signature as a planned straight-line program (see the module docstring)."""
 
@@ -292,7 +288,7 @@ class _Program:
         self.wrapped_arguments = wrapped  # id(argument as fn got it) -> whether compile wrapped an array
         self.replays = 0
         self.lock = threading.Lock()
-        self.owner: _Call | None = None  # the call whose values the buffers hold
+        self.owner: CompiledCall | None = None  # the call whose values the buffers hold
         self.shapes: list[tuple[int, ...]] = []
         self.dtypes: list[np.dtype] = []
         self._record(tape, result, arguments)
@@ -967,7 +963,7 @@ class _Program:
         env = self.env
         reference = self._eager_reference(fn, args, kwargs) if check else None
         with self.lock:
-            call = _Call(self, arguments, self._enter(env, arguments))
+            call = CompiledCall(self, arguments, self._enter(env, arguments))
             if self.parameters_from_arguments:
                 call.parameters = [arguments[entry[3]] for entry in self.parameters_from_arguments]
                 self._set_parameters(call.parameters)
@@ -984,9 +980,8 @@ class _Program:
         result = _new(data, True)
         result.__class__ = _CompiledResult
         result._name = self.result_name
-        call.versions = self._versions(arguments)
-        node = CompiledCall()
-        node.call = call
+        node = call
+        node.versions = self._versions(arguments)
         node.targets = node.parents = self._targets(arguments)
         node.output, node.output_name, node.scope = None, self.result_name, STATE.scope
         node.shape, node.dtype = data.shape, data.dtype
@@ -1002,7 +997,7 @@ class _Program:
                 parts[position] = value
                 setattr(op, attribute, tuple(parts))
 
-    def backward(self, call: _Call, g: np.ndarray) -> tuple:
+    def backward(self, call: CompiledCall, g: np.ndarray) -> tuple:
         """The gradients of the call's leaves (``node.targets`` order), given g for its result."""
         if self._versions(call.arguments) != call.versions:
             self._changed_in_place(call)
@@ -1019,7 +1014,7 @@ class _Program:
             self.owner = None  # the backward overwrote values the forward left
         return grads
 
-    def _changed_in_place(self, call: _Call) -> None:
+    def _changed_in_place(self, call: CompiledCall) -> None:
         """Raise, naming the tensor the call read that was changed in place since."""
         for read, then, now in zip(
             self.read_tensors, call.versions, self._versions(call.arguments), strict=True
