@@ -150,10 +150,10 @@ def test_predict_writes_one_csv_row_per_example(trained_run, tmp_path):
     assert frame["predicted_label"].between(1, 10).all()
     assert ((frame["predicted_label"] % 10) == frame["predicted_digit"]).all()
     expected = Network.load(trained_run / "weights.npz").predict(
-        pd.read_excel(BUNDLED, sheet_name="X", header=None).to_numpy()
+        pd.read_excel(BUNDLED, sheet_name="X", header=None, engine="openpyxl").to_numpy()
     )
     np.testing.assert_array_equal(frame["predicted_label"], expected)
-    y = pd.read_excel(BUNDLED, sheet_name="y", header=None)[0].to_numpy()
+    y = pd.read_excel(BUNDLED, sheet_name="y", header=None, engine="openpyxl")[0].to_numpy()
     np.testing.assert_array_equal(frame["true_label"], y)
     np.testing.assert_array_equal(frame["correct"], expected == y)
 
