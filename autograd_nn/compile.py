@@ -17,10 +17,13 @@ that leads from a leaf needing a gradient to the result, its VJP, then the sums 
 Each intermediate value and gradient gets a buffer, and a buffer is reused by a later value once every
 value that may share its memory is dead (a linear scan, as a register allocator does). An op may write
 straight into its buffer (``Op.forward_into``, ``Op.vjp_into``) and, where it declares so, into the
-buffer of an input the program no longer needs: ``x @ W.T + b`` adds the bias into the product's
-buffer and the sigmoid overwrites it. Every other op runs its plain ``forward`` and ``vjp``. Two
-patterns run fused: ``x @ w.T`` (w's gradient in w's layout) and ``(x**2).sum()`` (one dot product).
-The program is generated as straight-line Python (``CompiledFunction.source()``).
+buffer of an input the program no longer needs: the sigmoid overwrites its layer's output. Every other
+op runs its plain ``forward`` and ``vjp``. Three patterns run fused: ``x @ w.T`` (w's gradient in w's
+layout), a layer ``x @ w.T + b`` (the bias added into the product's buffer, its gradient one
+matrix-vector product) and ``(x**2).sum()`` (one dot product). Arithmetic on 0-d values and its
+gradients are Python expressions on NumPy scalars (``_SCALAR_RULES``). The program is generated as
+straight-line Python (``CompiledFunction.source()``), its entry (reading the leaves, their versions
+and where their gradients go) too.
 
 Replay. A later call fills the leaves and runs the forward steps. The result it returns, and the
 gradients its ``backward()`` leaves in ``.grad``, are fresh arrays that belong to the caller: the
