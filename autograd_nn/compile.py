@@ -275,13 +275,18 @@ class _Stand:
 class _Step:
     """One instruction of the program: ``run(env)`` reads values ``ins`` and writes values ``outs``."""
 
-    __slots__ = ("inplace", "ins", "label", "node", "outs", "scratch")
+    __slots__ = ("how", "inplace", "ins", "label", "node", "outs", "scratch")
 
-    def __init__(self, label: str, ins: list[int], outs: list[int], inplace=(), node: int | None = None):
+    def __init__(
+        self, label: str, ins: list[int], outs: list[int], inplace=(), node: int | None = None, how: str = ""
+    ):
         self.label, self.ins, self.outs = label, ins, outs
         self.inplace = inplace  # (out, candidate inputs it may overwrite) pairs
         self.node = node  # the index of the traced op it runs (None: a sum of gradients)
         self.scratch: tuple = ()  # (shape, dtype) of each buffer the step needs only while it runs
+        # How its op runs: "scalar" (a _SCALAR_RULES expression), "expression" (this module's op written
+        # out), "into" (forward_into/vjp_into a buffer), "passes" (g handed on) or "plain" (forward/vjp)
+        self.how = how
 
 
 class _Program:
@@ -520,15 +525,16 @@ class _Program:
         for index, (op, ins, out, _) in enumerate(self.nodes):
             op.targets = tuple([True if i in self.needs_grad else None for i in ins])  # for op.needs_grad
             self.ops.append(op)
-            into = (
-                _fast_path(op, "forward_into", "forward") is not None
-                and out != self.result
-                and self._scalar_rule(op, ins, out) is None
-                and getattr(op, "expression", None) is None
-            )
+            if self._scalar_rule(op, ins, out) is not None:
+                how = "scalar"
+            elif getattr(op, "expression", None) is not None:
+                how = "expression"
+            else:
+                how = "plain" if _fast_path(op, "forward_into", "forward") is None else "into"
+            into = how == "into" and out != self.result  # (the result is a new array at every call)
             self.kind[out] = "buffer" if into else "fresh"
             inplace = ((out, ins),) if into and _fast_path(op, "forward_in_place", "forward") else ()
-            step = _Step(op.label(), ins, [out], inplace, node=index)
+            step = _Step(op.label(), ins, [out], inplace, node=index, how=how)
             scratch = _fast_path(op, "forward_scratch", "forward")
             if scratch is not None:
                 step.scratch = tuple(scratch(op, *[_Stand(self.shapes[i], self.dtypes[i]) for i in ins]))
@@ -560,13 +566,17 @@ class _Program:
                     grads.append(c)
                 else:
                     grads.append(None)
-            scalar = self._scalar_rule(op, ins, out) is not None  # Python expressions on NumPy scalars
-            passes = not scalar and self._passes_gradient(op, ins, out)  # next best: no call, no pass over g
-            into = not (scalar or passes) and _fast_path(op, "vjp_into", "vjp") is not None
+            if self._scalar_rule(op, ins, out) is not None:  # Python expressions on NumPy scalars
+                how = "scalar"
+            elif self._passes_gradient(op, ins, out):  # next best: no call, no pass over g
+                how = "passes"
+            else:
+                how = "plain" if _fast_path(op, "vjp_into", "vjp") is None else "into"
+            into = how == "into"
             for c in grads:
                 if c is not None:
                     self.kind[c] = "buffer" if into else "fresh"
-            if passes:
+            if how == "passes":
                 for c, i in zip(grads, ins, strict=True):
                     if c is not None and self.shapes[i] != self.shapes[out]:
                         self.summed_from_g.add(c)  # g summed to a smaller shape: a new array
@@ -575,7 +585,9 @@ class _Program:
                 overwritable = _fast_path(op, "vjp_in_place", "vjp") or ()
                 given = {"g": g, **({k: i for k, i in enumerate(ins)} if op.keeps_inputs else {})}
                 inplace = ((grads[0], [given[w] for w in overwritable if w in given]),)
-            step = _Step(f"vjp of {op.label()}", reads, [c for c in grads if c is not None], inplace, index)
+            step = _Step(
+                f"vjp of {op.label()}", reads, [c for c in grads if c is not None], inplace, index, how
+            )
             step.node = index
             self.steps.append(step)
         self.leaf_grads = []  # (leaf value, its gradient's value), for leaves a gradient reaches
@@ -643,11 +655,8 @@ class _Program:
                 roots[v] = frozenset()
         for s, step in enumerate(steps):
             shared = frozenset().union(*(roots[i] for i in step.ins))
-            if s < self.forward_steps and (
-                _fast_path(self.nodes[step.node][0], "forward_into", "forward")
-                or step.outs[0] in self.fresh_at_trace
-            ):
-                shared = frozenset()  # an array of its own: written by forward_into, or new at the trace
+            if s < self.forward_steps and (step.how != "plain" or step.outs[0] in self.fresh_at_trace):
+                shared = frozenset()  # its own array (or scalar): written into, or new at the trace
             for o in step.outs:
                 if kind[o] == "fresh":
                     roots[o] = frozenset() if o in self.summed_from_g else shared
@@ -875,12 +884,12 @@ class _Program:
         op = names[f"op{s}"] = self.ops[step.node]
         if s < self.forward_steps:
             (out,), args = step.outs, ", ".join(f"e[{i}]" for i in step.ins)
-            rule = self._scalar_rule(op, step.ins, out)
-            if rule is not None:  # a NumPy scalar: every op takes one, and the caller gets an array
+            if step.how == "scalar":  # a NumPy scalar: every op takes one, and the caller gets an array
+                rule = self._scalar_rule(op, step.ins, out)
                 return [f"e[{out}] = {rule[0].format(**self._operands(None, out, step.ins))}"]
-            if getattr(op, "expression", None) is not None:  # one of this module's ops, written out
+            if step.how == "expression":  # one of this module's ops, written out
                 return [f"e[{out}] = {op.expression.format(*[f'e[{i}]' for i in step.ins])}"]
-            if _fast_path(op, "forward_into", "forward") is None:
+            if step.how == "plain":
                 return [f"r = op{s}.forward({args})", f"e[{out}] = r if type(r) is ndarray else asarray(r)"]
             if step.scratch:
                 names[f"scratch{s}"] = tuple([self.buffers[slot] for slot in self.scratch_slots[s]])
@@ -901,16 +910,14 @@ class _Program:
         contributions = iter(step.outs)  # in input order
         grads = [next(contributions) if i in self.needs_grad else None for i in ins]
         g = step.ins[0]
-        rule = self._scalar_rule(op, ins, out)
-        if rule is not None:
-            operands = self._operands(g, out, ins)
+        if step.how == "scalar":
+            rule, operands = self._scalar_rule(op, ins, out), self._operands(g, out, ins)
             return [f"e[{c}] = {rule[1][k].format(**operands)}" for k, c in enumerate(grads) if c is not None]
-        passes = self._passes_gradient(op, ins, out)
-        if not passes and _fast_path(op, "vjp_into", "vjp") is not None:
+        if step.how == "into":
             lines = [line for c in grads if c is not None for line in self._allocate(c, names)]
             buffers = ", ".join("None" if c is None else f"e[{c}]" for c in grads)
             return [*lines, f"op{s}.vjp_into(({buffers},), e[{g}], {', '.join(given)})"]
-        if passes:  # g itself, or g summed to the input's shape
+        if step.how == "passes":  # g itself, or g summed to the input's shape
             lines = []
             for c, i in zip(grads, ins, strict=True):
                 if c is not None and self.shapes[i] == self.shapes[out]:
