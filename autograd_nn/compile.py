@@ -125,14 +125,16 @@ class CompiledFunction:
         )
         program = self._programs.get(key)
         if program is not None:
-            if program.fits():
-                if len(self._programs) > 1:  # (least recently used goes first when the cache is full)
-                    self._programs.move_to_end(key)
-                if not program.confirmed:  # the second call runs eagerly and is compared with the trace
-                    return program.confirm(self.fn, args, kwargs)
+            if len(self._programs) > 1:  # (least recently used goes first when the cache is full)
+                self._programs.move_to_end(key)
+            if program.confirmed:
                 check = self.check and program.replays < CHECKED_CALLS
-                self.replays += 1
-                return program.replay(args, kwargs, arguments, check, self.fn)
+                result = program.replay(args, kwargs, arguments, check, self.fn)
+                if result is not None:
+                    self.replays += 1
+                    return result
+            elif program.fits():  # the second call runs eagerly and is compared with the trace
+                return program.confirm(self.fn, args, kwargs)
             del self._programs[key]  # a leaf changed shape, dtype or requires_grad: trace again
         result, program = self._trace(args, kwargs, arguments)
         self._programs[key] = program
@@ -192,7 +194,7 @@ class _CompiledResult(Tensor):
         if grad is not None or create_graph or STATE.anomaly or self.data.size != 1:
             return super().backward(grad, create_graph)
         leaves = node.targets
-        if not all([isinstance(t, Tensor) for t in leaves]) or (
+        if not (node.program.leaves_only or all([isinstance(t, Tensor) for t in leaves])) or (
             _HOOKS and any(id(t) in _HOOKS for t in leaves)
         ):
             return super().backward(grad, create_graph)  # a node of an eager graph, or hooks: the engine
@@ -804,8 +806,10 @@ class _Program:
 
     def _emit_entry(self, names: dict) -> list[str]:
         """``enter(e, a)`` puts a call's arguments ``a`` and the held leaves' arrays into ``e`` and returns
-        those arrays; ``versions(a)`` reads the version of every tensor the call reads (a view's is its
-        base's); ``targets(a)`` says where each leaf's gradient goes (``node.targets``)."""
+        those arrays, or None, writing nothing, when a held leaf no longer has the shape, strides, dtype
+        or requires_grad of the trace (``fits()`` says only that); ``versions(a)`` reads the version of
+        every tensor the call reads (a view's is its base's); ``targets(a)`` says where each leaf's
+        gradient goes (``node.targets``)."""
         read, versions, self.read_tensors = [], [], []  # read_tensors: a callable per tensor, for messages
         for k, (v, i) in enumerate(self.arg_values):
             given_tensor = self.given_tensor[i]
@@ -817,30 +821,35 @@ class _Program:
             names[f"h{k}"] = t
             holder = t if t._base is None else t._base  # a view's version is its base's
             names[f"b{k}"] = holder
-            read.append(f"    x{k} = e[{v}] = h{k}.data")
+            read.append(f"    e[{v}] = x{k}")
             versions.append(f"b{k}._version")
             self.read_tensors.append(lambda a, t=t: t)
         held = {id(t): k for k, (_, t) in enumerate(self.leaf_values, start=len(self.arg_values))}
+        # A leaf needing a gradient stays a leaf (in-place ops on it are refused); a tensor some eager
+        # graph computed (an argument, or one held) sends its gradient to its node, the one it has now
         targets = [
-            f"target(a[{who}])"
-            if type(who) is int
-            else "h{0} if h{0}._op is None else h{0}._op".format(held[id(who)])
+            f"h{held[id(who)]}"
+            if type(who) is not int and who._op is None
+            else f"target({self._reader(who, held)})"
             for who in self.grad_leaf.values()
         ]
-        fits = []
+        self.leaves_only = all(type(who) is not int and who._op is None for who in self.grad_leaf.values())
+        checks = []  # read each held leaf's array, and return when it no longer fits
         for k, (_, t) in enumerate(self.leaf_values, start=len(self.arg_values)):
             names[f"spec{k}"] = (t.data.shape, t.data.strides, t.data.dtype)
-            fits.append(f"    d = h{k}.data")
-            fits.append(
-                f"    if (d.shape, d.strides, d.dtype) != spec{k} or h{k}._requires_grad is not {t.requires_grad}:"
+            checks.append(f"    x{k} = h{k}.data")
+            checks.append(
+                f"    if (x{k}.shape, x{k}.strides, x{k}.dtype) != spec{k} "
+                f"or h{k}._requires_grad is not {t.requires_grad}:"
             )
-            fits.append("        return False")
+            checks.append("        return {}")
         return [
             "def fits():",
-            *fits,
+            *[line.format("False") for line in checks],
             "    return True",
             "",
             "def enter(e, a):",
+            *[line.format("None") for line in checks],
             *read,
             f"    return [{', '.join(f'x{k}' for k in range(len(read)))}]",
             "",
@@ -850,6 +859,11 @@ class _Program:
             "def targets(a):",
             f"    return ({''.join(t + ', ' for t in targets)})",
         ]
+
+    @staticmethod
+    def _reader(who, held: dict) -> str:
+        """How generated code names a leaf: argument ``who`` of the call, or the held tensor ``who``."""
+        return f"a[{who}]" if type(who) is int else f"h{held[id(who)]}"
 
     def _escaping(self, values: list[int]) -> list[str]:
         """How the program hands values to the caller: arrays of their own (0-d values may be scalars)."""
@@ -969,12 +983,15 @@ class _Program:
             "it with tensor ops or pass it as an argument, or call the function uncompiled"
         )
 
-    def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor:
-        """Run the forward for these arguments (the leaves were checked by ``fits``)."""
+    def replay(self, args: tuple, kwargs: dict, arguments: tuple, check: bool, fn: Callable) -> Tensor | None:
+        """Run the forward for these arguments; None when a held leaf no longer fits the trace."""
         env = self.env
         reference = self._eager_reference(fn, args, kwargs) if check else None
         with self.lock:
-            call = CompiledCall(self, arguments, self._enter(env, arguments))
+            externals = self._enter(env, arguments)
+            if externals is None:
+                return None
+            call = CompiledCall(self, arguments, externals)
             if self.parameters_from_arguments:
                 call.parameters = [arguments[entry[3]] for entry in self.parameters_from_arguments]
                 self._set_parameters(call.parameters)

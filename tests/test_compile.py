@@ -455,6 +455,19 @@ def test_hooks_on_a_parameter_run_as_in_eager_mode():
     assert_close(seen[-1] * 2, eager)
 
 
+def test_gradients_flow_on_through_tensors_an_eager_graph_computed_before_the_call():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    held = w * 2  # computed eagerly, outside the function, and used inside it
+    step = ag.compile(lambda x, a: (held * Tensor(x) * a).sum())
+    x = np.array([3.0, 4.0])
+    for _ in range(3):
+        a = Tensor(np.array([1.0, -1.0]), requires_grad=True) * 1  # an argument that is itself an op's result
+        w.grad = None
+        step(x, a).backward()
+        np.testing.assert_array_equal(w.grad, 2 * x * np.array([1.0, -1.0]))  # through held's node to w
+        assert held.grad is None
+
+
 def test_backward_of_an_older_result_replays_its_forward_again():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())
