@@ -55,7 +55,16 @@ import numpy as np
 from . import ops
 from .errors import AutogradError
 from .grad_mode import STATE
-from .tensor import _HOOKS, Tensor, _accumulate_into_leaf, _new, _sum_over, _target, _unbroadcast
+from .tensor import (
+    _HOOKS,
+    Tensor,
+    _accumulate_into_leaf,
+    _new,
+    _sum_over,
+    _summed_axes,
+    _target,
+    _unbroadcast,
+)
 
 __all__ = ["CompiledCall", "CompiledFunction", "compile"]
 
@@ -1137,9 +1146,7 @@ def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op, summed_axes: di
         if axes is None:  # the engine's rule (and its error for a shape that does not fit), then remembered
             given = c.shape
             c = _unbroadcast(c, shape, op)
-            extra = len(given) - len(shape)
-            stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and given[extra + i] != 1)
-            summed_axes[(given, shape)] = tuple(range(extra)) + stretched
+            summed_axes[(given, shape)] = _summed_axes(given, shape)
         else:
             c = _sum_over(c, axes, shape)
     if type(c) is not np.ndarray or c.dtype != dtype:

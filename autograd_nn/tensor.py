@@ -631,8 +631,15 @@ def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
         raise ShapeError(
             f"{op.name}: the gradient of shape {g_shape} does not fit the operand's shape {shape}"
         )
+    return _sum_over(g, _summed_axes(g_shape, shape), shape)
+
+
+def _summed_axes(g_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of a gradient of ``g_shape`` that broadcasting to it added to an operand of ``shape``:
+    the extra leading ones and those where the operand has size 1."""
+    extra = len(g_shape) - len(shape)
     stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and g_shape[extra + i] != 1)
-    return _sum_over(g, tuple(range(extra)) + stretched, shape)
+    return tuple(range(extra)) + stretched
 
 
 _ROWS_BY_PRODUCT = 16 * 2**20  # measured: below this many bytes BLAS sums rows 2-5x faster than NumPy
@@ -646,6 +653,10 @@ def _sum_over(g, axes: tuple[int, ...], shape: tuple[int, ...], out: np.ndarray 
         if out is not None and out.shape == g.shape[1:] and out.dtype == g.dtype:
             return np.matmul(_ones(g.shape[0], g.dtype), g, out=out)
         total = (_ones(g.shape[0], g.dtype) @ g).reshape(shape)
+    elif out is not None and out.flags.c_contiguous:  # summed straight into out, seen with g's rank
+        kept = tuple(1 if i in axes else n for i, n in enumerate(g.shape))
+        np.sum(g, axis=axes, keepdims=True, out=out.reshape(kept))
+        return out
     else:
         total = g.sum(axis=axes, keepdims=True).reshape(shape)
     if out is None:

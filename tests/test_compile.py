@@ -468,6 +468,19 @@ def test_gradients_flow_on_through_tensors_an_eager_graph_computed_before_the_ca
         assert held.grad is None
 
 
+def test_a_broadcast_operands_gradient_is_summed_as_eager_sums_it_bit_for_bit():
+    rng = np.random.default_rng(4)
+    b = Tensor(rng.normal(size=25), requires_grad=True)  # stretched over 64 rows: its gradient is summed
+    step = ag.compile(lambda x: (Tensor(x) * b).sigmoid().sum())
+    x = rng.normal(size=(64, 25))
+    (Tensor(x) * b).sigmoid().sum().backward()
+    eager = b.grad
+    for _ in range(3):
+        b.grad = None
+        step(x).backward()
+        np.testing.assert_array_equal(b.grad, eager)
+
+
 def test_backward_of_an_older_result_replays_its_forward_again():
     w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     step = ag.compile(lambda X: (Tensor(X) * w).sigmoid().sum())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import tensor as _tensor
 from ..errors import ShapeError
 
 
@@ -164,12 +165,10 @@ def _fits(buffer: np.ndarray, g) -> bool:
 
 
 def _sum_into(out: np.ndarray, value) -> None:
-    """Write ``value`` into ``out``, summed over the axes broadcasting added (a VJP-into-buffer's unbroadcast)."""
+    """Write ``value`` into ``out``, summed over the axes broadcasting added (a VJP-into-buffer's
+    unbroadcast, with the engine's own sum, so compiled and eager gradients agree bit for bit)."""
     value = _data(value)
     if value.shape == out.shape:
         np.copyto(out, value)
         return
-    extra = value.ndim - out.ndim
-    stretched = tuple(extra + i for i, s in enumerate(out.shape) if s == 1 and value.shape[extra + i] != 1)
-    kept = tuple(s for i, s in enumerate(out.shape) if extra + i not in stretched)
-    np.sum(value, axis=tuple(range(extra)) + stretched, out=out.reshape(kept))
+    _tensor._sum_over(value, _tensor._summed_axes(value.shape, out.shape), out.shape, out=out)
