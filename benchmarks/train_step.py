@@ -48,6 +48,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import random
 import shlex
 import statistics
 import subprocess
@@ -74,6 +75,7 @@ END_MARKER = "<!-- benchmark:end -->"
 MARKERS = (START_MARKER, END_MARKER)  # other benchmarks pass their own pair to the marker helpers
 LAM = 1.0
 WARMUP_STEPS = 2
+ROUND_ROBIN_SEED = 0  # the order of the contenders in each timed round (see time_round_robin)
 RTOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 OPTIONAL = {"torch": "PyTorch", "autograd": "HIPS autograd"}  # --skip names -> what they are
 
@@ -361,17 +363,20 @@ class StepTimes:
 def time_round_robin(contenders: list[Contender], rounds: int) -> dict[str, list[float]]:
     """Warm every contender up, then time them in turns: round 1 for all, round 2 for all, ...
 
-    Each round starts one contender later than the one before (A B C, B C A, C A B, ...), so every
-    contender follows every other equally often: whatever one contender leaves behind (threads still
-    busy, memory to be returned) is not always charged to the same neighbour.
+    Each round takes the contenders in a new random order (seeded, so a run can be repeated), so every
+    contender follows every other about equally often: whatever one leaves behind (caches filled with its
+    own data, threads still busy, memory to be returned) is not charged to the same neighbour each time.
+    A fixed rotation (A B C, B C A, ...) would not do this: there C still follows B in almost every round.
     """
     for c in contenders:
         for _ in range(WARMUP_STEPS):
             c.step()
     seconds: dict[str, list[float]] = {c.name: [] for c in contenders}
-    for r in range(rounds):
-        shift = r % len(contenders)
-        for c in contenders[shift:] + contenders[:shift]:
+    order = list(contenders)
+    shuffle = random.Random(ROUND_ROBIN_SEED).shuffle
+    for _ in range(rounds):
+        shuffle(order)
+        for c in order:
             start = time.perf_counter()
             c.step()
             seconds[c.name].append(time.perf_counter() - start)
