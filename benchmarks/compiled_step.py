@@ -13,7 +13,8 @@ Run ``python benchmarks/compiled_step.py`` (``--help`` for options). In one run 
 5. **Memory**: peak traced memory of one compiled step *plus the buffers the compiled program holds*, against
    the hand-written step's peak; and traced memory after 10 and after 10,000 compiled steps.
 6. **End to end**: the default ``autograd-nn train`` with and without ``--no-compile`` (subprocesses, wall
-   time), and whether every recorded cost and accuracy agrees to 1e-12 relative.
+   time; one untimed warm-up run, then three runs of each mode in alternating order, medians), and whether
+   every recorded cost and accuracy agrees to 1e-12 relative.
 
 Every contender's cost and gradients are checked against the hand-written ones before timing (1e-8 relative
 in float64, 1e-3 in float32); a mismatch exits with status 1. ``--quick`` shrinks every size for a smoke test
@@ -352,15 +353,20 @@ class EndToEnd:
     worst: float
 
 
+END_TO_END_RUNS = 3  # runs of each mode, alternating, after one untimed warm-up run
+
+
 def measure_end_to_end(args) -> EndToEnd:
     extra = ["--epochs", "5"] if args.quick else []
+    runs = 1 if args.quick else END_TO_END_RUNS
     print(
-        f"\n== end to end: autograd-nn train{' ' + ' '.join(extra) if extra else ''} (subprocesses, wall time) =="
+        f"\n== end to end: autograd-nn train{' ' + ' '.join(extra) if extra else ''} (subprocesses, wall time; "
+        f"one warm-up run, then {runs} of each mode, alternating; medians) =="
     )
+    modes = (("compiled", []), ("--no-compile", ["--no-compile"]))
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, training, histories = {}, {}, {}
-        for name, flags in (("compiled", []), ("--no-compile", ["--no-compile"])):
-            out = Path(tmp) / name.strip("-")
+
+        def run(name: str, flags: list[str], out: Path) -> float:
             start = time.perf_counter()
             subprocess.run(
                 [sys.executable, "-m", "autograd_nn", "train", "--quiet", "--out", str(out), *extra, *flags],
@@ -369,17 +375,33 @@ def measure_end_to_end(args) -> EndToEnd:
                 capture_output=True,
                 text=True,
             )
-            seconds[name] = time.perf_counter() - start
-            summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-            training[name] = summary["seconds"]  # the training loop alone, to the millisecond
-            histories[name] = read_history(out)
+            return time.perf_counter() - start
+
+        # The warm-up run pays what only a first run pays (bytecode compiled, files first read), for neither mode.
+        run("warm-up", [], Path(tmp) / "warm-up")
+        wall: dict[str, list[float]] = {name: [] for name, _ in modes}
+        loop: dict[str, list[float]] = {name: [] for name, _ in modes}
+        histories = {}
+        for r in range(runs):
+            for name, flags in modes if r % 2 == 0 else modes[::-1]:
+                out = Path(tmp) / f"{name.strip('-')}-{r}"
+                wall[name].append(run(name, flags, out))
+                summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+                loop[name].append(summary["seconds"])  # the training loop alone, to the millisecond
+                histories.setdefault(name, read_history(out))
+    seconds = {name: statistics.median(values) for name, values in wall.items()}
+    training = {name: statistics.median(values) for name, values in loop.items()}
     worst = max(
         float(np.max(np.abs(histories["compiled"][k] - v) / np.maximum(np.abs(v), 1e-300)))
         for k, v in histories["--no-compile"].items()
         if k != "epoch"
     )
+    for name in wall:
+        print(
+            f"  {name:<13} wall {' '.join(f'{t:.2f}' for t in wall[name])} s; loop {' '.join(f'{t:.3f}' for t in loop[name])} s"
+        )
     print(
-        f"  compiled {seconds['compiled']:.1f} s, --no-compile {seconds['--no-compile']:.1f} s: "
+        f"  compiled {seconds['compiled']:.2f} s, --no-compile {seconds['--no-compile']:.2f} s: "
         f"{seconds['--no-compile'] / seconds['compiled']:.2f}x faster; largest relative difference in the "
         f"history {worst:.1e} ({'equal' if worst <= 1e-12 else 'DIFFERENT'} to 1e-12)"
     )
