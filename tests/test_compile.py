@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -495,6 +498,48 @@ def test_backward_of_an_older_result_replays_its_forward_again():
     second.backward()
     s = 1 / (1 + np.exp(-np.array([3.0, 1.0])))
     np.testing.assert_allclose(w.grad, s * (1 - s) * np.array([3.0, 0.5]), rtol=RTOL)
+
+
+def test_threads_sharing_one_compiled_function_each_get_their_own_values_and_gradients():
+    # One program's buffers serve every thread: a call's forward and its backward each hold the program,
+    # and a backward whose forward another thread overwrote runs that forward again first.
+    W = Tensor(np.random.default_rng(0).normal(size=(6, 4)))
+    step = ag.compile(lambda X: (X @ W).sigmoid().sum() * 2)
+    inputs = [np.random.default_rng(k).normal(size=(5, 6)) for k in range(4)]
+    eager = []
+    for x in inputs:
+        X = Tensor(x, requires_grad=True)
+        value = (X @ W).sigmoid().sum() * 2
+        value.backward()
+        eager.append((value.item(), X.grad))
+    start, failures = threading.Barrier(len(inputs)), []
+
+    def work(k: int) -> None:
+        start.wait()
+        for _ in range(200):
+            X = Tensor(inputs[k], requires_grad=True)
+            loss = step(X)
+            loss.backward()
+            if loss.item() != eager[k][0] or not np.allclose(X.grad, eager[k][1], rtol=RTOL, atol=0):
+                failures.append(k)
+                return
+            with ag.no_grad():
+                if step(X).item() != eager[k][0]:
+                    failures.append(k)
+                    return
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: between one call's forward and its backward too
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+    assert step.replays > 0
 
 
 def test_backward_twice_accumulates_and_results_compose_with_eager_ops():
