@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from autograd_nn.digits import data, data_cache
 from autograd_nn.digits.cli import main
@@ -168,6 +171,33 @@ def test_an_entry_is_plain_arrays_and_says_what_it_holds(cache):
     assert described["sha256"] == [hashlib.sha256(BUNDLED.read_bytes()).hexdigest()]
     assert (described["x_sheet"], described["y_sheet"], described["num_labels"]) == ("X", "y", 10)
     assert set(described["readers"]) == {"pandas", "openpyxl"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    X=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
+        elements=st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True),
+    ),
+    fortran=st.booleans(),
+    data=st.data(),
+)
+def test_an_entry_gives_back_every_bit_and_the_memory_layout(cache, tmp_path, X, fortran, data):
+    # -0.0, subnormals and the largest floats included; pandas hands over Fortran-ordered arrays.
+    X = np.asfortranarray(X) if fortran else np.ascontiguousarray(X)
+    y = np.asarray(data.draw(st.lists(st.integers(1, 10), min_size=len(X), max_size=len(X))), dtype=np.int64)
+    path = tmp_path / "bytes.xlsx"
+    path.write_bytes(X.tobytes())  # any file will do: the key only hashes it
+    key = the_key(path)
+    data_cache.store(key, X, y)
+    found = data_cache.lookup(key)
+    assert found is not None
+    got_X, got_y = found
+    assert (
+        got_X.tobytes(order="A") == X.tobytes(order="A") and got_X.flags.f_contiguous == X.flags.f_contiguous
+    )
+    assert got_y.tobytes() == y.tobytes() and got_y.dtype == np.int64
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -495,6 +525,19 @@ def test_without_the_variable_the_cache_follows_xdg_then_home(tmp_path, monkeypa
     monkeypatch.setenv("AUTOGRAD_NN_CACHE_DIR", "")  # empty counts as unset
     load_workbook(small_workbook(tmp_path / "d.xlsx"))
     assert len(entries(tmp_path / "home" / ".cache" / "autograd_nn" / "datasets")) == 1
+
+
+def test_without_a_home_folder_there_is_no_cache_and_loading_works(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUTOGRAD_NN_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert data_cache.cache_dir() is None
+    assert not load_workbook(small_workbook(tmp_path / "d.xlsx")).from_cache
+    assert not load_workbook(tmp_path / "d.xlsx").from_cache
 
 
 # ----------------------------------------------------------------------------------------------------
