@@ -514,6 +514,12 @@ def test_the_environment_variable_relocates_the_cache(tmp_path, monkeypatch):
     assert len(entries(tmp_path / "mine")) == 1
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_a_new_cache_folder_is_readable_by_its_user_only(cache, tmp_path):
+    load_workbook(small_workbook(tmp_path / "d.xlsx"))  # entries hold copies of the user's data
+    assert cache.stat().st_mode & 0o777 == 0o700
+
+
 def test_without_the_variable_the_cache_follows_xdg_then_home(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOGRAD_NN_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -10,6 +10,7 @@ is stored, and an entry that cannot be read, or a folder that cannot be written,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -93,14 +94,16 @@ def lookup(key: CacheKey | None) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def store(key: CacheKey | None, X: np.ndarray, y: np.ndarray) -> None:
-    """Keep (X, y) under ``key`` unless a file changed since it was hashed. A folder that cannot be
-    written (permissions, read-only, full) leaves the cache as it was, silently: nothing is lost."""
+    """Keep (X, y) under ``key`` unless a file changed since it was hashed; a new cache folder is private
+    to the user. A folder that cannot be written (permissions, read-only, full) leaves the cache as it
+    was, silently: the data was read all the same, and nothing is lost."""
     folder = cache_dir()
     if key is None or folder is None:
         return
     try:
         if tuple(_sha256(path) for path in key.files) != key.digests:
             return  # rewritten while it was being read: what was read may belong to neither version
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # entries are copies of the user's data
         write_arrays(
             folder / key.file_name, {"key": np.array(key.description), "X": X, "y": y}, overwrite=True
         )
@@ -116,6 +119,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.cache  # importing importlib.metadata costs ~10 ms: once per process
 def _reader_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
