@@ -60,7 +60,9 @@ class CacheKey:
 
 def key_for(kind: str, files: Sequence[Path], **options: str | int) -> CacheKey | None:
     """The key of ``files`` read as ``kind`` with ``options``; None when a file cannot be read, so that
-    the reader itself meets the problem and reports it."""
+    the reader itself meets the problem and reports it (or there is no cache folder: nothing to look up)."""
+    if cache_dir() is None:
+        return None
     try:
         digests = tuple(_sha256(path) for path in files)
     except OSError:
