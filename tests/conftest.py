@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir_of_the_test_session(tmp_path_factory) -> Iterator[str]:
+    """Every test, and every process a test starts (the command line, the notebook), caches parsed data
+    in one fresh folder of this session: none reads the real home's cache, none writes to it."""
+    folder = str(tmp_path_factory.mktemp("data_cache"))
+    before = os.environ.get("AUTOGRAD_NN_CACHE_DIR")
+    os.environ["AUTOGRAD_NN_CACHE_DIR"] = folder
+    yield folder
+    if before is None:
+        os.environ.pop("AUTOGRAD_NN_CACHE_DIR", None)
+    else:
+        os.environ["AUTOGRAD_NN_CACHE_DIR"] = before
 
 
 @pytest.fixture

@@ -104,6 +104,20 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--y-csv", type=Path, default=None, help="labels CSV, when --data is a CSV of features"
     )
+    _add_no_cache_argument(parser)
+
+
+def _add_no_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read the file itself; neither use nor write the cache of data read before",
+    )
+
+
+def _read_how(dataset) -> str:
+    """' (cached read)' when the data came from the cache of parsed files rather than the file itself."""
+    return " (cached read)" if dataset.from_cache else ""
 
 
 def _add_split_argument(parser: argparse.ArgumentParser) -> None:
@@ -218,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument(
         "--data", type=Path, default=None, help="workbook for the backward pass (default: bundled digits)"
     )
+    _add_no_cache_argument(graph)
     graph.add_argument(
         "--batch",
         type=_whole_number(1),
@@ -271,7 +286,9 @@ def _load(args: argparse.Namespace):
     from .data import load_dataset
 
     with _data_path(args) as path:
-        return load_dataset(path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv)
+        return load_dataset(
+            path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv, cache=not args.no_cache
+        )
 
 
 def _fresh_run_folder() -> Path:
@@ -331,7 +348,8 @@ def run_train(args: argparse.Namespace) -> int:
     check_run_folder(out, overwrite=args.overwrite)  # fail before loading data or training, not after
     dataset = _load(args)
     print(
-        f"data: {dataset.source}: {dataset.m} examples x {dataset.n} features, labels 1-{dataset.num_labels}"
+        f"data: {dataset.source}: {dataset.m} examples x {dataset.n} features, "
+        f"labels 1-{dataset.num_labels}{_read_how(dataset)}"
     )
     sizes = "-".join(str(s) for s in (dataset.n, *config.hidden, dataset.num_labels))
     batch = "full batch" if config.batch_size is None else f"batches of {config.batch_size}"
@@ -506,7 +524,7 @@ def run_predict(args: argparse.Namespace) -> int:
         check_writable_file(args.out, overwrite=args.overwrite)  # before any work
     with _data_path(args) as path:
         features, dataset = load_labelled_if_possible(
-            path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv
+            path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv, cache=not args.no_cache
         )
     network = _network_for(args, features.shape[1])
     rows, which = _chosen_rows(args, network, dataset, features.shape[0])
@@ -558,7 +576,7 @@ def run_graph(args: argparse.Namespace) -> int:
     fmt, out = _graph_format(args)
     check_writable_file(out, overwrite=args.overwrite)  # before any work
     with _data_path(args) as path:
-        dataset = load_dataset(path)
+        dataset = load_dataset(path, cache=not args.no_cache)
     if args.weights is not None:
         network = Network.load(args.weights)
         hidden = tuple(network.sizes[1:-1])
@@ -636,7 +654,9 @@ def run_check(args: argparse.Namespace) -> int:
     Y = one_hot(dataset.y, dataset.num_labels)[rows]
     network = Network([dataset.n, *args.hidden, dataset.num_labels], seed=args.seed)
     sizes = "-".join(str(s) for s in network.sizes)
-    print(f"data: {dataset.source}: {len(rows)} random examples of {dataset.m}; network {sizes}")
+    print(
+        f"data: {dataset.source}{_read_how(dataset)}: {len(rows)} random examples of {dataset.m}; network {sizes}"
+    )
     cost = network.cost(X, Y)
     params = {p.name: p.data.copy() for pair in network.params for p in pair}
     if label is None:

@@ -3,7 +3,9 @@
 The layout is the course's ``ex3d1.xlsx``: sheet ``X`` has one example per row and one feature per
 column, sheet ``y`` one label per row, 1..num_labels, where label 10 stands for the digit 0. Neither
 has a header row. Bad input raises one ``DataError`` that names the file, sheet, row and column of
-the first bad cell, rather than whatever pandas or openpyxl would have raised.
+the first bad cell, rather than whatever pandas or openpyxl would have raised. What parsed and
+passed the checks is kept in a cache keyed by the files' contents (data_cache.py), so reading the same
+bytes again neither parses them nor imports pandas; ``cache=False`` reads the file itself.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from numbers import Real
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import AutogradError
+from . import data_cache
 
 if TYPE_CHECKING:  # pandas is imported only when a file is read: it is slow to import
     import pandas as pd
@@ -52,12 +55,17 @@ class DataError(AutogradError, ValueError):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """Examples ``X`` (m, n) float64 with labels ``y`` (m,) int64 in 1..num_labels, and where they came from."""
+    """Examples ``X`` (m, n) float64 with labels ``y`` (m,) int64 in 1..num_labels, and where they came from.
+
+    ``from_cache`` says the file's parsed data came from the cache (data_cache.py) instead of a fresh parse;
+    the arrays are the same either way.
+    """
 
     X: np.ndarray
     y: np.ndarray
     source: str
     num_labels: int = 10
+    from_cache: bool = field(default=False, kw_only=True)
 
     def __post_init__(self) -> None:
         X = np.asarray(self.X, dtype=np.float64)
@@ -95,13 +103,40 @@ def bundled_digits() -> Iterator[Path]:
         yield path
 
 
-def load_workbook(path: str | Path, x_sheet: str = "X", y_sheet: str = "y", num_labels: int = 10) -> Dataset:
-    """Read examples from sheet ``x_sheet`` and labels from sheet ``y_sheet`` of an .xlsx/.xlsm file."""
+def load_workbook(
+    path: str | Path, x_sheet: str = "X", y_sheet: str = "y", num_labels: int = 10, *, cache: bool = True
+) -> Dataset:
+    """Read examples from sheet ``x_sheet`` and labels from sheet ``y_sheet`` of an .xlsx/.xlsm file
+    (or from the cache, when these bytes were read before with the same sheets and label count)."""
     path = _existing_file(path)
+    key = _workbook_key(path, x_sheet, y_sheet, num_labels) if cache else None
+    cached = _cached_dataset(key, str(path), num_labels)
+    if cached is not None:
+        return cached
     with _open_workbook(path, (x_sheet, y_sheet)) as book:
         x_table = _Table(_read_sheet(book, path, x_sheet), str(path), x_sheet)
         y_table = _Table(_read_sheet(book, path, y_sheet), str(path), y_sheet)
-    return _dataset(x_table, y_table, str(path), num_labels)
+    return _stored(key, _dataset(x_table, y_table, str(path), num_labels))
+
+
+def _workbook_key(path: Path, x_sheet: str, y_sheet: str, num_labels: int) -> data_cache.CacheKey | None:
+    return data_cache.key_for("workbook", [path], x_sheet=x_sheet, y_sheet=y_sheet, num_labels=num_labels)
+
+
+def _cached_dataset(key: data_cache.CacheKey | None, source: str, num_labels: int) -> Dataset | None:
+    """The Dataset the cache holds for ``key``, named after this read's ``source``; None on a miss."""
+    arrays = data_cache.lookup(key)
+    if arrays is None:
+        return None
+    try:
+        return Dataset(*arrays, source, num_labels, from_cache=True)
+    except DataError:  # labels outside 1..num_labels: not an entry this code wrote
+        return None
+
+
+def _stored(key: data_cache.CacheKey | None, dataset: Dataset) -> Dataset:
+    data_cache.store(key, dataset.X, dataset.y)
+    return dataset
 
 
 def _open_workbook(path: Path, sheets: tuple[str, ...]) -> pd.ExcelFile:
@@ -134,35 +169,50 @@ def load_features(path: str | Path, *, x_sheet: str = "X") -> np.ndarray:
 
 
 def load_labelled_if_possible(
-    path: str | Path, *, x_sheet: str = "X", y_sheet: str = "y", y_path: str | Path | None = None
+    path: str | Path,
+    *,
+    x_sheet: str = "X",
+    y_sheet: str = "y",
+    y_path: str | Path | None = None,
+    cache: bool = True,
 ) -> tuple[np.ndarray, Dataset | None]:
     """(examples, the labelled Dataset or None): labels are read when there are some (the workbook
-    has ``y_sheet``, or ``y_path`` is given for CSV data), and checked like ``load_dataset``'s."""
+    has ``y_sheet``, or ``y_path`` is given for CSV data), and checked like ``load_dataset``'s.
+    Labelled data goes through the cache as ``load_dataset``'s does; examples without labels do not."""
     path = _existing_file(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         if y_path is None:
             return load_features(path), None
-        dataset = load_csv(path, y_path)
+        dataset = load_csv(path, y_path, cache=cache)
         return dataset.X, dataset
     if suffix not in WORKBOOK_SUFFIXES:
         raise _unsupported_type(path)
     if y_path is not None:
         raise DataError(f"{path}: y_path is only for CSV data; a workbook keeps its labels in a sheet")
+    key = _workbook_key(path, x_sheet, y_sheet, 10) if cache else None
+    dataset = _cached_dataset(key, str(path), 10)
+    if dataset is not None:
+        return dataset.X, dataset
     with _open_workbook(path, (x_sheet,)) as book:
         x_table = _Table(_read_sheet(book, path, x_sheet), str(path), x_sheet)
         if y_sheet not in book.sheet_names:
             return _numbers(x_table), None
         y_table = _Table(_read_sheet(book, path, y_sheet), str(path), y_sheet)
-    dataset = _dataset(x_table, y_table, str(path), 10)
+    dataset = _stored(key, _dataset(x_table, y_table, str(path), 10))
     return dataset.X, dataset
 
 
-def load_csv(x_path: str | Path, y_path: str | Path, num_labels: int = 10) -> Dataset:
-    """Read examples from one CSV file and labels from another; no header, one example per line."""
+def load_csv(x_path: str | Path, y_path: str | Path, num_labels: int = 10, *, cache: bool = True) -> Dataset:
+    """Read examples from one CSV file and labels from another; no header, one example per line
+    (or from the cache, when this pair of files was read before with the same label count)."""
+    key = data_cache.key_for("csv", [Path(x_path), Path(y_path)], num_labels=num_labels) if cache else None
+    cached = _cached_dataset(key, str(x_path), num_labels)
+    if cached is not None:
+        return cached
     x_table = _Table(_read_csv(x_path), str(x_path))
     y_table = _Table(_read_csv(y_path), str(y_path))
-    return _dataset(x_table, y_table, str(x_path), num_labels)
+    return _stored(key, _dataset(x_table, y_table, str(x_path), num_labels))
 
 
 def load_dataset(
@@ -172,20 +222,22 @@ def load_dataset(
     y_sheet: str = "y",
     y_path: str | Path | None = None,
     num_labels: int = 10,
+    cache: bool = True,
 ) -> Dataset:
-    """Load a workbook (.xlsx/.xlsm) or a CSV pair (.csv, labels in ``y_path``), chosen by file suffix."""
+    """Load a workbook (.xlsx/.xlsm) or a CSV pair (.csv, labels in ``y_path``), chosen by file suffix;
+    ``cache=False`` parses the file even when the cache holds it, and stores nothing (data_cache.py)."""
     path = _existing_file(path)
     suffix = path.suffix.lower()
     if suffix in WORKBOOK_SUFFIXES:
         if y_path is not None:
             raise DataError(f"{path}: y_path is only for CSV data; a workbook keeps its labels in a sheet")
-        return load_workbook(path, x_sheet=x_sheet, y_sheet=y_sheet, num_labels=num_labels)
+        return load_workbook(path, x_sheet=x_sheet, y_sheet=y_sheet, num_labels=num_labels, cache=cache)
     if suffix == ".csv":
         if y_path is None:
             raise DataError(
                 f"{path}: CSV data needs its labels in a second CSV file; pass y_path (--y-csv on the command line)"
             )
-        return load_csv(path, y_path, num_labels=num_labels)
+        return load_csv(path, y_path, num_labels=num_labels, cache=cache)
     raise _unsupported_type(path)
 
 
