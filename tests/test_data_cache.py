@@ -17,11 +17,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_data import write_workbook
 
 from autograd_nn.digits import data, data_cache
 from autograd_nn.digits.cli import main
@@ -49,17 +49,6 @@ def cache(tmp_path, monkeypatch) -> Path:
 def entries(folder: Path) -> list[Path]:
     """Every file in the cache folder (entries, and any temporary file that should not be left)."""
     return sorted(folder.iterdir()) if folder.exists() else []
-
-
-def write_workbook(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for name, rows in sheets.items():
-        sheet = book.create_sheet(name)
-        for row in rows:
-            sheet.append(row)
-    book.save(path)
-    return path
 
 
 def small_workbook(path: Path, first: float = 0.5, **more: list[list[object]]) -> Path:
