@@ -366,7 +366,7 @@ def time_round_robin(contenders: list[Contender], rounds: int) -> dict[str, list
     Each round takes the contenders in a new random order (seeded, so a run can be repeated), so every
     contender follows every other about equally often: whatever one leaves behind (caches filled with its
     own data, threads still busy, memory to be returned) is not charged to the same neighbour each time.
-    A fixed rotation (A B C, B C A, ...) would not do this: there C still follows B in almost every round.
+    A fixed rotation (A B C, B C A, C A B, ...) would not: there C follows B in two rounds of every three.
     """
     for c in contenders:
         for _ in range(WARMUP_STEPS):
