@@ -536,10 +536,16 @@ def test_property_elementwise_ops_on_any_shape(shape, name, seed):
     keepdims=st.booleans(),
 )
 def test_property_reductions_over_any_axes(data, shape, name, keepdims):
+    check_reduction_over_drawn_axes(data, shape, REDUCTIONS[name], keepdims)
+
+
+def check_reduction_over_drawn_axes(data, shape, reduction, keepdims: bool) -> None:
+    """``reduction`` = (engine, NumPy, domain) checked over axes drawn from ``data``: all of them (None),
+    a tuple of them, or one, negative or not."""
     axis = data.draw(
         st.none() | valid_tuple_axes(len(shape), min_size=1) | st.integers(-len(shape), len(shape) - 1)
     )
-    engine_fn, numpy_fn, domain = REDUCTIONS[name]
+    engine_fn, numpy_fn, domain = reduction
     check_gradients(
         lambda t: engine_fn(t, axis, keepdims),
         lambda a: numpy_fn(a, axis, keepdims),

@@ -9,8 +9,8 @@ import pytest
 from hvp_check import check_hvp, weighted_square
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes, valid_tuple_axes
-from test_ops_gradients import AXES, GRID, PAIRS, check_gradients, make
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+from test_ops_gradients import AXES, GRID, PAIRS, check_gradients, check_reduction_over_drawn_axes, make
 
 import autograd_nn as ag
 from autograd_nn import ShapeError, Tensor
@@ -482,16 +482,7 @@ def test_property_maximum_minimum_where_under_any_broadcast(shapes, seed):
     keepdims=st.booleans(),
 )
 def test_property_min_var_std_over_any_axes(data, shape, name, keepdims):
-    axis = data.draw(
-        st.none() | valid_tuple_axes(len(shape), min_size=1) | st.integers(-len(shape), len(shape) - 1)
-    )
-    engine_fn, numpy_fn, domain = REDUCTIONS[name]
-    check_gradients(
-        lambda t: engine_fn(t, axis, keepdims),
-        lambda a: numpy_fn(a, axis, keepdims),
-        make(shape, domain),
-        use_gradcheck=False,
-    )
+    check_reduction_over_drawn_axes(data, shape, REDUCTIONS[name], keepdims)
 
 
 @PROPERTY
