@@ -34,7 +34,6 @@ import argparse
 import csv
 import datetime
 import gc
-import importlib
 import json
 import os
 import shlex
@@ -621,19 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     readme_text = common.check_markers(args.update_readme, MARKERS) if args.update_readme else None
     command = reproducing_command(argv)
-    left_out = []
-    optional = {}
-    for name, label in (("jax", "JAX jit"), ("torch", "PyTorch eager")):
-        if name in skip:
-            left_out.append(f"{label} (--skip {name})")
-            continue
-        if name == "torch":
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        try:
-            optional[name] = importlib.import_module(name)
-        except ImportError:
-            print(f"note: {name} not installed; its rows are left out")
-            left_out.append(f"{label} (not installed)")
+    optional, left_out = common.load_optional(skip, {"jax": "JAX jit", "torch": "PyTorch eager"})
     if "jax" in optional:
         optional["jax"].config.update("jax_enable_x64", True)
     load = common.load_average()

@@ -160,8 +160,11 @@ def make_problem(workload: Workload, dtype, seed: int) -> Problem:
     return Problem(workload, np.dtype(dtype), X, Y, net)
 
 
-def load_optional(skip: set[str]) -> dict[str, object]:
-    """The optional libraries installed and not skipped; a one-line note for each one left out.
+def load_optional(
+    skip: set[str], libraries: dict[str, str] = OPTIONAL
+) -> tuple[dict[str, object], list[str]]:
+    """The optional ``libraries`` (import name -> label) installed and not skipped, and for each one left
+    out a label saying why (``"PyTorch (not installed)"``); a one-line note is printed for each.
 
     PyTorch's OpenMP threads are told to sleep, not spin, between parallel regions
     (``OMP_WAIT_POLICY=PASSIVE``, unless the environment already sets a policy): spinning threads keep
@@ -169,10 +172,11 @@ def load_optional(skip: set[str]) -> dict[str, object]:
     steps timed next to it several times slower. Passive threads cost PyTorch a little wake-up time
     per op, noticeable only at the tutorial size.
     """
-    modules = {}
-    for name, label in OPTIONAL.items():
+    modules, left_out = {}, []
+    for name, label in libraries.items():
         if name in skip:
             print(f"note: {label} skipped (--skip {name})")
+            left_out.append(f"{label} (--skip {name})")
             continue
         if name == "torch":
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when torch loads OpenMP
@@ -180,9 +184,10 @@ def load_optional(skip: set[str]) -> dict[str, object]:
             modules[name] = importlib.import_module(name)
         except ImportError:
             print(f"note: {label} skipped (not installed: pip install {name})")
+            left_out.append(f"{label} (not installed)")
     if "torch" in modules:
         modules["torch"].set_num_threads(os.cpu_count() or 1)
-    return modules
+    return modules, left_out
 
 
 def autograd_nn_contender(p: Problem) -> Contender:
@@ -874,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
         workloads = [Workload(w.name, QUICK_EXAMPLES[w.name], w.sizes, w.repeat) for w in workloads]
     dtypes = [np.float64, np.float32] if args.dtype == "both" else [np.dtype(args.dtype).type]
 
-    optional = load_optional(args.skip)
+    optional, _ = load_optional(args.skip)
     facts = machine_facts(optional)
     command = (
         shlex.join(["python", *sys.argv]) if argv is None else shlex.join(["python", "train_step.py", *argv])
