@@ -26,14 +26,16 @@ import itertools
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's engine
+
+import train_step as common
 
 import autograd_nn as ag
 from autograd_nn import nn
@@ -183,19 +185,10 @@ def check_agreement(contenders: list[Contender], dtype, what: str) -> None:
             sys.exit(1)
 
 
-def time_round_robin(contenders: list[Contender], rounds: int) -> dict[str, float]:
-    """Median seconds per step of each contender, taking turns, each round starting one later."""
-    for c in contenders:
-        for _ in range(2):
-            c.step()
-    times: dict[str, list[float]] = {c.name: [] for c in contenders}
-    for r in range(rounds):
-        for k in range(len(contenders)):
-            c = contenders[(r + k) % len(contenders)]
-            started = time.perf_counter()
-            c.step()
-            times[c.name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in times.items()}
+def median_seconds(contenders: list[Contender], rounds: int) -> dict[str, float]:
+    """Median seconds per step of each contender, timed in turns as train_step.py times its contenders."""
+    seconds = common.time_round_robin(contenders, rounds)
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def report(title: str, medians: dict[str, float], baseline: str) -> None:
@@ -242,14 +235,14 @@ def main(argv: list[str] | None = None) -> None:
         contenders = cnn_contenders(batch, dtype, torch)
         check_agreement(contenders, dtype, f"CNN {np.dtype(dtype)}")
         baseline = "PyTorch eager" if torch is not None else "autograd_nn"
-        medians = time_round_robin(contenders, rounds)
+        medians = median_seconds(contenders, rounds)
         report(
             f"digits CNN, batch {batch}, {np.dtype(dtype)} (target <= 1.5x PyTorch eager)", medians, baseline
         )
 
     contenders = mlp_contenders(examples, sizes)
     check_agreement(contenders, np.float64, "Sequential vs Network")
-    medians = time_round_robin(contenders, rounds)
+    medians = median_seconds(contenders, rounds)
     shape = "-".join(map(str, sizes))
     report(
         f"{shape} sigmoid network on {examples} examples, float64 (target: Sequential <= 1.03x)",
