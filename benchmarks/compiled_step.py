@@ -4,7 +4,9 @@ Run ``python benchmarks/compiled_step.py`` (``--help`` for options). In one run 
 
 1. **Mini-batch step**: the 64-25-10 sigmoid network, batch 64, cost from logits + L2, float64, forward and
    every gradient: eager, compiled (``ag.compile``), hand-written NumPy (``reference.cost_and_gradients``)
-   and JAX ``jit(value_and_grad)`` when JAX is installed. Median µs per step, contenders taking turns.
+   and JAX ``jit(value_and_grad)`` when JAX is installed. Median µs per step, contenders taking turns:
+   first one step per turn (every step follows another contender's; the targets are measured so), then
+   32 steps per turn (most steps follow their own, as in a training loop).
 2. **Full batch**, course size (X 5000x400 -> 25 -> 10) and MNIST size (X 60000x784 -> 256 -> 10), float64
    and float32: compiled against eager, hand-written NumPy and the five bare matrix products.
 3. **The tutorial's cost as the article writes it**, ``-(Y * log(h) + (1 - Y) * log(1 - h)).sum() / m`` with
@@ -14,7 +16,9 @@ Run ``python benchmarks/compiled_step.py`` (``--help`` for options). In one run 
    the hand-written step's peak; and traced memory after 10 and after 10,000 compiled steps.
 6. **End to end**: the default ``autograd-nn train`` with and without ``--no-compile`` (subprocesses, wall
    time; one untimed warm-up run, then three runs of each mode in alternating order, medians), and whether
-   every recorded cost and accuracy agrees to 1e-12 relative.
+   every recorded cost and accuracy agrees to 1e-12 relative; then where a compiled run's time outside its
+   training loop goes (starting Python, importing the command line, drawing the cost curve, each timed in a
+   subprocess of its own) and how short that part would have to be for 2x end to end.
 
 Every contender's cost and gradients are checked against the hand-written ones before timing (1e-8 relative
 in float64, 1e-3 in float32); a mismatch exits with status 1. ``--quick`` shrinks every size for a smoke test
@@ -59,6 +63,7 @@ from autograd_nn.files import write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 MINI = common.Workload("mini-batch", 64, (64, 25, 10), repeat=2000)
+MINI_TURN = 32  # steps in a row per turn for the mini-batch's second timing: each step mostly follows its own
 SKIPPABLE = ("torch", "jax", "end-to-end", "mnist")
 MARKERS = ("<!-- compiled-benchmark:start -->", "<!-- compiled-benchmark:end -->")
 FLAT_WITHIN = 0.01  # "flat": traced memory after the last step within 1% of that after step 10
@@ -134,14 +139,17 @@ def jax_contender(p: common.Problem, jax) -> common.Contender:
     return common.Contender("JAX jit", step, result)
 
 
-def timed(p: common.Problem, contenders: list[common.Contender], rounds: int, unit: float, label: str):
+def timed(
+    p: common.Problem, contenders: list[common.Contender], rounds: int, unit: float, steps_per_turn: int = 1
+) -> dict[str, float]:
     """Check, then time round-robin; print and return the medians (in ``unit`` seconds)."""
     common.check_contenders(p, [c for c in contenders if c.name != "bare matmuls"])
-    seconds = common.time_round_robin(contenders, rounds)
+    seconds = common.time_round_robin(contenders, rounds, steps_per_turn)
     medians = {name: statistics.median(values) / unit for name, values in seconds.items()}
     base = medians["hand-written NumPy"]
     name_unit = "µs" if unit == 1e-6 else "ms"
-    print(f"  {rounds} rounds; median {name_unit} per step, and the ratio to hand-written NumPy")
+    turns = f" of {steps_per_turn} steps in a row per contender" if steps_per_turn > 1 else ""
+    print(f"  {rounds} rounds{turns}; median {name_unit} per step, and the ratio to hand-written NumPy")
     for name, value in medians.items():
         print(f"  {name:<20} {value:10.2f} {value / base:8.2f}x")
     for a, b in (
@@ -155,14 +163,19 @@ def timed(p: common.Problem, contenders: list[common.Contender], rounds: int, un
     return medians
 
 
-def measure_mini_batch(args, optional) -> dict[str, float]:
+def measure_mini_batch(args, optional) -> tuple[dict[str, float], dict[str, float]]:
+    """The mini-batch step timed twice: one step per turn (each step follows another contender's, the
+    targets' measure), then ``MINI_TURN`` steps per turn (each step mostly follows its own, as in training)."""
     p = common.make_problem(MINI, np.float64, args.seed)
     p.lam = 0.3
     print(f"\n== mini-batch step ({MINI.describe()}), float64, lam 0.3 ==")
     contenders = [eager_contender(p), compiled_contender(p), common.handwritten_contender(p)]
     if "jax" in optional:
         contenders.append(jax_contender(p, optional["jax"]))
-    return timed(p, contenders, 200 if args.quick else MINI.repeat, 1e-6, "mini-batch")
+    rounds = 200 if args.quick else MINI.repeat
+    one_each = timed(p, contenders, rounds, 1e-6)
+    in_turns = timed(p, contenders, max(rounds * 2 // MINI_TURN, 1), 1e-6, MINI_TURN)
+    return one_each, in_turns
 
 
 def measure_full_batch(workload: common.Workload, dtype, args) -> dict[str, float]:
@@ -175,7 +188,7 @@ def measure_full_batch(workload: common.Workload, dtype, args) -> dict[str, floa
         common.handwritten_contender(p),
         common.matmuls_contender(p),
     ]
-    return timed(p, contenders, 3 if args.quick else workload.repeat, 1e-3, workload.name)
+    return timed(p, contenders, 3 if args.quick else workload.repeat, 1e-3)
 
 
 def article_problem(p: common.Problem):
@@ -219,7 +232,7 @@ def measure_article_cost(args, optional) -> dict[str, float]:
     contenders = [contender("eager", cost), contender("compiled", compiled), common.handwritten_contender(p)]
     if "torch" in optional:
         contenders.append(torch_article_contender(p, optional["torch"]))
-    return timed(p, contenders, 3 if args.quick else workload.repeat, 1e-3, "article")
+    return timed(p, contenders, 3 if args.quick else workload.repeat, 1e-3)
 
 
 def torch_article_contender(p: common.Problem, torch) -> common.Contender:
@@ -352,9 +365,77 @@ class EndToEnd:
     training: dict[str, float]
     worst: float
     first: float
+    outside: Outside
+
+
+@dataclass
+class Outside:
+    """Median seconds of a compiled run outside its training loop (wall minus summary.json's seconds), and
+    of three parts of it, timed in subprocesses of their own: starting Python, importing autograd_nn's
+    command line (NumPy with it), and drawing the cost curve (importing matplotlib first)."""
+
+    total: float
+    startup: float
+    imports: float
+    curve: float
 
 
 END_TO_END_RUNS = 3  # runs of each mode, alternating, after one untimed warm-up run
+
+# Run in a subprocess with a run's history on standard input: what `autograd-nn train` imports before it
+# trains, then the cost curve it draws after (its first use of matplotlib).
+OUTSIDE_THE_LOOP = """\
+import json, sys, time
+start = time.perf_counter()
+from autograd_nn.digits import cli, runs, train
+imported = time.perf_counter()
+runs.cost_curve_png(train.History(**json.load(sys.stdin)), "cost curve")
+drawn = time.perf_counter()
+print(json.dumps({"imports": imported - start, "curve": drawn - imported}))
+"""
+
+
+def measure_outside_the_loop(
+    runs: int, environment: dict, history: dict[str, np.ndarray], wall: list[float], loop: list[float]
+) -> Outside:
+    """Where a compiled run's time outside its training loop goes (``wall`` and ``loop``: its runs' seconds)."""
+    columns = {k: (v.astype(int) if k == "epoch" else v).tolist() for k, v in history.items()}
+    startup, imports, curve = [], [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True, env=environment)
+        startup.append(time.perf_counter() - start)
+        done = subprocess.run(
+            [sys.executable, "-c", OUTSIDE_THE_LOOP],
+            input=json.dumps(columns),
+            check=True,
+            cwd=REPO,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        parts = json.loads(done.stdout)
+        imports.append(parts["imports"])
+        curve.append(parts["curve"])
+    median = statistics.median
+    total = median([w - t for w, t in zip(wall, loop, strict=True)])
+    outside = Outside(total, median(startup), median(imports), median(curve))
+    print(
+        f"  outside the training loop, a compiled run: {outside.total:.2f} s; in subprocesses of their own, "
+        f"starting Python {outside.startup:.2f} s, importing autograd_nn's command line {outside.imports:.2f} s, "
+        f"the cost curve (importing matplotlib, drawing) {outside.curve:.2f} s"
+    )
+    return outside
+
+
+def what_2x_needs(training: dict[str, float]) -> str:
+    """The most a run may spend outside its training loop for the compiled one to be 2× faster end to end,
+    both modes spending the same there: (x + eager loop) / (x + compiled loop) >= 2, so x <= eager - 2 compiled."""
+    allowed = training["--no-compile"] - 2 * training["compiled"]
+    if allowed <= 0:
+        ratio = training["--no-compile"] / training["compiled"]
+        return f"With these loops, 2× end to end cannot be reached: the loop alone is {ratio:.2f}× faster."
+    return f"With these loops, 2× end to end would need that part to take at most {allowed:.2f} s."
 
 
 def measure_end_to_end(args) -> EndToEnd:
@@ -416,7 +497,11 @@ def measure_end_to_end(args) -> EndToEnd:
         f"  the training loop alone (summary.json's seconds): compiled {training['compiled']:.3f} s, "
         f"--no-compile {training['--no-compile']:.3f} s: {training['--no-compile'] / training['compiled']:.2f}x"
     )
-    return EndToEnd(" ".join(["autograd-nn train", *extra]), seconds, training, worst, first)
+    outside = measure_outside_the_loop(
+        runs, environment, histories["compiled"], wall["compiled"], loop["compiled"]
+    )
+    print(f"  {what_2x_needs(training)}")
+    return EndToEnd(" ".join(["autograd-nn train", *extra]), seconds, training, worst, first, outside)
 
 
 @dataclass
@@ -428,7 +513,8 @@ class Results:
     machine: str
     load: str
     quick: bool
-    mini: dict[str, float]
+    mini: dict[str, float]  # one step per turn
+    mini_in_turns: dict[str, float]  # MINI_TURN steps per turn
     full: dict[tuple[str, str], dict[str, float]]  # (workload name, dtype name) -> medians
     workloads: dict[str, common.Workload]  # the sizes the full-batch rows measured
     article: dict[str, float]
@@ -483,6 +569,8 @@ def step_table(r: Results) -> list[str]:
 
     sizes = "-".join(str(size) for size in MINI.sizes)
     lines.append(row(f"mini-batch {MINI.examples}, {sizes}, float64 (µs)", r.mini, "JAX jit", "JAX"))
+    turns = f"mini-batch, in turns of {MINI_TURN} steps (µs)"
+    lines.append(row(turns, r.mini_in_turns, "JAX jit", "JAX"))
     for name, dtype in full_batch_keys(r):
         size = f" {size_label(r.workloads[name])}" if dtype == "float64" else ""
         label = f"{FULL_BATCH_NAMES[name]}{size}, {dtype} (ms)"
@@ -588,9 +676,22 @@ def markdown(r: Results) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {target} | {result} | {'yes' if met else 'no'} |" for target, result, met in targets(r)]
+    if r.end_to_end is not None:
+        lines += ["", outside_the_loop(r.end_to_end)]
     if r.left_out:
         lines += ["", f"Not measured in this run: {'; '.join(r.left_out)}."]
     return "\n".join(lines)
+
+
+def outside_the_loop(e2e: EndToEnd) -> str:
+    """One paragraph: where a compiled run's time outside the loop goes, and what 2x end to end would allow."""
+    o = e2e.outside
+    return (
+        f"Outside its training loop a compiled `{e2e.command}` takes {o.total:.2f} s. Timed on their own: "
+        f"starting Python {o.startup:.2f} s, importing autograd_nn's command line (NumPy with it) "
+        f"{o.imports:.2f} s, the cost curve (importing matplotlib, then drawing) {o.curve:.2f} s. "
+        + what_2x_needs(e2e.training)
+    )
 
 
 def reproducing_command(argv: list[str] | None) -> str:
@@ -634,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
             workload = common.Workload(name, common.QUICK_EXAMPLES[name], workload.sizes, 3)
         workloads[name] = workload
     try:
-        mini = measure_mini_batch(args, optional)
+        mini, mini_in_turns = measure_mini_batch(args, optional)
         full = {
             (name, np.dtype(dtype).name): measure_full_batch(workload, dtype, args)
             for dtype in (np.float64, np.float32)
@@ -658,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         load=load,
         quick=args.quick,
         mini=mini,
+        mini_in_turns=mini_in_turns,
         full=full,
         workloads=workloads,
         article=article,

@@ -365,13 +365,18 @@ class StepTimes:
         return statistics.median(self.seconds[name])
 
 
-def time_round_robin(contenders: list[Contender], rounds: int) -> dict[str, list[float]]:
-    """Warm every contender up, then time them in turns: round 1 for all, round 2 for all, ...
+def time_round_robin(
+    contenders: list[Contender], rounds: int, steps_per_turn: int = 1
+) -> dict[str, list[float]]:
+    """Warm every contender up, then time them in turns: round 1 for all, round 2 for all, ...; the seconds
+    per step of each turn (a turn is ``steps_per_turn`` steps in a row, timed together).
 
     Each round takes the contenders in a new random order (seeded, so a run can be repeated), so every
     contender follows every other about equally often: whatever one leaves behind (caches filled with its
     own data, threads still busy, memory to be returned) is not charged to the same neighbour each time.
     A fixed rotation (A B C, B C A, C A B, ...) would not: there C follows B in two rounds of every three.
+    With one step per turn every step follows another contender's; with many, most steps follow their
+    own, as in a training loop.
     """
     for c in contenders:
         for _ in range(WARMUP_STEPS):
@@ -382,9 +387,11 @@ def time_round_robin(contenders: list[Contender], rounds: int) -> dict[str, list
     for _ in range(rounds):
         shuffle(order)
         for c in order:
+            step = c.step
             start = time.perf_counter()
-            c.step()
-            seconds[c.name].append(time.perf_counter() - start)
+            for _ in range(steps_per_turn):
+                step()
+            seconds[c.name].append((time.perf_counter() - start) / steps_per_turn)
     return seconds
 
 
