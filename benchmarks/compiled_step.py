@@ -355,6 +355,18 @@ def read_history(folder: Path) -> dict[str, np.ndarray]:
 
 
 @dataclass
+class Outside:
+    """Median seconds of a compiled run outside its training loop (wall minus summary.json's seconds), and
+    of three parts of it, timed in subprocesses of their own: starting Python, importing autograd_nn's
+    command line (NumPy with it), and drawing the cost curve (importing matplotlib first)."""
+
+    total: float
+    startup: float
+    imports: float
+    curve: float
+
+
+@dataclass
 class EndToEnd:
     """``autograd-nn train`` with and without ``--no-compile``: median wall seconds, the training loop's
     seconds (from summary.json), the largest relative difference between the two histories, and the
@@ -366,18 +378,6 @@ class EndToEnd:
     worst: float
     first: float
     outside: Outside
-
-
-@dataclass
-class Outside:
-    """Median seconds of a compiled run outside its training loop (wall minus summary.json's seconds), and
-    of three parts of it, timed in subprocesses of their own: starting Python, importing autograd_nn's
-    command line (NumPy with it), and drawing the cost curve (importing matplotlib first)."""
-
-    total: float
-    startup: float
-    imports: float
-    curve: float
 
 
 END_TO_END_RUNS = 3  # runs of each mode, alternating, after one untimed warm-up run
@@ -429,8 +429,9 @@ def measure_outside_the_loop(
 
 
 def what_2x_needs(training: dict[str, float]) -> str:
-    """The most a run may spend outside its training loop for the compiled one to be 2× faster end to end,
-    both modes spending the same there: (x + eager loop) / (x + compiled loop) >= 2, so x <= eager - 2 compiled."""
+    """A sentence: the most a run may spend outside its training loop for the compiled one to be 2× faster end
+    to end, both modes spending the same there: (x + eager loop) / (x + compiled loop) >= 2, so
+    x <= eager loop - 2 compiled loop."""
     allowed = training["--no-compile"] - 2 * training["compiled"]
     if allowed <= 0:
         ratio = training["--no-compile"] / training["compiled"]
