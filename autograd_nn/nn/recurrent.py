@@ -13,7 +13,11 @@ x the input, h the previous hidden state and W_* / b_* the gate's rows of the we
 Every weight and bias starts uniform in ±1/sqrt(hidden_size) (PyTorch's default). The layers compute the
 input's contribution to every gate of every time step in one matmul before the time loop; each step then
 does one matmul for all the gates of the hidden state, and the outputs are stacked once at the end. A
-missing initial state is zero, and the first step skips its (zero) hidden-state matmul.
+missing initial state is zero, and the first step skips its (zero) hidden-state matmul (which also keeps a
+zero array sized from the batch out of an exported graph).
+
+``ag.export_onnx`` writes a layer unrolled over the traced sequence: the sequence length is fixed in the file
+(the batch stays symbolic when it is the first axis, i.e. with ``batch_first=True``).
 """
 
 from __future__ import annotations
