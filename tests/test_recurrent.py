@@ -352,3 +352,20 @@ def test_gradients_from_a_zero_initial_state():
     model = nn.GRU(2, 3, rng=1)
     x = ag.Tensor(rng.normal(size=(4, 2, 2)), requires_grad=True)
     assert ag.gradcheck(lambda x: (model(x)[0] ** 2).sum(), x, wrt=list(model.parameters()))
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 7, 10, 16])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_the_time_slices_taken_in_two_levels_are_the_steps_and_pass_gradients_back(steps, axis):
+    from autograd_nn.nn.recurrent import _time_steps
+
+    rng = np.random.default_rng(steps)
+    shape = (steps, 2, 3) if axis == 0 else (2, steps, 3)
+    xw = ag.Tensor(rng.normal(size=shape), requires_grad=True)
+    pieces = _time_steps(xw, axis)
+    assert len(pieces) == steps
+    weights = rng.normal(size=(steps, 2, 3))
+    for t, piece in enumerate(pieces):
+        np.testing.assert_array_equal(piece.data, np.take(xw.data, t, axis=axis))
+    sum((piece * w).sum() for piece, w in zip(pieces, weights, strict=True)).backward()
+    np.testing.assert_array_equal(xw.grad, weights if axis == 0 else weights.transpose(1, 0, 2))

@@ -219,6 +219,25 @@ class LSTMCell(_CellBase):
 # ---------------------------------------------------------------- layers over a sequence
 
 
+def _time_steps(xw: Tensor, axis: int) -> list[Tensor]:
+    """``xw``'s slices along its time ``axis``, one per step, taken in two levels: blocks of about sqrt(T)
+    steps, then the steps of each block. Backward writes each slice's gradient into zeros the size of what
+    it was cut from, so this costs about 2 sqrt(T) whole arrays instead of T (T slices of the whole)."""
+    steps = xw.shape[axis]
+    block = math.isqrt(steps)
+
+    def cut(v: Tensor, index):
+        return v[:, index] if axis else v[index]
+
+    if block < 2:
+        return [cut(xw, t) for t in range(steps)]
+    pieces = []
+    for start in range(0, steps, block):
+        chunk = cut(xw, slice(start, start + block))
+        pieces.extend(cut(chunk, k) for k in range(chunk.shape[axis]))
+    return pieces
+
+
 class _RNNBase(Module):
     """A stack of recurrent layers over a sequence, each optionally in both directions."""
 
@@ -297,10 +316,10 @@ class _RNNBase(Module):
         order) and the final state."""
         _, w_hh, _, b_hh = self._weights(suffix)
         step, size = _STEPS[self.kind], self.hidden_size
-        steps = xw.shape[time_axis]
-        outputs = [None] * steps
-        for t in reversed(range(steps)) if reverse else range(steps):
-            state = step(xw[:, t] if time_axis else xw[t], state, w_hh, b_hh, size, self._activation)
+        inputs = _time_steps(xw, time_axis)
+        outputs = [None] * len(inputs)
+        for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
+            state = step(inputs[t], state, w_hh, b_hh, size, self._activation)
             outputs[t] = state[0] if self.kind == "LSTM" else state
         return outputs, state
 
