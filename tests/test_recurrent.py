@@ -369,3 +369,14 @@ def test_the_time_slices_taken_in_two_levels_are_the_steps_and_pass_gradients_ba
         np.testing.assert_array_equal(piece.data, np.take(xw.data, t, axis=axis))
     sum((piece * w).sum() for piece, w in zip(pieces, weights, strict=True)).backward()
     np.testing.assert_array_equal(xw.grad, weights if axis == 0 else weights.transpose(1, 0, 2))
+
+
+def test_the_readme_block_runs():
+    """README.md's recurrent example (after '<!-- example: recurrent -->'), run as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- example: recurrent -->\n```python\n(.*?)```", text, re.DOTALL)
+    assert match, "README.md must hold the recurrent example after '<!-- example: recurrent -->'"
+    exec(compile(match.group(1), "README.md (recurrent example)", "exec"), {})
