@@ -272,7 +272,6 @@ class _RNNBase(Module):
         self._activation = _nonlinearity(nonlinearity, where) if self.kind == "RNN" else None
         dtype = _check_dtype(dtype, where)
         rng = init.generator(rng)
-        self.dropout_rng = np.random.default_rng(rng.integers(2**63))  # masks between layers
         rows = _GATES[self.kind] * self.hidden_size
         directions = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
@@ -288,6 +287,7 @@ class _RNNBase(Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for parameter in self.parameters():  # PyTorch's order and bound
             init.uniform_(parameter, -bound, bound, rng)
+        self.dropout_rng = np.random.default_rng(rng.integers(2**63))  # masks between layers
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"] if self.bidirectional else [f"_l{layer}"]
