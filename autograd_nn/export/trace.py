@@ -137,7 +137,9 @@ class TracedGraph:
         if second is not None and len(second.order) != len(first.order):
             raise ExportError(
                 "export_onnx: the forward records a different graph for another batch size; "
-                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
+                "it cannot be exported with dynamic_batch (pass dynamic_batch=False). A loop over the "
+                "first axis does that, such as a recurrent layer with batch_first=False, which is unrolled "
+                "over its sequence (its first axis): make the batch the first axis (batch_first=True)"
             )
         input_index = {id(t): i for i, t in enumerate(first.inputs)}
         for position, value in enumerate(first.order):
