@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,36 @@ def test_the_old_module_names_are_the_same_modules():
     from autograd_nn.digits import data_cache as old_cache
 
     assert data is tables and old_cache is data_cache
+
+
+def readme_example(name: str) -> str:
+    """The README's python block after ``<!-- example: NAME -->``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)```", text, re.DOTALL)
+    assert match, f"README.md must hold a python block after '<!-- example: {name} -->'"
+    return match.group(1)
+
+
+def test_the_readmes_digits_examples_run_as_written_from_an_empty_folder(tmp_path):
+    """The tutorial network, any network, the training loop for any model and the drawing, one after the
+    other as a reader runs them, in a fresh interpreter in an empty folder (no data/ path to lean on)."""
+    names = ["tutorial network", "any network", "train any model"]
+    if shutil.which("dot") or os.environ.get("AUTOGRAD_NN_REQUIRE_DOT") == "1":
+        names.append("seeing the graph")  # renders with Graphviz's dot
+    program = "\n".join(readme_example(name) for name in names)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AUTOGRAD_NN_CACHE_DIR": str(tmp_path / "cache"),
+        "MPLBACKEND": "Agg",
+    }
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", program], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    claimed = re.search(r"# (0\.\d+) on the held-out digits", readme_example("tutorial network")).group(1)
+    assert f"{float(first):.4f}" == claimed  # the README's figure is what the block prints
+    assert (folder / "net.npz").is_file() and (folder / "runs" / "mlp" / "weights.npz").is_file()

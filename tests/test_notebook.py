@@ -41,6 +41,7 @@ def test_the_tutorial_notebook_runs_from_a_clean_kernel(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "held-out accuracy" in text
+    assert "first held-out digits: [0 4 8 2 7 0 0 0] -> the course's labels [10  4  8  2  7 10 10 10]" in text
     reports = [o.data for o in outputs if "text/html" in o.get("data", {})]
     assert len(reports) == 2  # the hand-derived backprop's gradient report, then the one with a sign mistake
     right, mistaken = reports
@@ -72,3 +73,12 @@ def test_the_stored_notebook_holds_the_outputs_of_every_code_cell():
     assert cells and all(cell.outputs for cell in cells[1:])  # every cell after the imports shows something
     assert [cell.execution_count for cell in cells] == list(range(1, len(cells) + 1))  # run in order, once
     assert not [o for cell in cells for o in cell.outputs if o.output_type == "error"]
+
+
+def test_the_notebook_loads_its_data_with_load_digits_and_no_path():
+    """A path built from the package folder (or relative to the clone) breaks after a non-editable install."""
+    _, nbformat = _notebook_tools()
+    source = "\n".join(cell.source for cell in code_cells(nbformat.read(NOTEBOOK, as_version=4)))
+    assert "digits = load_digits()" in source
+    for path_making in ("__file__", "Path(", "digits.xlsx", "load_dataset("):
+        assert path_making not in source
