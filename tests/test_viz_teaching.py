@@ -91,7 +91,7 @@ def test_edges_into_non_commutative_ops_say_which_operand_they_are():
     assert sorted(into["matmul"]) == sorted([(name_b, "0"), (name_m, "1")])
     assert sorted(label for _, label in into["div"]) == ["0", "1"]
     assert all(label is None for _, label in into["mul"] + into["add"])  # order does not matter
-    assert "which operand" in ag.viz.LEGEND
+    assert "first (0) or second (1) operand" in ag.viz.LEGEND
 
 
 def test_a_reflected_operand_keeps_its_place():

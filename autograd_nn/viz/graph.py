@@ -12,13 +12,14 @@ Legend (the one people know from torchviz)::
     grey box          an operation, labelled like "matmul" or "sum(axis=1)"
     light blue box    a parameter: a leaf with requires_grad=True (name, shape, dtype)
     white ellipse     an input or constant (requires_grad=False); an unnamed scalar constant shows its value
-    ivory box         an intermediate result
+    ivory box         an intermediate result; an unnamed one is named, in italics, by the expression
+                      that computed it from its inputs' names ("theta2.T", "X @ theta1.T", "sigmoid(…)")
     green box         an output: a tensor that was drawn
     labelled frame    a name_scope; nested scopes ("net/layer1") are nested frames
     3-D box           a collapsed name_scope (``collapse=``): its ops as one node, between its inputs
                       and the values it hands on
-    0, 1, ... in blue at an arrow head: which operand of an op whose operand order matters (sub, div,
-                      matmul, ...; not add or mul) the arrow is
+    0, 1, ... in blue at an arrow head: the arrow brings the op's first (0) or second (1) operand, for
+                      ops whose operand order matters (sub, div, matmul, ...; not add or mul)
     yellow note       how many tensors and ops were left out past max_nodes
 
 In the forward view arrows follow the data: input tensor -> op -> output tensor. In the backward view
@@ -76,7 +77,9 @@ LEGEND = (
     "labelled frame: name_scope; "
     "yellow note: nodes left out past max_nodes; "
     "3-D box: a collapsed name_scope (its ops drawn as one node); "
-    "small blue 0, 1, ... at an arrow head: which operand of sub, div, matmul, pow... the edge is; "
+    "blue 0 or 1 at an arrow head: the arrow brings the op's first (0) or second (1) operand, "
+    "for ops whose operand order matters (a - b, a / b, a @ b, but not + or *); "
+    "an italic name: an unnamed intermediate, named by the expression that computed it; "
     "backward view: red dashed arrows show gradients flowing from the output to the parameters"
 )
 
@@ -103,11 +106,18 @@ _STYLES = {
     "note": {"shape": "note", "style": "filled", "fillcolor": "lightyellow", "color": "goldenrod3"},
     "scope": {"shape": "box3d", "style": "filled", "fillcolor": "#dbe7f6", "color": "steelblue4"},
 }
-_OPERAND = {"fontsize": "9", "fontcolor": "blue4", "labeldistance": "1.4", "labelangle": "30"}
+_OPERAND = {
+    "fontsize": "9",
+    "fontname": "Helvetica",
+    "fontcolor": "blue4",
+    "labeldistance": "1.4",
+    "labelangle": "30",
+}
 _COMMUTATIVE = frozenset({"add", "mul"})  # ops whose operands may be swapped: their edges need no label
 _CLUSTER_FILLS = ("#f3f6fb", "#e6edf7", "#d9e4f3")  # one shade darker per nesting level
 _SHORT_SUMMARY = 32  # a collapsed scope lists the kinds of its ops when they fit in this many characters
 _TINY = 6  # tensors with at most this many elements show their values, bigger ones a summary
+_EXPRESSION_CAP = 24  # an unnamed intermediate's derived name is at most this long (longer inputs become "…")
 
 
 class GraphvizNotFoundError(AutogradError, RuntimeError):
@@ -247,6 +257,8 @@ def draw_graph(
         {item for item in shown if isinstance(item, Op)},
     )
 
+    expressions = _expressions(order, inputs)  # id(value) -> "theta2.T", "X @ theta1.T", ... for unnamed ones
+
     # Node statements, grouped by scope so that each open scope becomes one (possibly nested) cluster.
     # Emitted in the order the layout reads (inputs first, or the output first in the backward view):
     # Graphviz then stacks the scopes down the page instead of spreading them sideways.
@@ -260,8 +272,9 @@ def draw_graph(
         elif isinstance(item, _Value):
             name = names[id(item)]
             kind = _tensor_kind(item)
-            details = _tensor_details(item, kind, flow)
-            label = _tensor_label(item, kind, show_values, show_grads)
+            expression = expressions.get(id(item)) if kind == "intermediate" else None
+            details = _tensor_details(item, kind, flow, expression)
+            label = _tensor_label(item, kind, show_values, show_grads, expression)
             cluster = folding.open_part(item.scope)
         else:
             name = names[id(item)]
@@ -613,6 +626,63 @@ def _mark_compared(attrs: dict[str, str], value: _Value, report) -> str | None:
     return "ok" if row.verdict == "ok" else "mismatch"
 
 
+_INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2), "matmul": ("@", 2)}
+_REDUCTIONS = frozenset({"sum", "mean", "max", "min", "var", "std"})
+_ATOM = 9  # the precedence of a name, a call or an attribute: never needs parentheses
+
+
+def _expressions(order: list, inputs: dict[int, list[_Value]]) -> dict[int, str]:
+    """A readable name for every unnamed computed value (keyed by id of its ``_Value``), written as the
+    expression that computed it from its inputs' names: ``theta2.T``, ``X @ theta1.T``, ``sigmoid(…)``.
+    An input longer than fits in ``_EXPRESSION_CAP`` characters is shown as "…"."""
+    written: dict[int, tuple[str, int]] = {}  # id(value) -> (text, precedence)
+    for item in reversed(order):  # inputs before the values computed from them
+        if not isinstance(item, _Value):
+            continue
+        if item.name is not None:
+            written[id(item)] = (item.name, _ATOM)
+        elif item.op is None:
+            data = item.data
+            if data is not None and not isinstance(data, ValueSummary) and data.ndim == 0:
+                written[id(item)] = (_number(data.item()), _ATOM)  # a number in the formula
+        else:
+            args = [written.get(id(value), ("…", _ATOM)) for value in inputs.get(id(item.op), [])]
+            for shorten in (
+                lambda a: a,
+                lambda a: a if len(a[0]) <= 10 else ("…", _ATOM),
+                lambda a: ("…", _ATOM),
+            ):
+                text, precedence = _written(item.op, [shorten(a) for a in args])
+                if len(text) <= _EXPRESSION_CAP:
+                    break
+            written[id(item)] = (text, precedence)
+    return {key: text for key, (text, _) in written.items()}
+
+
+def _written(op: Op, args: list[tuple[str, int]]) -> tuple[str, int]:
+    """``op`` applied to ``args`` ((text, precedence) each) as Python would write it, with its precedence."""
+
+    def wrapped(arg: tuple[str, int], precedence: int, strict: bool = False) -> str:
+        text, own = arg
+        return f"({text})" if own < precedence or (strict and own == precedence) else text
+
+    if op.name in _INFIX and len(args) == 2:
+        symbol, precedence = _INFIX[op.name]
+        return (
+            f"{wrapped(args[0], precedence)} {symbol} {wrapped(args[1], precedence, strict=True)}",
+            precedence,
+        )
+    if op.name == "neg" and len(args) == 1:
+        return f"-{wrapped(args[0], 3)}", 3
+    if op.name == "pow" and len(args) == 1 and hasattr(op, "exponent"):
+        return f"{wrapped(args[0], _ATOM)} ** {op.exponent:g}", 4
+    if op.name == "transpose" and len(args) == 1 and getattr(op, "axes", None) is None:
+        return f"{wrapped(args[0], _ATOM)}.T", _ATOM
+    if op.name in _REDUCTIONS and len(args) == 1:
+        return f"{wrapped(args[0], _ATOM)}.{op.name}({op.details()})", _ATOM
+    return f"{op.name}({', '.join(text for text, _ in args)})", _ATOM
+
+
 def _tensor_kind(value: _Value) -> str:
     if value.is_root:
         return "output"
@@ -621,13 +691,18 @@ def _tensor_kind(value: _Value) -> str:
     return "parameter" if value.requires_grad else "constant"
 
 
-def _tensor_label(value: _Value, kind: str, show_values: bool, show_grads: bool) -> str:
-    """An HTML-like label: bold name, then shape and dtype, then optional value and gradient lines."""
+def _tensor_label(
+    value: _Value, kind: str, show_values: bool, show_grads: bool, expression: str | None = None
+) -> str:
+    """An HTML-like label: bold name (an unnamed intermediate: the ``expression`` that computed it, in
+    italics), then shape and dtype, then optional value and gradient lines."""
     data = value.data
     if kind == "constant" and value.name is None and data.ndim == 0:
         return f"<<b>{html.escape(_number(data.item()))}</b>>"  # a Python number in the formula
     title = value.name if value.name is not None else {"parameter": "parameter", "output": "output"}.get(kind)
     lines = [] if title is None else [f"<b>{html.escape(title)}</b>"]
+    if title is None and expression is not None:
+        lines = [f"<i>{html.escape(expression)}</i>"]
     lines.append(f'<font point-size="10">{html.escape(_shape(value.shape))} {value.dtype}</font>')
     if show_values:
         summary = "values freed after use" if data is None else _values(data)
@@ -642,9 +717,10 @@ def _full_name(name: str | None, scope: str | None) -> str | None:
     return name if name is None or scope is None else f"{scope}/{name}"
 
 
-def _tensor_details(value: _Value, kind: str, flow: _Flow) -> list[str]:
-    """The hover details of a tensor: full name and kind, shape and dtype, values, gradient, origin."""
-    name = _full_name(value.name, value.scope)
+def _tensor_details(value: _Value, kind: str, flow: _Flow, expression: str | None = None) -> list[str]:
+    """The hover details of a tensor: full name (or the ``expression`` that computed an unnamed one) and
+    kind, shape and dtype, values, gradient, origin."""
+    name = _full_name(value.name, value.scope) if value.name is not None else expression
     lines = [kind if name is None else f"{name} ({kind})", f"shape {_shape(value.shape)}, {value.dtype}"]
     if value.name is None and value.scope is not None:
         lines.append(f"scope {value.scope}")
@@ -842,6 +918,9 @@ def save_graph(
     if fmt == "png" and dpi is not None and hasattr(graph, "copy") and hasattr(graph, "attr"):
         graph = graph.copy()  # the caller's graph is left as it was
         graph.attr("graph", dpi=f"{float(dpi):g}")
+    if fmt == "html" and "label" in graph.graph_attr:
+        graph = graph.copy()  # the page's header shows the title: the drawing's own copy would repeat it
+        del graph.graph_attr["label"]
     try:
         data = graph.pipe(format="svg" if fmt == "html" else fmt)
     except graphviz.ExecutableNotFound as error:
