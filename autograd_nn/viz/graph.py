@@ -56,6 +56,7 @@ import html
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import graphviz
 import numpy as np
@@ -257,7 +258,8 @@ def draw_graph(
         {item for item in shown if isinstance(item, Op)},
     )
 
-    expressions = _expressions(order, inputs)  # id(value) -> "theta2.T", "X @ theta1.T", ... for unnamed ones
+    unnamed = [item for item in drawn if isinstance(item, _Value) and _tensor_kind(item) == "intermediate"]
+    expressions = _expressions(unnamed, inputs)  # id(value) -> "theta2.T", "X @ theta1.T", ...
 
     # Node statements, grouped by scope so that each open scope becomes one (possibly nested) cluster.
     # Emitted in the order the layout reads (inputs first, or the output first in the backward view):
@@ -631,39 +633,75 @@ _REDUCTIONS = frozenset({"sum", "mean", "max", "min", "var", "std"})
 _ATOM = 9  # the precedence of a name, a call or an attribute: never needs parentheses
 
 
-def _expressions(order: list, inputs: dict[int, list[_Value]]) -> dict[int, str]:
-    """A readable name for every unnamed computed value (keyed by id of its ``_Value``), written as the
-    expression that computed it from its inputs' names: ``theta2.T``, ``X @ theta1.T``, ``sigmoid(…)``.
-    An input longer than fits in ``_EXPRESSION_CAP`` characters is shown as "…"."""
-    written: dict[int, tuple[str, int]] = {}  # id(value) -> (text, precedence)
-    for item in reversed(order):  # inputs before the values computed from them
-        if not isinstance(item, _Value):
-            continue
-        if item.name is not None:
-            written[id(item)] = (item.name, _ATOM)
-        elif item.op is None:
-            data = item.data
-            if data is not None and not isinstance(data, ValueSummary) and data.ndim == 0:
-                written[id(item)] = (_number(data.item()), _ATOM)  # a number in the formula
-        else:
-            args = [written.get(id(value), ("…", _ATOM)) for value in inputs.get(id(item.op), [])]
-            for shorten in (
-                lambda a: a,
-                lambda a: a if len(a[0]) <= 10 else ("…", _ATOM),
-                lambda a: ("…", _ATOM),
-            ):
-                text, precedence = _written(item.op, [shorten(a) for a in args])
-                if len(text) <= _EXPRESSION_CAP:
-                    break
-            written[id(item)] = (text, precedence)
-    return {key: text for key, (text, _) in written.items()}
+def _expressions(values: list, inputs: dict[int, list[_Value]]) -> dict[int, str]:
+    """A readable name for each of the ``values`` (keyed by id of its ``_Value``), written as the
+    expression that computed it from its inputs' names: ``theta2.T``, ``X @ theta1.T``, ``sigmoid(…)``,
+    at most ``_EXPRESSION_CAP`` characters. Every level of a formula adds a character or more, so inputs
+    more than ``_EXPRESSION_CAP`` levels down are "…" without being looked at: a long chain costs no more."""
+    written: dict[int, _Written | None] = {}  # None: a value with no name and no number to show
+    for start in values:  # depth first with a stack (no recursion), each value after its inputs
+        stack = [(start, 0)]
+        while stack:
+            item, depth = stack[-1]
+            if id(item) in written:
+                stack.pop()
+                continue
+            needed = [] if item.name is not None or item.op is None else inputs.get(id(item.op), [])
+            if depth >= _EXPRESSION_CAP:
+                written[id(item)] = _written_value(item, [None] * len(needed))
+                stack.pop()
+                continue
+            pending = [(value, depth + 1) for value in needed if id(value) not in written]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            written[id(item)] = _written_value(item, [written[id(value)] for value in needed])
+    return {id(value): written[id(value)].text for value in values if written[id(value)] is not None}
 
 
-def _written(op: Op, args: list[tuple[str, int]]) -> tuple[str, int]:
-    """``op`` applied to ``args`` ((text, precedence) each) as Python would write it, with its precedence."""
+class _Written(NamedTuple):
+    """A value as it reads in a formula, its precedence, and its shortest form (its op around "…")."""
 
-    def wrapped(arg: tuple[str, int], precedence: int, strict: bool = False) -> str:
-        text, own = arg
+    text: str
+    precedence: int
+    short: str
+
+
+def _written_value(value: _Value, args: list[_Written | None]) -> _Written | None:
+    """A value as it reads in a formula: its name, a scalar constant's number, or its op applied to
+    ``args`` (its inputs as written). Too long, the longest input shrinks to its short form, then to
+    "…", until the whole fits in ``_EXPRESSION_CAP`` characters."""
+    if value.name is not None:
+        return _Written(value.name, _ATOM, value.name)
+    if value.op is None:
+        data = value.data
+        if data is None or isinstance(data, ValueSummary) or data.ndim != 0:
+            return None
+        return _Written(_number(data.item()), _ATOM, _number(data.item()))
+    ellipsis = _Written("…", _ATOM, "…")
+    current = [arg if arg is not None else ellipsis for arg in args]
+    short = _written(value.op, [ellipsis] * len(current))[0]
+    while True:
+        text, precedence = _written(value.op, current)
+        shrinkable = [k for k, arg in enumerate(current) if arg.text != "…"]
+        if len(text) <= _EXPRESSION_CAP or not shrinkable:
+            break
+        k = max(shrinkable, key=lambda k: len(current[k].text))
+        arg = current[k]
+        current[k] = (
+            _Written(arg.short, arg.precedence, arg.short) if len(arg.short) < len(arg.text) else ellipsis
+        )
+    if len(text) > _EXPRESSION_CAP:  # many inputs: cut
+        text = text[: _EXPRESSION_CAP - 1] + "…"
+    return _Written(text, precedence, short)
+
+
+def _written(op: Op, args: list[_Written]) -> tuple[str, int]:
+    """``op`` applied to ``args`` as Python would write it, with the result's precedence."""
+
+    def wrapped(arg: _Written, precedence: int, strict: bool = False) -> str:
+        text, own, _ = arg
         return f"({text})" if own < precedence or (strict and own == precedence) else text
 
     if op.name in _INFIX and len(args) == 2:
@@ -680,7 +718,7 @@ def _written(op: Op, args: list[tuple[str, int]]) -> tuple[str, int]:
         return f"{wrapped(args[0], _ATOM)}.T", _ATOM
     if op.name in _REDUCTIONS and len(args) == 1:
         return f"{wrapped(args[0], _ATOM)}.{op.name}({op.details()})", _ATOM
-    return f"{op.name}({', '.join(text for text, _ in args)})", _ATOM
+    return f"{op.name}({', '.join(arg.text for arg in args)})", _ATOM
 
 
 def _tensor_kind(value: _Value) -> str:
