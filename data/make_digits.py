@@ -1,4 +1,4 @@
-"""Regenerate ``autograd_nn/digits/workbooks/digits.xlsx`` from scikit-learn's bundled copy of the UCI handwritten digits.
+"""Regenerate ``autograd_nn/datasets/workbooks/digits.xlsx`` from scikit-learn's bundled copy of the UCI handwritten digits.
 
 The workbook copies the layout of the course's ``ex3d1.xlsx``: sheet ``X`` holds one image per row
 (64 pixels of an 8x8 image, row-major, values 0-16) and sheet ``y`` one label per row (1-9 for the
@@ -10,7 +10,7 @@ stamps the workbook and its zip entries with the current time, so those stamps a
 Usage (scikit-learn is a dev extra, needed only here)::
 
     pip install -e .[dev]
-    python data/make_digits.py            # rewrites autograd_nn/digits/workbooks/digits.xlsx
+    python data/make_digits.py            # rewrites autograd_nn/datasets/workbooks/digits.xlsx
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 # The workbook ships inside the package (read through importlib.resources); data/digits.xlsx links to it.
-OUT = Path(__file__).resolve().parent.parent / "autograd_nn" / "digits" / "workbooks" / "digits.xlsx"
+OUT = Path(__file__).resolve().parent.parent / "autograd_nn" / "datasets" / "workbooks" / "digits.xlsx"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # earliest time a zip entry can hold
 DOC_TIME = b"2000-01-01T00:00:00Z"  # docProps/core.xml "created" and "modified"
 

@@ -7,7 +7,7 @@ network_graph.svg   the tutorial's 64-25-10 network on all 1,797 digits, as `aut
 check_backprop.svg  examples/check_backprop.py's last check with a mistake (green agrees, red does not)
 cnn_collapsed.svg   examples/digits_cnn.py's CNN on 32 digits, each layer (a Module's name_scope) collapsed
 graph_page.png      the interactive page of the tutorial network drawn with a gradient check (compare=),
-                    stepped to the fourth backward step, in headless Chromium (needs selenium and
+                    stepped to the fourth backward step, in headless Chromium at 1400x900 (needs selenium and
                     Debian's chromium and chromium-driver; skipped with a message otherwise)
 
 Seeds are fixed and Graphviz's output is deterministic, so running it twice gives the same SVG files; the
@@ -115,9 +115,12 @@ def graph_page() -> Path | None:
     out = DOCS / "graph_page.png"
     with tempfile.TemporaryDirectory() as folder:
         page = ag.save_graph(drawing, Path(folder) / "graph.html")
-        browser = headless_chromium(Path(folder) / "profile", window=(1500, 900), hide_scrollbars=True)
-        try:
-            browser.set_window_size(1500, 900)
+        browser = headless_chromium(Path(folder) / "profile", window=(1400, 900), hide_scrollbars=True)
+        try:  # the page's own area 1400x900, a laptop's browser window, as the page's tests check it
+            browser.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            )
             browser.get(page.as_uri())
             WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.body.dataset.ready"))
             theta2 = browser.find_element("id", drawing.node_name(net.params[1][0]))

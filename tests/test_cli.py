@@ -19,7 +19,7 @@ from autograd_nn.digits.runs import cost_curve_figure, kept_epoch_to_mark
 from autograd_nn.digits.train import History
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = ROOT / "autograd_nn" / "digits" / "workbooks" / "digits.xlsx"
+BUNDLED = ROOT / "autograd_nn" / "datasets" / "workbooks" / "digits.xlsx"
 QUICK = ["--epochs", "3", "--quiet"]
 
 

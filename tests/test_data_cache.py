@@ -35,7 +35,7 @@ from autograd_nn.digits.data import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED = ROOT / "autograd_nn" / "digits" / "workbooks" / "digits.xlsx"
+BUNDLED = ROOT / "autograd_nn" / "datasets" / "workbooks" / "digits.xlsx"
 
 
 @pytest.fixture

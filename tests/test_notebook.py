@@ -7,11 +7,18 @@ Skipped when nbclient is missing, unless ``AUTOGRAD_NN_REQUIRE_NOTEBOOK=1`` (set
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "tutorial.ipynb"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"
+README = ROOT / "README.md"
 
 
 def _notebook_tools():
@@ -41,6 +48,7 @@ def test_the_tutorial_notebook_runs_from_a_clean_kernel(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "held-out accuracy" in text
+    assert "first held-out digits: [0 4 8 2 7 0 0 0] -> the course's labels [10  4  8  2  7 10 10 10]" in text
     reports = [o.data for o in outputs if "text/html" in o.get("data", {})]
     assert len(reports) == 2  # the hand-derived backprop's gradient report, then the one with a sign mistake
     right, mistaken = reports
@@ -72,3 +80,101 @@ def test_the_stored_notebook_holds_the_outputs_of_every_code_cell():
     assert cells and all(cell.outputs for cell in cells[1:])  # every cell after the imports shows something
     assert [cell.execution_count for cell in cells] == list(range(1, len(cells) + 1))  # run in order, once
     assert not [o for cell in cells for o in cell.outputs if o.output_type == "error"]
+
+
+def test_the_notebook_loads_its_data_with_load_digits_and_no_path():
+    """A path built from the package folder (or relative to the clone) breaks after a non-editable install."""
+    _, nbformat = _notebook_tools()
+    source = "\n".join(cell.source for cell in code_cells(nbformat.read(NOTEBOOK, as_version=4)))
+    assert "digits = load_digits()" in source
+    for path_making in ("__file__", "Path(", "digits.xlsx", "load_dataset("):
+        assert path_making not in source
+
+
+# ---------------------------------------------------------------- the README's commands for the notebook
+
+
+def readme_command(name: str) -> str:
+    """The one-line bash block after ``<!-- command: NAME -->`` in README.md."""
+    found = re.search(
+        rf"<!-- command: {re.escape(name)} -->\n```bash\n(.*?)\n```", README.read_text(), re.DOTALL
+    )
+    assert found, f"README.md must hold a bash block after '<!-- command: {name} -->'"
+    return found.group(1)
+
+
+def extras() -> dict[str, list[str]]:
+    """pyproject.toml's optional dependencies: extra -> its requirements."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def installed_by(extra: str) -> set[str]:
+    """The distributions an extra installs, following ``autograd-nn[other]`` references."""
+    names: set[str] = set()
+    for requirement in extras()[extra]:
+        name, _, rest = re.match(r"([A-Za-z0-9_.-]+)(\[([\w,-]+)\])?", requirement).groups()
+        if name == "autograd-nn":
+            for other in rest.split(","):
+                names |= installed_by(other)
+        else:
+            names.add(name.lower())
+    return names
+
+
+def extras_in(command: str) -> list[str]:
+    return [
+        e for group in re.findall(r"pip install -e \"\.\[([\w,-]+)\]\"", command) for e in group.split(",")
+    ]
+
+
+def test_every_extra_the_readme_installs_exists_in_pyproject():
+    named = extras_in(README.read_text())
+    assert {"test", "browser", "notebook", "onnx", "jupyter"} <= set(named)
+    assert set(named) <= set(extras()), set(named) - set(extras())
+
+
+def test_the_readme_says_how_to_open_the_notebook_and_how_to_run_it():
+    opening = readme_command("open the notebook")
+    assert opening.endswith("jupyter lab examples/tutorial.ipynb")
+    assert "jupyterlab" in set().union(*(installed_by(e) for e in extras_in(opening)))
+    running = readme_command("run the notebook")
+    assert "jupyter nbconvert --to notebook --execute examples/tutorial.ipynb" in running
+    needs = {"nbconvert", "nbclient", "nbformat", "ipykernel"}
+    assert needs <= set().union(*(installed_by(e) for e in extras_in(running)))
+    test_command = readme_command("test")
+    assert "notebook" in extras_in(test_command) and "jupyter" not in extras_in(
+        test_command
+    )  # CI: no JupyterLab
+
+
+def test_the_readmes_nbconvert_command_runs_the_notebook(tmp_path):
+    """The README's command, as written, on a copy of the notebook (so the clone gets no new files)."""
+    _notebook_tools()
+    _, _, command = readme_command("run the notebook").partition(" && ")
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "jupyter-nbconvert").exists():
+        message = "nbconvert is not installed (pip install -e '.[notebook]')"
+        if os.environ.get("AUTOGRAD_NN_REQUIRE_NOTEBOOK") == "1":
+            pytest.fail(f"{message}, and AUTOGRAD_NN_REQUIRE_NOTEBOOK=1 requires it")
+        pytest.skip(message)
+    (tmp_path / "examples").mkdir()
+    shutil.copy(NOTEBOOK, tmp_path / "examples" / "tutorial.ipynb")
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    _, nbformat = _notebook_tools()
+    executed = nbformat.read(tmp_path / "examples" / "tutorial-run.ipynb", as_version=4)
+    outputs = [output for cell in code_cells(executed) for output in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert "held-out accuracy" in "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert (tmp_path / "examples" / "tutorial_graph.html").is_file()  # saved beside the notebook

@@ -9,12 +9,13 @@ test's temporary folder.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import pytest
 
 import autograd_nn as ag
-from autograd_nn.digits.data import load_dataset, one_hot
+from autograd_nn.datasets.tables import bundled_digits, load_dataset, one_hot
 from autograd_nn.digits.network import Network, input_scale_for
 from autograd_nn.digits.reference import sigmoid
 from autograd_nn.ops import Op
@@ -22,6 +23,8 @@ from autograd_nn.tensor import _reverse_topological_order, _target
 from autograd_nn.viz.browser import headless_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
+VIEWPORT = (1400, 900)  # a laptop's browser window: what the page must be readable in without zooming
+READABLE_PX = 11  # the smallest text, in CSS pixels, that reads without zooming
 
 
 def _require(message: str) -> None:
@@ -43,6 +46,11 @@ def open_chromium(profile: Path):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     session = open_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    width, height = VIEWPORT  # the page's own area, without the window's frame
+    session.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
     yield session
     session.quit()
 
@@ -50,7 +58,8 @@ def browser(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tutorial(tmp_path_factory):
     """The tutorial network's cost on 200 digits, backpropagated, drawn, and saved as a page."""
-    data = load_dataset(ROOT / "data" / "digits.xlsx")
+    with bundled_digits() as path:
+        data = load_dataset(path)
     network = Network([data.n, 25, 10], seed=0, input_scale=input_scale_for(data.X))
     with ag.keep_values():
         cost = network.cost(data.X[:200], one_hot(data.y[:200]))
@@ -111,6 +120,7 @@ def test_clicking_a_node_highlights_what_it_depends_on_and_what_depends_on_it(pa
     _, cost, drawing, _ = tutorial
     [bce] = [op for op in engine_backward_ops(cost) if op.name == "bce_with_logits"]
     node = drawing.node_name(bce)
+    page.find_element("id", "fit").click()  # the whole graph: the page opens on its top part
     page.find_element("id", node).click()
     highlighted = {e.get_attribute("id") for e in page.find_elements("css selector", "g.node.ancestor")}
     expected = ancestors_in_the_engine(drawing, bce)
@@ -133,6 +143,7 @@ def test_stepping_the_backward_pass_follows_the_engines_order(page, tutorial):
         assert len(highlighted) == 1
         seen.append(step_box.get_attribute("data-node"))
         assert highlighted[0].get_attribute("id") == seen[-1]
+        assert in_view(page, seen[-1])  # the page pans to the op whose VJP runs
         assert "grad: norm" in step_box.text or "no input needs a gradient" in step_box.text
     assert seen == [drawing.node_name(op) for op in engine_order]
     page.find_element("id", "next").click()  # past the end it stays on the last step
@@ -149,7 +160,17 @@ def view_box(page) -> list[float]:
     ]
 
 
+def in_view(page, node_id: str) -> bool:
+    return page.execute_script(
+        "const box = document.querySelector('#canvas svg').getBoundingClientRect();"
+        "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;",
+        node_id,
+    )
+
+
 def test_the_wheel_zooms_a_drag_pans_and_fit_brings_the_whole_graph_back(page):
+    page.find_element("id", "fit").click()
     whole = view_box(page)
     page.execute_script(
         "const box = arguments[0].getBoundingClientRect();"
@@ -170,13 +191,16 @@ def test_the_wheel_zooms_a_drag_pans_and_fit_brings_the_whole_graph_back(page):
     assert panned[0] < zoomed[0] and panned[1] < zoomed[1] and panned[2:] == zoomed[2:]  # dragged right, down
     page.find_element("id", "fit").click()
     assert view_box(page) == pytest.approx(whole, abs=0.01)
+    page.find_element("id", "readable").click()  # back to the size the page opens with
+    assert view_box(page)[2] < whole[2] * 0.7
 
 
 def test_a_graph_drawn_with_a_gradient_check_shows_its_verdicts_on_the_page(browser, tutorial, tmp_path):
     """compare= with a real report: the tutorial's backprop with the sign of delta2 flipped. The rows
     nearest the loss (z3, b2, theta2) agree and are green; z2 and what is computed from it are red."""
     network, cost, _, _ = tutorial
-    data = load_dataset(ROOT / "data" / "digits.xlsx")
+    with bundled_digits() as path:
+        data = load_dataset(path)
     m = 200
     X, Y = data.X[:m] / network.input_scale, one_hot(data.y[:m])
     (theta1, b1), (theta2, b2) = network.arrays()
@@ -213,12 +237,118 @@ def test_a_graph_drawn_with_a_gradient_check_shows_its_verdicts_on_the_page(brow
     assert errors == []
 
 
-def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):
-    folder = Path(os.environ.get("AUTOGRAD_NN_ARTIFACTS", tmp_path))
+# What a reader sees at 1400x900 without zooming: every text at least READABLE_PX CSS pixels high. The font
+# size of an SVG text in CSS pixels is its font-size times the scale the SVG is drawn at (getScreenCTM).
+RENDERED_TEXT_SIZES = """
+const sizes = [];
+document.querySelectorAll('#canvas svg text').forEach(t => {
+  sizes.push([parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a, t.textContent, t.getAttribute('fill')]);
+});
+document.querySelectorAll('aside li, aside div, aside p, aside h2, header *').forEach(e => {
+  if (e.textContent.trim()) sizes.push([parseFloat(getComputedStyle(e).fontSize), e.textContent.slice(0, 40), 'html']);
+});
+return sizes;
+"""
+
+
+def test_every_text_reads_at_1400x900_as_the_page_opens(browser, tutorial, tmp_path):
+    browser.get(tutorial[3].as_uri())  # freshly opened: the view the page starts with
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.body.dataset.ready"))
+    assert browser.execute_script("return [innerWidth, innerHeight]") == list(VIEWPORT)
+    sizes = browser.execute_script(RENDERED_TEXT_SIZES)
+    svg_sizes = [(size, text) for size, text, fill in sizes if fill != "html"]
+    gradient_lines = [size for size, text, fill in sizes if text.startswith("grad: norm")]
+    assert len(svg_sizes) > 50 and len(gradient_lines) == 4  # every node's text; the 4 parameters' gradients
+    assert min(svg_sizes) >= (READABLE_PX, "")  # the node text, operand numbers and gradient lines
+    assert min(gradient_lines) >= READABLE_PX
+    assert min(size for size, _, fill in sizes if fill == "html") >= READABLE_PX  # header and side panel
+    shot = save_artifact(browser, "graph_page_opened.png", tmp_path)
+    assert png_size(shot) == VIEWPORT
+
+
+def test_the_title_appears_once(page):
+    title = page.execute_script("return document.querySelector('h1').textContent")
+    assert title == "the tutorial's network"
+    shown = page.execute_script(
+        "return [...document.body.querySelectorAll('*')]"
+        ".filter(e => e.children.length === 0 && e.textContent.trim() === arguments[0]).length",
+        title,
+    )
+    assert shown == 1  # the header, not again inside the drawing
+
+
+def test_unnamed_intermediates_are_named_by_the_expression_that_computed_them(page, tutorial):
+    _, cost, drawing, _ = tutorial
+    texts = page.execute_script(
+        "return [...document.querySelectorAll('#canvas svg text')].map(t => t.textContent)"
+    )
+    for expression in ("theta1.T", "X @ theta1.T", "theta2.T", "a2 @ theta2.T", "bce_with_logits(z3, y)"):
+        assert expression in texts
+    [layer2_matmul] = [op for op in engine_backward_ops(cost) if op.name == "matmul" and op.scope == "layer2"]
+    step_box = page.find_element("id", "step")
+    page.find_element("id", "prev").click()  # from wherever an earlier test left it, back to the start
+    for _ in engine_backward_ops(cost):
+        page.find_element("id", "prev").click()
+    while step_box.get_attribute("data-node") != drawing.node_name(layer2_matmul):
+        page.find_element("id", "next").click()
+    assert "to operand 1, theta2.T (intermediate): (25, 10), grad: norm" in step_box.text
+    assert "to operand 0, layer1/a2 (intermediate): (200, 25)" in step_box.text
+
+
+EDGE_AND_NODE_COLOURS = """
+const stroke = el => getComputedStyle(el).stroke, fill = el => getComputedStyle(el).fill;
+const node = cls => stroke(document.querySelector('g.node.' + cls + ' :is(polygon, ellipse, path)'));
+const edges = cls => [...document.querySelectorAll('g.edge.' + cls)].map(g => ({
+  ends: g.querySelector('title').textContent.split('->'),
+  line: stroke(g.querySelector('path')), head: fill(g.querySelector('polygon')),
+}));
+return {ancestor: node('ancestor'), descendant: node('descendant'),
+        upstream: edges('upstream'), downstream: edges('downstream')};
+"""
+
+
+def test_after_a_click_edges_take_the_colour_of_the_nodes_they_join(page, tutorial, tmp_path):
+    """Orange nodes and edges above the clicked node, purple nodes and edges below it."""
+    _, cost, drawing, _ = tutorial
+    [sigmoid] = [op for op in engine_backward_ops(cost) if op.name == "sigmoid"]  # layer1's, in the middle
+    node = drawing.node_name(sigmoid)
+    page.find_element("id", "fit").click()
+    page.find_element("id", node).click()
+    colours = page.execute_script(EDGE_AND_NODE_COLOURS)
+    below = {e.get_attribute("id") for e in page.find_elements("css selector", "g.node.descendant")}
+    above = {e.get_attribute("id") for e in page.find_elements("css selector", "g.node.ancestor")}
+    assert colours["descendant"] == "rgb(123, 47, 191)" and colours["ancestor"] == "rgb(230, 126, 0)"
+    assert len(colours["downstream"]) >= len(below) > 5 and len(colours["upstream"]) >= len(above) > 5
+    for edge in colours["downstream"]:
+        assert set(edge["ends"]) <= below | {node}
+        assert edge["line"] == edge["head"] == colours["descendant"]
+    for edge in colours["upstream"]:
+        assert set(edge["ends"]) <= above | {node}
+        assert edge["line"] == edge["head"] == colours["ancestor"]
+    save_artifact(page, "graph_page_clicked.png", tmp_path)
+    page.find_element("id", node).click()  # a second click clears it
+    assert not page.find_elements("css selector", "g.edge.downstream, g.edge.upstream")
+
+
+def save_artifact(browser, name: str, tmp_path) -> Path:
+    """A screenshot in $AUTOGRAD_NN_ARTIFACTS when set, else in the test's temporary folder."""
+    folder = Path(os.environ.get("AUTOGRAD_NN_ARTIFACTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
-    shot = folder / "graph_page.png"
-    assert page.save_screenshot(str(shot))
+    shot = folder / name
+    assert browser.save_screenshot(str(shot))
+    return shot
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    return struct.unpack(">II", path.read_bytes()[16:24])
+
+
+def test_a_screenshot_is_saved_as_a_test_artifact(page, tmp_path):
+    shot = save_artifact(page, "graph_page.png", tmp_path)
     assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 10_000
+    assert png_size(shot) == VIEWPORT
     errors = [entry for entry in page.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
     assert errors == []
 

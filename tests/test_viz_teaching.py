@@ -91,7 +91,7 @@ def test_edges_into_non_commutative_ops_say_which_operand_they_are():
     assert sorted(into["matmul"]) == sorted([(name_b, "0"), (name_m, "1")])
     assert sorted(label for _, label in into["div"]) == ["0", "1"]
     assert all(label is None for _, label in into["mul"] + into["add"])  # order does not matter
-    assert "which operand" in ag.viz.LEGEND
+    assert "first (0) or second (1) operand" in ag.viz.LEGEND
 
 
 def test_a_reflected_operand_keeps_its_place():
@@ -352,3 +352,21 @@ def test_drawings_display_inline_in_jupyter(dot_program):
     assert isinstance(drawing, Drawing)
     assert "<svg" in drawing._repr_mimebundle_()["image/svg+xml"]
     assert drawing.copy().page_data is drawing.page_data
+
+
+def test_unnamed_intermediates_are_named_by_the_expression_that_computed_them():
+    """Written as Python would write it (parentheses only where precedence needs them), at most 24 characters."""
+    a, b, c = (ag.Tensor([1.0, 2.0], requires_grad=True, name=n) for n in "abc")
+    M = ag.Tensor(np.ones((2, 2)), requires_grad=True, name="M")
+    left, right = (a - b) - c, a - (b - c)
+    ratio = (a - b) / (b @ M)
+    chain = ((a * 2 + b).sigmoid() * (c @ M.T).tanh()).sum(axis=0)
+    outputs = [t.sum() for t in (left, right, ratio, chain)]  # the four are intermediates of these
+    titles = {node["title"] for node in draw_graph(outputs).page_data["nodes"].values()}
+    for expected in ("a - b", "a - b - c", "b - c", "a - (b - c)", "b @ M", "(a - b) / (b @ M)", "M.T"):
+        assert f"{expected} (intermediate)" in titles
+    assert "sigmoid(a * 2.0 + b) (intermediate)" in titles  # a number in the formula shows its value
+    assert "sigmoid(…) * tanh(…) (intermediate)" in titles  # too long whole: the longest inputs shorten
+    assert all(len(t.removesuffix(" (intermediate)")) <= 24 for t in titles if t.endswith("(intermediate)"))
+    label = draw_graph(ratio.sum()).source
+    assert "<i>(a - b) / (b @ M)</i>" in label  # in the drawing, in italics: not a name the user gave

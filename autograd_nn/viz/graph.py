@@ -12,13 +12,14 @@ Legend (the one people know from torchviz)::
     grey box          an operation, labelled like "matmul" or "sum(axis=1)"
     light blue box    a parameter: a leaf with requires_grad=True (name, shape, dtype)
     white ellipse     an input or constant (requires_grad=False); an unnamed scalar constant shows its value
-    ivory box         an intermediate result
+    ivory box         an intermediate result; an unnamed one is named, in italics, by the expression
+                      that computed it from its inputs' names ("theta2.T", "X @ theta1.T", "sigmoid(…)")
     green box         an output: a tensor that was drawn
     labelled frame    a name_scope; nested scopes ("net/layer1") are nested frames
     3-D box           a collapsed name_scope (``collapse=``): its ops as one node, between its inputs
                       and the values it hands on
-    0, 1, ... in blue at an arrow head: which operand of an op whose operand order matters (sub, div,
-                      matmul, ...; not add or mul) the arrow is
+    0, 1, ... in blue at an arrow head: the arrow brings the op's first (0) or second (1) operand, for
+                      ops whose operand order matters (sub, div, matmul, ...; not add or mul)
     yellow note       how many tensors and ops were left out past max_nodes
 
 In the forward view arrows follow the data: input tensor -> op -> output tensor. In the backward view
@@ -55,6 +56,7 @@ import html
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import graphviz
 import numpy as np
@@ -76,7 +78,9 @@ LEGEND = (
     "labelled frame: name_scope; "
     "yellow note: nodes left out past max_nodes; "
     "3-D box: a collapsed name_scope (its ops drawn as one node); "
-    "small blue 0, 1, ... at an arrow head: which operand of sub, div, matmul, pow... the edge is; "
+    "blue 0 or 1 at an arrow head: the arrow brings the op's first (0) or second (1) operand, "
+    "for ops whose operand order matters (a - b, a / b, a @ b, but not + or *); "
+    "an italic name: an unnamed intermediate, named by the expression that computed it; "
     "backward view: red dashed arrows show gradients flowing from the output to the parameters"
 )
 
@@ -103,11 +107,18 @@ _STYLES = {
     "note": {"shape": "note", "style": "filled", "fillcolor": "lightyellow", "color": "goldenrod3"},
     "scope": {"shape": "box3d", "style": "filled", "fillcolor": "#dbe7f6", "color": "steelblue4"},
 }
-_OPERAND = {"fontsize": "9", "fontcolor": "blue4", "labeldistance": "1.4", "labelangle": "30"}
+_OPERAND = {
+    "fontsize": "9",
+    "fontname": "Helvetica",
+    "fontcolor": "blue4",
+    "labeldistance": "1.4",
+    "labelangle": "30",
+}
 _COMMUTATIVE = frozenset({"add", "mul"})  # ops whose operands may be swapped: their edges need no label
 _CLUSTER_FILLS = ("#f3f6fb", "#e6edf7", "#d9e4f3")  # one shade darker per nesting level
 _SHORT_SUMMARY = 32  # a collapsed scope lists the kinds of its ops when they fit in this many characters
 _TINY = 6  # tensors with at most this many elements show their values, bigger ones a summary
+_EXPRESSION_CAP = 24  # an unnamed intermediate's derived name is at most this long (longer inputs become "…")
 
 
 class GraphvizNotFoundError(AutogradError, RuntimeError):
@@ -247,6 +258,9 @@ def draw_graph(
         {item for item in shown if isinstance(item, Op)},
     )
 
+    unnamed = [item for item in drawn if isinstance(item, _Value) and _tensor_kind(item) == "intermediate"]
+    expressions = _expressions(unnamed, inputs)  # id(value) -> "theta2.T", "X @ theta1.T", ...
+
     # Node statements, grouped by scope so that each open scope becomes one (possibly nested) cluster.
     # Emitted in the order the layout reads (inputs first, or the output first in the backward view):
     # Graphviz then stacks the scopes down the page instead of spreading them sideways.
@@ -260,8 +274,9 @@ def draw_graph(
         elif isinstance(item, _Value):
             name = names[id(item)]
             kind = _tensor_kind(item)
-            details = _tensor_details(item, kind, flow)
-            label = _tensor_label(item, kind, show_values, show_grads)
+            expression = expressions.get(id(item)) if kind == "intermediate" else None
+            details = _tensor_details(item, kind, flow, expression)
+            label = _tensor_label(item, kind, show_values, show_grads, expression)
             cluster = folding.open_part(item.scope)
         else:
             name = names[id(item)]
@@ -613,6 +628,99 @@ def _mark_compared(attrs: dict[str, str], value: _Value, report) -> str | None:
     return "ok" if row.verdict == "ok" else "mismatch"
 
 
+_INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2), "matmul": ("@", 2)}
+_REDUCTIONS = frozenset({"sum", "mean", "max", "min", "var", "std"})
+_ATOM = 9  # the precedence of a name, a call or an attribute: never needs parentheses
+
+
+def _expressions(values: list, inputs: dict[int, list[_Value]]) -> dict[int, str]:
+    """A readable name for each of the ``values`` (keyed by id of its ``_Value``), written as the
+    expression that computed it from its inputs' names: ``theta2.T``, ``X @ theta1.T``, ``sigmoid(…)``,
+    at most ``_EXPRESSION_CAP`` characters. Every level of a formula adds a character or more, so inputs
+    more than ``_EXPRESSION_CAP`` levels down are "…" without being looked at: a long chain costs no more."""
+    written: dict[int, _Written | None] = {}  # None: a value with no name and no number to show
+    for start in values:  # depth first with a stack (no recursion), each value after its inputs
+        stack = [(start, 0)]
+        while stack:
+            item, depth = stack[-1]
+            if id(item) in written:
+                stack.pop()
+                continue
+            needed = [] if item.name is not None or item.op is None else inputs.get(id(item.op), [])
+            if depth >= _EXPRESSION_CAP:
+                written[id(item)] = _written_value(item, [None] * len(needed))
+                stack.pop()
+                continue
+            pending = [(value, depth + 1) for value in needed if id(value) not in written]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            written[id(item)] = _written_value(item, [written[id(value)] for value in needed])
+    return {id(value): written[id(value)].text for value in values if written[id(value)] is not None}
+
+
+class _Written(NamedTuple):
+    """A value as it reads in a formula, its precedence, and its shortest form (its op around "…")."""
+
+    text: str
+    precedence: int
+    short: str
+
+
+def _written_value(value: _Value, args: list[_Written | None]) -> _Written | None:
+    """A value as it reads in a formula: its name, a scalar constant's number, or its op applied to
+    ``args`` (its inputs as written). Too long, the longest input shrinks to its short form, then to
+    "…", until the whole fits in ``_EXPRESSION_CAP`` characters."""
+    if value.name is not None:
+        return _Written(value.name, _ATOM, value.name)
+    if value.op is None:
+        data = value.data
+        if data is None or isinstance(data, ValueSummary) or data.ndim != 0:
+            return None
+        return _Written(_number(data.item()), _ATOM, _number(data.item()))
+    ellipsis = _Written("…", _ATOM, "…")
+    current = [arg if arg is not None else ellipsis for arg in args]
+    short = _written(value.op, [ellipsis] * len(current))[0]
+    while True:
+        text, precedence = _written(value.op, current)
+        shrinkable = [k for k, arg in enumerate(current) if arg.text != "…"]
+        if len(text) <= _EXPRESSION_CAP or not shrinkable:
+            break
+        k = max(shrinkable, key=lambda k: len(current[k].text))
+        arg = current[k]
+        current[k] = (
+            _Written(arg.short, arg.precedence, arg.short) if len(arg.short) < len(arg.text) else ellipsis
+        )
+    if len(text) > _EXPRESSION_CAP:  # many inputs: cut
+        text = text[: _EXPRESSION_CAP - 1] + "…"
+    return _Written(text, precedence, short)
+
+
+def _written(op: Op, args: list[_Written]) -> tuple[str, int]:
+    """``op`` applied to ``args`` as Python would write it, with the result's precedence."""
+
+    def wrapped(arg: _Written, precedence: int, strict: bool = False) -> str:
+        text, own, _ = arg
+        return f"({text})" if own < precedence or (strict and own == precedence) else text
+
+    if op.name in _INFIX and len(args) == 2:
+        symbol, precedence = _INFIX[op.name]
+        return (
+            f"{wrapped(args[0], precedence)} {symbol} {wrapped(args[1], precedence, strict=True)}",
+            precedence,
+        )
+    if op.name == "neg" and len(args) == 1:
+        return f"-{wrapped(args[0], 3)}", 3
+    if op.name == "pow" and len(args) == 1 and hasattr(op, "exponent"):
+        return f"{wrapped(args[0], _ATOM)} ** {op.exponent:g}", 4
+    if op.name == "transpose" and len(args) == 1 and getattr(op, "axes", None) is None:
+        return f"{wrapped(args[0], _ATOM)}.T", _ATOM
+    if op.name in _REDUCTIONS and len(args) == 1:
+        return f"{wrapped(args[0], _ATOM)}.{op.name}({op.details()})", _ATOM
+    return f"{op.name}({', '.join(arg.text for arg in args)})", _ATOM
+
+
 def _tensor_kind(value: _Value) -> str:
     if value.is_root:
         return "output"
@@ -621,13 +729,18 @@ def _tensor_kind(value: _Value) -> str:
     return "parameter" if value.requires_grad else "constant"
 
 
-def _tensor_label(value: _Value, kind: str, show_values: bool, show_grads: bool) -> str:
-    """An HTML-like label: bold name, then shape and dtype, then optional value and gradient lines."""
+def _tensor_label(
+    value: _Value, kind: str, show_values: bool, show_grads: bool, expression: str | None = None
+) -> str:
+    """An HTML-like label: bold name (an unnamed intermediate: the ``expression`` that computed it, in
+    italics), then shape and dtype, then optional value and gradient lines."""
     data = value.data
     if kind == "constant" and value.name is None and data.ndim == 0:
         return f"<<b>{html.escape(_number(data.item()))}</b>>"  # a Python number in the formula
     title = value.name if value.name is not None else {"parameter": "parameter", "output": "output"}.get(kind)
     lines = [] if title is None else [f"<b>{html.escape(title)}</b>"]
+    if title is None and expression is not None:
+        lines = [f"<i>{html.escape(expression)}</i>"]
     lines.append(f'<font point-size="10">{html.escape(_shape(value.shape))} {value.dtype}</font>')
     if show_values:
         summary = "values freed after use" if data is None else _values(data)
@@ -642,9 +755,10 @@ def _full_name(name: str | None, scope: str | None) -> str | None:
     return name if name is None or scope is None else f"{scope}/{name}"
 
 
-def _tensor_details(value: _Value, kind: str, flow: _Flow) -> list[str]:
-    """The hover details of a tensor: full name and kind, shape and dtype, values, gradient, origin."""
-    name = _full_name(value.name, value.scope)
+def _tensor_details(value: _Value, kind: str, flow: _Flow, expression: str | None = None) -> list[str]:
+    """The hover details of a tensor: full name (or the ``expression`` that computed an unnamed one) and
+    kind, shape and dtype, values, gradient, origin."""
+    name = _full_name(value.name, value.scope) if value.name is not None else expression
     lines = [kind if name is None else f"{name} ({kind})", f"shape {_shape(value.shape)}, {value.dtype}"]
     if value.name is None and value.scope is not None:
         lines.append(f"scope {value.scope}")
@@ -842,6 +956,9 @@ def save_graph(
     if fmt == "png" and dpi is not None and hasattr(graph, "copy") and hasattr(graph, "attr"):
         graph = graph.copy()  # the caller's graph is left as it was
         graph.attr("graph", dpi=f"{float(dpi):g}")
+    if fmt == "html" and "label" in graph.graph_attr:
+        graph = graph.copy()  # the page's header shows the title: the drawing's own copy would repeat it
+        del graph.graph_attr["label"]
     try:
         data = graph.pipe(format="svg" if fmt == "html" else fmt)
     except graphviz.ExecutableNotFound as error:

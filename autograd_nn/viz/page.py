@@ -33,7 +33,9 @@ def render_page(svg: str, data: dict) -> str:
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     parts = {
         "{{title}}": html.escape(data.get("title", "autograd_nn graph")),
-        "{{legend}}": html.escape(data.get("legend", "")).replace("; ", "<br>"),
+        "{{legend}}": "".join(
+            f"<li>{html.escape(item)}</li>" for item in data.get("legend", "").split("; ") if item
+        ),
         "{{style}}": _asset("page.css"),
         "{{svg}}": svg[start:],
         "{{data}}": payload,

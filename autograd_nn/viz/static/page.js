@@ -52,6 +52,34 @@
   });
   document.getElementById("fit").addEventListener("click", function () { show(Object.assign({}, home)); });
 
+  // The view the page opens with: zoomed so that the smallest text (a gradient line, an operand
+  // number) is READABLE_PX CSS pixels high, at the top left of the graph (centred across it when it
+  // is narrower than the window); the whole graph when it fits at that size.
+  const READABLE_PX = 11.5;
+  function readableView() {
+    const box = svg.getBoundingClientRect();
+    if (!box.width || !box.height) return Object.assign({}, home);
+    const units = Math.max(view.width / box.width, view.height / box.height); // graph units per pixel now
+    let smallest = Infinity; // the smallest text, in pixels now
+    svg.querySelectorAll("text").forEach(function (t) {
+      const size = parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+      if (size > 0 && size < smallest) smallest = size;
+    });
+    const zoom = isFinite(smallest) ? READABLE_PX / smallest : 1;
+    const width = box.width * units / zoom, height = box.height * units / zoom;
+    if (zoom <= 1 || (width >= home.width && height >= home.height)) return Object.assign({}, home);
+    const x = width >= home.width ? home.x + (home.width - width) / 2 : home.x;
+    return { x: x, y: home.y, width: width, height: height };
+  }
+  function reveal(el) { // pan, keeping the zoom, so that el is in view
+    const box = svg.getBoundingClientRect(), r = el.getBoundingClientRect();
+    if (r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom) return;
+    const units = Math.max(view.width / box.width, view.height / box.height);
+    const dx = (r.left + r.width / 2) - (box.left + box.width / 2), dy = (r.top + r.height / 2) - (box.top + box.height / 2);
+    show(Object.assign({}, view, { x: view.x + dx * units, y: view.y + dy * units }));
+  }
+  document.getElementById("readable").addEventListener("click", function () { show(readableView()); });
+
   // ---------------------------------------------------------------- nodes, edges and their links
   const element = {};   // node id -> its <g class="node">
   const users = {};     // node id -> ids of the nodes that take it as an input
@@ -117,7 +145,7 @@
   }
   let selected = null;
   function select(id) {
-    clearClasses(["selected", "ancestor", "descendant", "dimmed", "lit"]);
+    clearClasses(["selected", "ancestor", "descendant", "dimmed", "upstream", "downstream"]);
     if (id === null || id === selected) { selected = null; delete canvas.dataset.selected; return; }
     selected = id;
     const up = reach(id, inputsOf), down = reach(id, usersOf);
@@ -129,9 +157,13 @@
       else if (down.has(other)) el.classList.add("descendant");
       else el.classList.add("dimmed");
     });
-    const lit = new Set([id, ...up, ...down]);
+    // An edge between two nodes above the selection (or the selection itself) is on a path into it,
+    // one between two nodes below it on a path out of it: each takes the colour of its nodes.
+    const above = new Set([id, ...up]), below = new Set([id, ...down]);
     edges.forEach(function (e) {
-      e.el.classList.add(lit.has(e.from) && lit.has(e.to) ? "lit" : "dimmed");
+      if (above.has(e.from) && above.has(e.to)) e.el.classList.add("upstream");
+      else if (below.has(e.from) && below.has(e.to)) e.el.classList.add("downstream");
+      else e.el.classList.add("dimmed");
     });
     canvas.dataset.selected = id;
     canvas.dataset.ancestors = String(up.size);
@@ -149,7 +181,7 @@
     stepBox.replaceChildren(text("h2", "Backward step"));
     if (current < 0) { delete stepBox.dataset.node; return; }
     const step = steps[current];
-    if (element[step.node]) element[step.node].classList.add("step-op");
+    if (element[step.node]) { element[step.node].classList.add("step-op"); reveal(element[step.node]); }
     stepBox.appendChild(text("div", "step " + (current + 1) + ": the VJP of " + step.op, "detail-title"));
     const list = document.createElement("ul");
     step.sends.forEach(function (send) {
@@ -179,7 +211,9 @@
     else if (event.key === "ArrowLeft") showStep(current - 1);
     else if (event.key === " ") { event.preventDefault(); play(); }
     else if (event.key === "f") show(Object.assign({}, home));
+    else if (event.key === "r") show(readableView());
   });
+  show(readableView());
   showStep(-1);
   document.body.dataset.ready = "true"; // for tests and the page-load benchmark
 })();
