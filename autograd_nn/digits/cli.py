@@ -452,7 +452,7 @@ def format_confusion(counts: np.ndarray) -> str:
 def _network_for(args: argparse.Namespace, features: int):
     from .network import Network
 
-    network = Network.load(args.weights)
+    network = Network.from_file(args.weights)
     if network.sizes[0] != features:
         raise CommandError(
             f"--weights {args.weights}: the network takes {network.sizes[0]} inputs but the data has {features} features per row"
@@ -578,7 +578,7 @@ def run_graph(args: argparse.Namespace) -> int:
     with _data_path(args) as path:
         dataset = load_dataset(path, cache=not args.no_cache)
     if args.weights is not None:
-        network = Network.load(args.weights)
+        network = Network.from_file(args.weights)
         hidden = tuple(network.sizes[1:-1])
         if args.hidden is not None and args.hidden != hidden:
             raise CommandError(
@@ -755,7 +755,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .network import Network
 
     check_writable_file(args.out, overwrite=args.overwrite)  # before any work
-    network = Network.load(args.weights)
+    network = Network.from_file(args.weights)
     try:
         from ..export import export_onnx
 
