@@ -744,7 +744,9 @@ def run_graph(args: argparse.Namespace) -> int:
     fmt, out = _graph_format(args)
     check_writable_file(out, overwrite=args.overwrite)  # before any work
     if args.model is not None and args.hidden is not None:
-        raise CommandError(f"--hidden is for the tutorial network; --model {args.model} builds its own layers")
+        raise CommandError(
+            f"--hidden is for the tutorial network; --model {args.model} builds its own layers"
+        )
     model = _user_model(args) if args.model is not None else None
     with _data_path(args) as path:
         dataset = load_dataset(path, cache=not args.no_cache)
@@ -809,7 +811,9 @@ def _add_check_parser(command) -> None:
         "be drawn (no Graphviz), the check still decides the status: the drawing is skipped with a note.",
     )
     _add_data_arguments(check)
-    _add_model_argument(check, "; autodiff is checked against central differences (--backprop does not apply)")
+    _add_model_argument(
+        check, "; autodiff is checked against central differences (--backprop does not apply)"
+    )
     check.add_argument("--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes (default: 25)")
     check.add_argument(
         "--backprop",
@@ -900,7 +904,9 @@ def _draw_check(args: argparse.Namespace, graph) -> None:
     try:
         print(f"wrote {save_graph(graph, args.graph, overwrite=args.overwrite)}")
     except GraphvizNotFoundError as error:
-        saved = f"; its DOT source is in {error.dot_path}" if error.dot_path and error.dot_path.exists() else ""
+        saved = (
+            f"; its DOT source is in {error.dot_path}" if error.dot_path and error.dot_path.exists() else ""
+        )
         print(
             f"autograd-nn check: note: --graph {args.graph} was not drawn: Graphviz's dot program was not "
             f"found (apt-get install graphviz, or brew install graphviz){saved}",
@@ -1047,7 +1053,9 @@ def run_export(args: argparse.Namespace) -> int:
         what = f"the {model.title.split(' (')[0]} model of {args.model}"
     else:
         if args.features is not None:
-            raise CommandError("--features is for --model; the tutorial network's weights record their inputs")
+            raise CommandError(
+                "--features is for --model; the tutorial network's weights record their inputs"
+            )
         network = _network_file(args.weights)
         forward, dtype, features = network.forward, network.dtype, network.sizes[0]
         what = f"the {'-'.join(str(s) for s in network.sizes)} sigmoid network"
@@ -1095,6 +1103,7 @@ CLI_WORDING = {
     "pass overwrite=True": "pass --overwrite",
     "pass y_path (--y-csv on the command line)": "add --y-csv",
     "y_path is only for CSV data": "--y-csv is only for CSV data",
+    "call save_graph again": "run this command again",
 }
 
 

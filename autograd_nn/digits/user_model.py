@@ -104,7 +104,9 @@ def build_model(spec: str, seed: int | None = None) -> UserModel:
             "it must return the model, e.g. nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))"
         )
     if next(model.parameters(), None) is None:
-        raise UserModelError(f"--model: {name}() in {path} returned a {type(model).__name__} with no parameters")
+        raise UserModelError(
+            f"--model: {name}() in {path} returned a {type(model).__name__} with no parameters"
+        )
     return UserModel(model, spec)
 
 
@@ -117,13 +119,16 @@ def load_weights(model: UserModel, weights: Path) -> None:
         reason = str(error).removeprefix(f"{weights}: ")
         if "no such weights file" in reason or "not an .npz weights file" in reason:
             raise UserModelError(f"--weights {weights}: {reason}") from None
+        with np.load(weights, allow_pickle=False) as stored:
+            keys = list(stored.files)
         hint = ""
-        if "'sizes'" in reason:
+        if "sizes" in keys:  # what Network.save writes
             hint = " (these are the tutorial network's weights: leave out --model)"
         elif "missing key" in reason:
-            with np.load(weights, allow_pickle=False) as stored:
-                hint = f"; the file holds {', '.join(map(repr, stored.files)) or 'no arrays'}"
-        raise UserModelError(f"--weights {weights} does not fit --model {model.spec}: {reason}{hint}") from None
+            hint = f"; the file holds {', '.join(map(repr, keys)) or 'no arrays'}"
+        raise UserModelError(
+            f"--weights {weights} does not fit --model {model.spec}: {reason}{hint}"
+        ) from None
 
 
 def scores(model: UserModel, X: np.ndarray, option: str = "--model") -> Tensor:
