@@ -347,3 +347,16 @@ def test_a_model_with_the_wrong_number_of_classes_is_one_line(work):
     assert (
         "--model models.py:five_classes: the model gives 5 scores per example, but the bundled digits" in line
     )
+
+
+def test_the_readmes_model_example_runs_as_written(tmp_path):
+    """The README's shell example of --model (its heredoc, train, evaluate, check) in an empty folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("**Any model: `--model FILE.py:NAME`.**")[1].split("```bash\n", 1)[1].split("```")[0]
+    script = block.replace("autograd-nn ", f"{sys.executable} -m autograd_nn ")
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "held-out accuracy: " in done.stdout and "the 359 held-out rows of the training run" in done.stdout
+    assert "All 4 parameters' gradients agree with central differences." in done.stdout
