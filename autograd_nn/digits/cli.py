@@ -1035,7 +1035,8 @@ def _call_backprop(function, label: str, params: dict, X: np.ndarray, Y: np.ndar
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """The trained network's forward pass (raw pixels in, class scores out) as an ONNX file."""
+    """The trained network's (or --model's) forward pass, raw inputs in and class scores out, as an ONNX
+    file; ``--dtype float32`` converts float64 weights first, so the whole file is float32."""
     from ..files import check_writable_file
 
     check_writable_file(args.out, overwrite=args.overwrite)  # before any work
@@ -1049,25 +1050,22 @@ def run_export(args: argparse.Namespace) -> int:
                 f"--model {args.model}: give the number of input columns with --features (there is no "
                 f"summary.json of a training run beside --weights {args.weights} to read it from)"
             )
-        forward, dtype = model.module.eval(), model.dtype
-        what = f"the {model.title.split(' (')[0]} model of {args.model}"
+        module, forward = model.module.eval(), model.module
+        what = f"the {type(module).__name__} model of {args.model}"
     else:
         if args.features is not None:
             raise CommandError(
                 "--features is for --model; the tutorial network's weights record their inputs"
             )
-        network = _network_file(args.weights)
-        forward, dtype, features = network.forward, network.dtype, network.sizes[0]
-        what = f"the {'-'.join(str(s) for s in network.sizes)} sigmoid network"
-    if args.dtype is not None and args.dtype != str(dtype):
-        (model.module if args.model is not None else network).to(args.dtype)  # float64 weights as float32
-        dtype = np.dtype(args.dtype)
+        module = _network_file(args.weights)
+        forward, features = module.forward, module.sizes[0]
+        what = f"the {'-'.join(str(s) for s in module.sizes)} sigmoid network"
+    if args.dtype is not None:
+        module.to(args.dtype)  # e.g. float64 weights exported as a float32 model
+    dtype = next(module.parameters()).dtype
     example = np.zeros((1, features), dtype=dtype)
-    if args.model is not None:
-        scores = user_model.scores(model, example)  # a model that does not take these inputs fails here
-        outputs = scores.shape[1]
-    else:
-        outputs = network.sizes[-1]
+    # (a model that does not take these inputs fails here, in one line)
+    outputs = user_model.scores(model, example).shape[1] if args.model is not None else module.sizes[-1]
     try:
         from ..export import export_onnx
 
@@ -1082,8 +1080,8 @@ def run_export(args: argparse.Namespace) -> int:
     except ImportError as error:  # the onnx extra is not installed
         raise CommandError(str(error)) from None
     print(
-        f"wrote {args.out}: {what} ({np.dtype(dtype)}); input X (examples x {features}, raw values as in "
-        f"the data), output scores (examples x {outputs}); label = argmax + 1"
+        f"wrote {args.out}: {what} ({dtype}); input X (examples x {features}, raw values as in the data), "
+        f"output scores (examples x {outputs}); label = argmax + 1"
     )
     return 0
 
