@@ -738,8 +738,6 @@ def run_graph(args: argparse.Namespace) -> int:
     from ..grad_mode import keep_values
     from ..viz import draw_graph, save_graph
     from .data import load_dataset, one_hot
-    from .network import Network, input_scale_for
-    from .train import TooLargeError, check_memory
 
     fmt, out = _graph_format(args)
     check_writable_file(out, overwrite=args.overwrite)  # before any work
@@ -758,12 +756,24 @@ def run_graph(args: argparse.Namespace) -> int:
         user_model.check_classes(model, classes, dataset.num_labels, _data_name(args))
         with keep_values():  # the drawing's hover details show every intermediate's values
             cost = user_model.cost(model, dataset.X[:m], dataset.y[:m])
-        cost.backward()
-        trained = f", {args.weights.name}" if args.weights is not None else ", untrained"
-        title = f"cross-entropy cost of the {type(model.module).__name__} model ({args.model}{trained}) on {m} digits"
-        graph = draw_graph(cost, backward=args.backward, title=title)
-        print(f"wrote {save_graph(graph, out, format=fmt, overwrite=args.overwrite)}")
-        return 0
+        trained = args.weights.name if args.weights is not None else "untrained"
+        what = f"cross-entropy cost of the {type(model.module).__name__} model ({args.model}, {trained})"
+    else:
+        network, name = _network_to_draw(args, dataset)
+        with keep_values():
+            cost = network.cost(dataset.X[:m], one_hot(dataset.y[:m], dataset.num_labels))
+        what = f"cost of the {name}"
+    cost.backward()
+    graph = draw_graph(cost, backward=args.backward, title=f"{what} on {m} digits")
+    print(f"wrote {save_graph(graph, out, format=fmt, overwrite=args.overwrite)}")
+    return 0
+
+
+def _network_to_draw(args: argparse.Namespace, dataset):
+    """The tutorial network graph draws: --weights checked against --hidden and the data, or a new one."""
+    from .network import Network, input_scale_for
+    from .train import TooLargeError, check_memory
+
     if args.weights is not None:
         network = _network_file(args.weights)
         hidden = tuple(network.sizes[1:-1])
@@ -777,25 +787,18 @@ def run_graph(args: argparse.Namespace) -> int:
                 f"but {f'--data {args.data} has' if args.data else 'the bundled digits have'} "
                 f"{dataset.n} columns and {dataset.num_labels} labels"
             )
-        what = f"trained {'-'.join(map(str, network.sizes))} network ({args.weights.name})"
-    else:
-        hidden = args.hidden or (25,)
-        sizes = [dataset.n, *hidden, dataset.num_labels]
-        try:
-            check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
-        except TooLargeError as error:
-            raise CommandError(
-                f"--hidden {','.join(map(str, hidden))}: {error}; choose smaller --hidden"
-            ) from None
-        network = Network(sizes, input_scale=input_scale_for(dataset.X))
-        what = f"{'-'.join(map(str, sizes))} sigmoid network"
-    with keep_values():  # the drawing's hover details show every intermediate's values
-        cost = network.cost(dataset.X[:m], one_hot(dataset.y[:m], dataset.num_labels))
-    cost.backward()
-    graph = draw_graph(cost, backward=args.backward, title=f"cost of the {what} on {m} digits")
-    written = save_graph(graph, out, format=fmt, overwrite=args.overwrite)
-    print(f"wrote {written}")
-    return 0
+        return network, f"trained {'-'.join(map(str, network.sizes))} network ({args.weights.name})"
+    hidden = args.hidden or (25,)
+    sizes = [dataset.n, *hidden, dataset.num_labels]
+    try:
+        check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
+    except TooLargeError as error:
+        raise CommandError(
+            f"--hidden {','.join(map(str, hidden))}: {error}; choose smaller --hidden"
+        ) from None
+    return Network(
+        sizes, input_scale=input_scale_for(dataset.X)
+    ), f"{'-'.join(map(str, sizes))} sigmoid network"
 
 
 def _add_check_parser(command) -> None:
