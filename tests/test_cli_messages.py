@@ -98,22 +98,17 @@ def test_export_help_offers_dtype():
 
 # ------------------------------------------------------------------------------ Ctrl-C at once
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="watches /proc/PID/maps for NumPy loading")
-def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(tmp_path):
+@pytest.mark.parametrize("entry", ["python -m autograd_nn", "autograd-nn"])
+def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(entry, tmp_path):
     """SIGINT at several moments from the start of NumPy's import (what used to print a traceback) on:
     always the one line and status 130, never a traceback."""
+    script = Path(sys.executable).with_name("autograd-nn")  # the console script pip installed
+    if entry == "autograd-nn" and not script.exists():
+        pytest.skip("the autograd-nn console script is not installed next to this Python")
+    command = [sys.executable, "-m", "autograd_nn"] if entry.startswith("python") else [str(script)]
     for k, delay in enumerate((0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.4)):
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "autograd_nn",
-                "train",
-                "--epochs",
-                "100000",
-                "--quiet",
-                "--out",
-                f"run{k}",
-            ],
+            [*command, "train", "--epochs", "100000", "--quiet", "--out", f"run{k}"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -129,6 +124,14 @@ def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(tmp_path):
         assert "Traceback" not in stderr, (delay, stderr)
         assert process.returncode == 130, (delay, process.returncode, stderr)
         assert len(stderr.splitlines()) == 1 and "interrupted" in stderr, (delay, stderr)
+
+
+def test_importing_the_package_leaves_ctrl_c_to_python():
+    """Only the command line changes what Ctrl-C does while it starts; a program importing the package
+    keeps Python's KeyboardInterrupt."""
+    code = "import signal, autograd_nn; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
 
 
 # ------------------------------------------------------------------------------ without Graphviz
