@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._startup import INTERRUPTED, settle  # 130: the shell's status for a process ended by Ctrl-C
 from ..errors import AutogradError
-
-INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 class CommandError(Exception):
@@ -1116,9 +1115,7 @@ def _worded(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .. import _startup
-
-    _startup.settle()  # from here on, Ctrl-C is a KeyboardInterrupt this function turns into one line
+    settle()  # from here on, Ctrl-C is a KeyboardInterrupt this function turns into one line
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed as one line
