@@ -3,7 +3,7 @@
 Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autograd_nn as ag``.
 """
 
-from . import nn, optim
+from . import _startup, nn, optim  # noqa: F401  (_startup first: Ctrl-C as the command starts is one line)
 from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
 from .compile import compile
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError

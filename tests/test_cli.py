@@ -52,7 +52,7 @@ def test_train_writes_history_curve_weights_and_summary(trained_run):
         float(rows[-1]["heldout_accuracy"]), abs=1e-6
     )
     assert summary["seconds"] > 0
-    assert Network.load(trained_run / "weights.npz").sizes == [64, 25, 10]
+    assert Network.from_file(trained_run / "weights.npz").sizes == [64, 25, 10]
 
 
 def test_train_prints_the_held_out_accuracy(tmp_path, capsys):
@@ -149,7 +149,7 @@ def test_predict_writes_one_csv_row_per_example(trained_run, tmp_path):
     assert len(frame) == 1797 and list(frame["row"]) == list(range(1, 1798))
     assert frame["predicted_label"].between(1, 10).all()
     assert ((frame["predicted_label"] % 10) == frame["predicted_digit"]).all()
-    expected = Network.load(trained_run / "weights.npz").predict(
+    expected = Network.from_file(trained_run / "weights.npz").predict(
         pd.read_excel(BUNDLED, sheet_name="X", header=None, engine="openpyxl").to_numpy()
     )
     np.testing.assert_array_equal(frame["predicted_label"], expected)

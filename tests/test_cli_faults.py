@@ -239,7 +239,7 @@ def test_ctrl_c_during_training_saves_the_run_so_far_and_says_where(small_data, 
         epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
     assert epochs == list(range(1, len(epochs) + 1)) and epochs
     assert 1 <= summary["kept_epoch"] <= epochs[-1] and summary["epochs_run"] == len(epochs)
-    assert np.all(np.isfinite(next(Network.load(out / "weights.npz").parameters()).data))
+    assert np.all(np.isfinite(next(Network.from_file(out / "weights.npz").parameters()).data))
 
 
 def test_a_run_that_cannot_be_written_after_training_is_saved_elsewhere(small_data, tmp_path):
@@ -275,7 +275,7 @@ def test_a_finished_run_that_cannot_be_written_is_saved_elsewhere(small_data, tm
     try:
         summary = json.loads((fallback / "summary.json").read_text())
         assert summary["epochs_run"] == 3000 and summary["interrupted"] is False
-        Network.load(fallback / "weights.npz")
+        Network.from_file(fallback / "weights.npz")
     finally:
         shutil.rmtree(fallback)
 
@@ -301,7 +301,7 @@ def test_a_cost_that_turns_nan_stops_the_run_naming_the_epoch(small_data, tmp_pa
     assert "error: the train cost became nan at epoch 1; try a smaller --lr (now 1e+300)" in lines[-1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["diverged"] is True and summary["kept_epoch"] == 0 and summary["epochs_run"] == 1
-    Network.load(out / "weights.npz")  # the initial weights, finite
+    Network.from_file(out / "weights.npz")  # the initial weights, finite
 
 
 # ------------------------------------------------------------------------------ splits and predictions

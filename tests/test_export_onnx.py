@@ -626,7 +626,7 @@ def test_export_command_writes_a_model_that_predicts_like_the_network(tmp_path, 
     done = autograd_nn_command("export", "--weights", str(weights), "--out", "model.onnx", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "wrote model.onnx" in done.stdout
-    network = Network.load(weights)
+    network = Network.from_file(weights)
     check_export(network.forward, uniform_inputs((64,), low=0, high=16), tmp_path / "again.onnx")
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     X = np.random.default_rng(0).uniform(0, 16, size=(9, 64))

@@ -203,7 +203,7 @@ def test_float32_network_keeps_float32_gradients():
 def test_save_and_load_round_trip_without_pickle(tmp_path):
     net = Network([5, 4, 3], seed=9, input_scale=16.0)
     path = net.save(tmp_path / "weights.npz")
-    loaded = Network.load(path)
+    loaded = Network.from_file(path)
     assert loaded.sizes == [5, 4, 3] and loaded.input_scale == 16.0
     for a, b in zip(net.parameters(), loaded.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data)
@@ -222,24 +222,24 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path):
 
 def test_loading_a_bad_weights_file_names_the_file_and_the_problem(tmp_path):
     with pytest.raises(WeightsFileError, match="no such weights file"):
-        Network.load(tmp_path / "missing.npz")
+        Network.from_file(tmp_path / "missing.npz")
     text = tmp_path / "text.npz"
     text.write_text("not a weights file")
     with pytest.raises(WeightsFileError, match=r"text\.npz"):
-        Network.load(text)
+        Network.from_file(text)
     np.savez(tmp_path / "nosizes.npz", theta1=np.zeros((2, 2)))
     with pytest.raises(WeightsFileError, match="'sizes'"):
-        Network.load(tmp_path / "nosizes.npz")
+        Network.from_file(tmp_path / "nosizes.npz")
     np.savez(tmp_path / "shape.npz", sizes=np.array([3, 2]), theta1=np.zeros((2, 4)), b1=np.zeros(2))
     with pytest.raises(WeightsFileError, match=r"theta1 has shape \(2, 4\).*\(2, 3\)"):
-        Network.load(tmp_path / "shape.npz")
+        Network.from_file(tmp_path / "shape.npz")
     np.savez(tmp_path / "missing_b.npz", sizes=np.array([3, 2]), theta1=np.zeros((2, 3)))
     with pytest.raises(WeightsFileError, match="'b1'"):
-        Network.load(tmp_path / "missing_b.npz")
+        Network.from_file(tmp_path / "missing_b.npz")
     objects = tmp_path / "objects.npz"
     np.savez(objects, sizes=np.array([3, 2]), theta1=np.array([{"a": 1}], dtype=object))
     with pytest.raises(WeightsFileError, match=r"objects\.npz"):
-        Network.load(objects)
+        Network.from_file(objects)
 
 
 def test_network_rejects_bad_sizes():

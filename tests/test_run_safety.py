@@ -94,6 +94,6 @@ def test_weights_keep_the_split_as_plain_arrays(tmp_path):
     network.save(tmp_path / "w.npz")
     with np.load(tmp_path / "w.npz", allow_pickle=False) as stored:  # no pickle needed to read any entry
         assert str(stored["split_data_source"]) == "data/x.csv"
-    assert Network.load(tmp_path / "w.npz").split == network.split
+    assert Network.from_file(tmp_path / "w.npz").split == network.split
     Network([6, 5, 10]).save(tmp_path / "old.npz")
-    assert Network.load(tmp_path / "old.npz").split is None
+    assert Network.from_file(tmp_path / "old.npz").split is None

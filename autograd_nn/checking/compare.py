@@ -68,8 +68,12 @@ class GradientReport:
         title: str = "gradients compared with autodiff",
         reference: str = "autodiff",
         computed_from_first: Iterable[str] = (),
+        shared_source: str | None = None,
     ) -> None:
         self.rows = list(rows)
+        # when the mismatches are not computed from one another: the uncompared tensor they all get their
+        # gradient through (and no row that agrees does), where their common mistake must be
+        self.shared_source = shared_source
         self.computed_from_first = list(
             computed_from_first
         )  # rows whose gradient flows through the first mismatch
@@ -141,7 +145,20 @@ class GradientReport:
                     f"{what} The gradients of {', '.join(self.computed_from_first)} are computed from it, "
                     "so fix it first and check again."
                 )
-            return f"{what} It is the one nearest the loss; no other row's gradient is computed from it."
+            others = [row.name for row in self.rows if row.verdict != "ok" and row is not first]
+            if not others:
+                return f"{what} It is the only one."
+            also = f"{', '.join(others)} also disagree{'s' if len(others) == 1 else ''}, though not computed from it"
+            if self.shared_source is not None:
+                return (
+                    f"{what} {also}: they {'both' if len(others) == 1 else 'all'} get their gradient through {self.shared_source}, which was not "
+                    f"compared, so the mistake is likely in the gradient at {self.shared_source} (give it "
+                    f"as '{self.shared_source}' to check it)."
+                )
+            return (
+                f"{what} {also}: each has a mistake of its own, or they share one in a gradient that was "
+                "not compared."
+            )
         if self.numeric_disagreements:
             names = ", ".join(row.name for row in self.numeric_disagreements)
             return (
@@ -303,9 +320,31 @@ def compare_gradients(
     if first is not None:
         upstream = set(_reverse_topological_order(first.target))  # what first's value was computed from
         computed_from_first = [row.name for row in rows if row is not first and row.target in upstream]
+    wrong = [row.target for row in rows if row.verdict != "ok"]
+    shared = None
+    if len(wrong) > 1 and not computed_from_first:
+        agreeing = [row.target for row in rows if row.verdict == "ok"]
+        shared = _shared_source(graph, wrong, agreeing, set(requested))
     return GradientReport(
-        rows, num_examples=m, not_compared=not_compared, computed_from_first=computed_from_first
+        rows,
+        num_examples=m,
+        not_compared=not_compared,
+        computed_from_first=computed_from_first,
+        shared_source=shared,
     )
+
+
+def _shared_source(graph: _Graph, wrong: list, agreeing: list, compared: set) -> str | None:
+    """The name of the uncompared intermediate farthest from the loss that every wrong row's value helped
+    compute and no agreeing row's did: every wrong gradient flows through its gradient, no right one does."""
+    for item in reversed(graph.order):
+        name = item.output_name if isinstance(item, Op) else None
+        if name is None or item in compared:
+            continue
+        upstream = set(_reverse_topological_order(item))
+        if all(target in upstream for target in wrong) and not any(t in upstream for t in agreeing):
+            return name
+    return None
 
 
 class _Graph:

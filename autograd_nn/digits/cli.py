@@ -1,9 +1,11 @@
-"""The ``autograd-nn`` command line: train, evaluate, predict, graph, export. Thin: parses, calls, prints.
+"""The ``autograd-nn`` command line: train, evaluate, predict, graph, export, check. Thin: parses, calls, prints.
 
+Every subcommand serves the tutorial's sigmoid network by default and any ``nn.Module`` given with
+``--model FILE.py:NAME`` (a function or class returning the model; its weights from ``--weights``).
 Every user error (a bad option, bad data, an unreadable weights file, a folder that cannot be
 written, a network too large for memory) ends with one line on stderr naming the command's options
-and exit status 1, never a traceback. Ctrl-C ends with exit status 130; during ``train`` it first
-saves the run so far.
+and exit status 1, never a traceback. Ctrl-C ends with exit status 130, from the first moment (see
+``autograd_nn/_startup.py``); during ``train`` it first saves the run so far.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._startup import INTERRUPTED, settle  # 130: the shell's status for a process ended by Ctrl-C
 from ..errors import AutogradError
-
-INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
 
 
 class CommandError(Exception):
@@ -31,10 +32,18 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 1, like every other error."""
+    """argparse, but a usage error is one line on stderr and exit status 1, like every other error, and
+    names the subcommand whose options were wrong (``autograd-nn train: error: ...``)."""
 
     def error(self, message: str):
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:  # argparse would blame the top-level parser; blame the subcommand they followed
+            owner = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def _version() -> str:
@@ -120,6 +129,20 @@ def _read_how(dataset) -> str:
     return " (cached read)" if dataset.from_cache else ""
 
 
+MODEL_HELP = (
+    "a model of your own instead of the tutorial network: NAME is a function or class in FILE.py that "
+    "returns an nn.Module mapping rows of inputs to one score (logit) per class"
+)
+
+
+def _add_model_argument(parser: argparse.ArgumentParser, extra: str = "") -> None:
+    parser.add_argument("--model", default=None, metavar="FILE.py:NAME", help=MODEL_HELP + extra)
+
+
+def _add_dtype_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--dtype", choices=("float64", "float32"), default=None, help=help)
+
+
 def _add_split_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split",
@@ -136,18 +159,35 @@ GRAPH_FORMATS = ("svg", "png", "pdf", "dot", "html")
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="autograd-nn",
-        description="Train, evaluate and draw the tutorial's digits network with a NumPy autodiff engine.",
-        epilog="Errors are one line on stderr with exit status 1; Ctrl-C exits with 130.",
+        description="Train, evaluate, draw, export and check the tutorial's digits network, or any nn.Module "
+        "given with --model, with a NumPy autodiff engine.",
+        epilog="Errors are one line on stderr with exit status 1; Ctrl-C exits with 130. "
+        "'autograd-nn COMMAND --help' describes each command.",
     )
     parser.add_argument("--version", action="version", version=f"autograd-nn {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train the network and write a run folder")
+    def command(name: str, summary: str, description: str, epilog: str | None = None) -> _Parser:
+        sub = commands.add_parser(name, help=summary, description=description, epilog=epilog)
+        parser.commands[name] = sub
+        return sub
+
+    parser.commands = {}
+    train = command(
+        "train",
+        "train the network and write a run folder",
+        "Split the data (stratified), train the tutorial's sigmoid network (or --model) on the training part, "
+        "and write a run folder: history.csv, cost_curve.png, weights.npz, summary.json.",
+    )
     _add_data_arguments(train)
+    _add_model_argument(
+        train,
+        "; trained with the cross-entropy of a softmax over its scores; --hidden and --no-scale do not apply",
+    )
     train.add_argument(
         "--hidden",
         type=_hidden_sizes,
-        default=(25,),
+        default=None,
         help="hidden layer sizes, e.g. 25 or 32,16 (default: 25)",
     )
     train.add_argument(
@@ -173,7 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="examples per step; 0 means full batch (default: 64)",
     )
     train.add_argument(
-        "--optimizer", choices=("adam", "momentum", "gd"), default="adam", help="(default: adam)"
+        "--optimizer",
+        choices=("adam", "momentum", "gd"),
+        default="adam",
+        help="adam, momentum (gradient descent with momentum 0.9) or gd (plain gradient descent, the "
+        "tutorial's rule) (default: adam)",
     )
     train.add_argument(
         "--seed",
@@ -190,7 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many epochs without a better held-out cost",
     )
-    train.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    _add_dtype_argument(
+        train,
+        "float64 or float32: the type of the parameters and every computation (default: float64; "
+        "with --model, the model's own)",
+    )
     train.add_argument(
         "--no-scale", action="store_true", help="do not divide inputs by the training set's largest value"
     )
@@ -203,15 +251,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compile", action="store_true", help="run every step eagerly (same results, slower; to compare)"
     )
 
-    evaluate = commands.add_parser(
-        "evaluate", help="accuracy and confusion matrix of trained weights on a dataset"
+    evaluate = command(
+        "evaluate",
+        "accuracy and confusion matrix of trained weights on a dataset",
+        "Print the accuracy of trained weights on a dataset, and the confusion matrix of the digits.",
     )
     evaluate.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
+    _add_model_argument(evaluate, "; --weights holds its parameters")
     _add_data_arguments(evaluate)
     _add_split_argument(evaluate)
 
-    predict = commands.add_parser("predict", help="write predicted digits as CSV")
+    predict = command(
+        "predict",
+        "write predicted digits as CSV",
+        "Write one CSV row per example: the predicted label and digit, its score, and the truth when the "
+        "data has labels.",
+    )
     predict.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
+    _add_model_argument(predict, "; --weights holds its parameters")
     _add_data_arguments(predict)
     _add_split_argument(predict)
     predict.add_argument(
@@ -219,7 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
-    graph = commands.add_parser("graph", help="draw the network's cost graph with Graphviz")
+    graph = command(
+        "graph",
+        "draw the network's cost graph with Graphviz",
+        "Draw the graph of the network's cost (or --model's) on a batch of the data, with the gradients of "
+        "one backward pass, as SVG, PNG, PDF, DOT source or an interactive HTML page.",
+        epilog="Every format but dot needs Graphviz's dot program (apt-get install graphviz).",
+    )
+    _add_model_argument(graph, "; its cost is the cross-entropy of a softmax over its scores")
     graph.add_argument(
         "--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes of a new network (default: 25)"
     )
@@ -250,13 +314,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--backward", action="store_true", help="draw the backward view (gradients flowing to the parameters)"
     )
     graph.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    export = commands.add_parser(
-        "export", help="write trained weights as an ONNX model (needs the onnx extra)"
+    export = command(
+        "export",
+        "write trained weights as an ONNX model (needs the onnx extra)",
+        "Write the trained network's forward pass (raw inputs in, class scores out) as an ONNX model.",
     )
     export.add_argument("--weights", type=Path, required=True, help="weights.npz from a training run")
+    _add_model_argument(export, "; --weights holds its parameters")
+    export.add_argument(
+        "--features",
+        type=_whole_number(1),
+        default=None,
+        help="with --model: the number of input columns (default: the 'features' of the run's summary.json "
+        "beside --weights)",
+    )
     export.add_argument("--out", type=Path, required=True, help="ONNX file to write, e.g. model.onnx")
+    _add_dtype_argument(
+        export,
+        "float64 or float32: the type of the ONNX model's input, weights and output (default: the weights' own)",
+    )
     export.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    _add_check_parser(commands)
+    _add_check_parser(command)
     return parser
 
 
@@ -330,8 +408,20 @@ def run_train(args: argparse.Namespace) -> int:
     from .runs import check_run_folder, write_run, write_run_elsewhere
     from .train import TooLargeError, TrainConfig, train_network
 
+    if args.model is not None:
+        for given, option in ((args.hidden, "--hidden"), (args.no_scale or None, "--no-scale")):
+            if given is not None:
+                raise CommandError(
+                    f"{option} is for the tutorial network; --model {args.model} builds its own layers "
+                    "and gets the rows as they are (scale them in its forward)"
+                )
+    out = args.out or _fresh_run_folder()
+    check_run_folder(out, overwrite=args.overwrite)  # fail before loading data or training, not after
+    model = _user_model(args) if args.model is not None else None
+    if model is not None and args.dtype is not None:
+        model.module.to(args.dtype)
     config = TrainConfig(
-        hidden=args.hidden,
+        hidden=args.hidden or (25,),
         epochs=args.epochs,
         lr=DEFAULT_LR[args.optimizer] if args.lr is None else args.lr,
         lam=args.lam,
@@ -342,21 +432,25 @@ def run_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         scale_inputs=not args.no_scale,
         compile=not args.no_compile,
-        dtype=args.dtype,
+        dtype=str(model.dtype) if model is not None else args.dtype or "float64",
     )
-    out = args.out or _fresh_run_folder()
-    check_run_folder(out, overwrite=args.overwrite)  # fail before loading data or training, not after
     dataset = _load(args)
     print(
         f"data: {dataset.source}: {dataset.m} examples x {dataset.n} features, "
         f"labels 1-{dataset.num_labels}{_read_how(dataset)}"
     )
-    sizes = "-".join(str(s) for s in (dataset.n, *config.hidden, dataset.num_labels))
     batch = "full batch" if config.batch_size is None else f"batches of {config.batch_size}"
-    print(
-        f"network: {sizes} sigmoid; {config.optimizer}, lr={config.lr:g}, lambda={config.lam:g}, {batch}, {config.epochs} epochs",
-        flush=True,
-    )
+    how = f"{config.optimizer}, lr={config.lr:g}, lambda={config.lam:g}, {batch}, {config.epochs} epochs"
+    if model is not None:
+        from . import user_model
+
+        classes = user_model.scores(model, dataset.X[:2]).shape[1]  # a model that does not fit fails here
+        user_model.check_classes(model, classes, dataset.num_labels, _data_name(args))
+        print(f"model: {model.title} from {args.model}; cross-entropy of a softmax over its scores; {how}")
+    else:
+        sizes = "-".join(str(s) for s in (dataset.n, *config.hidden, dataset.num_labels))
+        raw = ", raw inputs (--no-scale)" if args.no_scale else ""
+        print(f"network: {sizes} sigmoid, {config.dtype}{raw}; {how}", flush=True)
 
     def warn(message: str) -> None:
         from tqdm import tqdm  # its write() keeps a live progress bar intact
@@ -370,6 +464,8 @@ def run_train(args: argparse.Namespace) -> int:
         result = train_network(
             dataset,
             config,
+            model=None if model is None else model.module,
+            loss=None if model is None else _softmax_cross_entropy,
             progress=not args.quiet,
             on_epoch=_progress_lines(config.epochs) if show_lines else None,
             on_warning=warn,
@@ -416,8 +512,13 @@ def run_train(args: argparse.Namespace) -> int:
         )
 
     final = result.final
-    stop = f" (stopped early; kept epoch {result.best_epoch})" if result.stopped_early else ""
-    print(f"trained in {result.seconds:.1f} s{stop}")
+    print(f"trained in {result.seconds:.1f} s")
+    if result.stopped_early:
+        print(
+            f"stopped early at epoch {last} of {config.epochs}: no better held-out cost for {config.patience} "
+            f"epoch{'s' if config.patience > 1 else ''} (--patience {config.patience}); "
+            f"kept epoch {result.best_epoch}, the best"
+        )
     if result.heldout_set.m == 0:
         print(f"train cost {_cost(final['train_cost'])}")
         print(f"no held-out split (--holdout 0); train accuracy {final['train_accuracy']:.2%}")
@@ -431,6 +532,29 @@ def run_train(args: argparse.Namespace) -> int:
         raise CommandError(problem)
     print(f"wrote {folder}/: " + ", ".join(p.name for p in paths.values()))
     return 0
+
+
+def _softmax_cross_entropy(logits, classes):
+    """The cost ``train --model`` minimises: cross-entropy of a softmax over the scores (classes 0..K-1)."""
+    from ..ops import cross_entropy
+
+    return cross_entropy(logits, classes)
+
+
+def _user_model(args: argparse.Namespace):
+    """The model of --model, built (seeded with --seed when the command has one), with --weights loaded
+    when the command reads weights."""
+    from . import user_model
+
+    model = user_model.build_model(args.model, seed=getattr(args, "seed", 0))
+    weights = getattr(args, "weights", None)
+    if weights is not None and args.command != "train":
+        user_model.load_weights(model, weights)
+    return model
+
+
+def _data_name(args: argparse.Namespace) -> str:
+    return f"--data {args.data}" if getattr(args, "data", None) else "the bundled digits"
 
 
 def confusion_matrix(true_digits: np.ndarray, predicted_digits: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -449,25 +573,67 @@ def format_confusion(counts: np.ndarray) -> str:
     return "\n".join(lines)
 
 
-def _network_for(args: argparse.Namespace, features: int):
-    from .network import Network
+def _network_file(weights: Path):
+    """The tutorial network saved in ``weights``; a file of another model's weights says to add --model."""
+    from .network import Network, WeightsFileError
 
-    network = Network.load(args.weights)
-    if network.sizes[0] != features:
-        raise CommandError(
-            f"--weights {args.weights}: the network takes {network.sizes[0]} inputs but the data has {features} features per row"
-        )
-    return network
+    try:
+        return Network.from_file(weights)
+    except WeightsFileError as error:
+        if "no 'sizes' entry" in str(error):  # e.g. what Module.save wrote for a model of one's own
+            raise WeightsFileError(
+                f"{error}; for the weights of a model of your own, add --model FILE.py:NAME"
+            ) from None
+        raise
 
 
-def _chosen_rows(args: argparse.Namespace, network, dataset, m: int) -> tuple[np.ndarray, str]:
+class _Trained:
+    """Trained weights to score rows with: the tutorial network's file, or --model filled from --weights."""
+
+    def __init__(self, args: argparse.Namespace, features: int) -> None:
+        self.model = None
+        if args.model is not None:
+            from . import user_model
+
+            self.model = _user_model(args)
+            self.split = user_model.split_beside(args.weights)
+            return
+        self.network = _network_file(args.weights)
+        if self.network.sizes[0] != features:
+            raise CommandError(
+                f"--weights {args.weights}: the network takes {self.network.sizes[0]} inputs but the data has "
+                f"{features} features per row"
+            )
+        self.split = self.network.split
+
+    def scores(self, X: np.ndarray, num_labels: int | None, where: str) -> np.ndarray:
+        """One row of class scores per row of X: the network's sigmoid outputs, or the softmax of the
+        model's scores (a model that gives another number of classes than the data's labels is refused)."""
+        from ..grad_mode import no_grad
+
+        if self.model is None:
+            with no_grad():
+                return self.network.forward(X).data
+        from . import user_model
+
+        logits = user_model.scores(self.model, X).data.astype(np.float64)
+        if num_labels is not None:
+            user_model.check_classes(self.model, logits.shape[1], num_labels, where)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def _chosen_rows(args: argparse.Namespace, split, dataset, m: int) -> tuple[np.ndarray, str]:
     """The rows --split selects (0-based, file order) and a line saying which they are and why."""
-    split = network.split
     everything = np.arange(m)
     if args.split == "all":
         return everything, f"all {m} rows (--split all)"
     why_not = (
-        "the weights file does not record its training split"
+        (
+            "the weights file does not record its training split"
+            if args.model is None
+            else "no summary.json of its training run is beside the weights file"
+        )
         if split is None
         else "the data has no labels to recompute the split from"
         if dataset is None
@@ -494,16 +660,18 @@ def _chosen_rows(args: argparse.Namespace, network, dataset, m: int) -> tuple[np
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .data import labels_to_digits
+    from .network import labels_from_scores
 
     dataset = _load(args)
-    network = _network_for(args, dataset.n)
-    rows, which = _chosen_rows(args, network, dataset, dataset.m)
-    predicted = network.predict(dataset.X[rows])
+    trained = _Trained(args, dataset.n)
+    rows, which = _chosen_rows(args, trained.split, dataset, dataset.m)
+    scores = trained.scores(dataset.X[rows], dataset.num_labels, _data_name(args))
+    predicted = labels_from_scores(scores)
     truth = dataset.y[rows]
     correct = int(np.sum(predicted == truth))
     print(f"{dataset.source}: {which}")
     print(f"accuracy {correct / len(rows):.2%} ({correct} of {len(rows)} correct)")
-    if network.sizes[-1] == 10:
+    if scores.shape[1] == 10:
         counts = confusion_matrix(labels_to_digits(truth), labels_to_digits(predicted))
         print("confusion matrix (rows: true digit, columns: predicted digit)")
         print(format_confusion(counts))
@@ -516,7 +684,6 @@ LABEL_COLUMNS = ["true_label", "true_digit", "correct"]
 
 def run_predict(args: argparse.Namespace) -> int:
     from ..files import check_writable_file, write_atomically
-    from ..grad_mode import no_grad
     from .data import labels_to_digits, load_labelled_if_possible
     from .network import labels_from_scores
 
@@ -526,12 +693,12 @@ def run_predict(args: argparse.Namespace) -> int:
         features, dataset = load_labelled_if_possible(
             path, x_sheet=args.x_sheet, y_sheet=args.y_sheet, y_path=args.y_csv, cache=not args.no_cache
         )
-    network = _network_for(args, features.shape[1])
-    rows, which = _chosen_rows(args, network, dataset, features.shape[0])
-    with no_grad():
-        scores = network.forward(features[rows]).data
+    trained = _Trained(args, features.shape[1])
+    rows, which = _chosen_rows(args, trained.split, dataset, features.shape[0])
+    labelled = None if dataset is None else dataset.num_labels
+    scores = trained.scores(features[rows], labelled, _data_name(args))
     labels = labels_from_scores(scores)
-    as_digits = labels_to_digits if network.sizes[-1] == 10 else np.asarray
+    as_digits = labels_to_digits if scores.shape[1] == 10 else np.asarray
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(PREDICTION_COLUMNS + (LABEL_COLUMNS if dataset is not None else []))
@@ -570,15 +737,44 @@ def run_graph(args: argparse.Namespace) -> int:
     from ..grad_mode import keep_values
     from ..viz import draw_graph, save_graph
     from .data import load_dataset, one_hot
-    from .network import Network, input_scale_for
-    from .train import TooLargeError, check_memory
 
     fmt, out = _graph_format(args)
     check_writable_file(out, overwrite=args.overwrite)  # before any work
+    if args.model is not None and args.hidden is not None:
+        raise CommandError(
+            f"--hidden is for the tutorial network; --model {args.model} builds its own layers"
+        )
+    model = _user_model(args) if args.model is not None else None
     with _data_path(args) as path:
         dataset = load_dataset(path, cache=not args.no_cache)
+    m = dataset.m if args.batch is None else min(args.batch, dataset.m)
+    if model is not None:
+        from . import user_model
+
+        classes = user_model.scores(model, dataset.X[:1]).shape[1]
+        user_model.check_classes(model, classes, dataset.num_labels, _data_name(args))
+        with keep_values():  # the drawing's hover details show every intermediate's values
+            cost = user_model.cost(model, dataset.X[:m], dataset.y[:m])
+        trained = args.weights.name if args.weights is not None else "untrained"
+        what = f"cross-entropy cost of the {type(model.module).__name__} model ({args.model}, {trained})"
+    else:
+        network, name = _network_to_draw(args, dataset)
+        with keep_values():
+            cost = network.cost(dataset.X[:m], one_hot(dataset.y[:m], dataset.num_labels))
+        what = f"cost of the {name}"
+    cost.backward()
+    graph = draw_graph(cost, backward=args.backward, title=f"{what} on {m} digits")
+    print(f"wrote {save_graph(graph, out, format=fmt, overwrite=args.overwrite)}")
+    return 0
+
+
+def _network_to_draw(args: argparse.Namespace, dataset):
+    """The tutorial network graph draws: --weights checked against --hidden and the data, or a new one."""
+    from .network import Network, input_scale_for
+    from .train import TooLargeError, check_memory
+
     if args.weights is not None:
-        network = Network.load(args.weights)
+        network = _network_file(args.weights)
         hidden = tuple(network.sizes[1:-1])
         if args.hidden is not None and args.hidden != hidden:
             raise CommandError(
@@ -590,34 +786,37 @@ def run_graph(args: argparse.Namespace) -> int:
                 f"but {f'--data {args.data} has' if args.data else 'the bundled digits have'} "
                 f"{dataset.n} columns and {dataset.num_labels} labels"
             )
-        what = f"trained {'-'.join(map(str, network.sizes))} network ({args.weights.name})"
-    else:
-        hidden = args.hidden or (25,)
-        sizes = [dataset.n, *hidden, dataset.num_labels]
-        try:
-            check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
-        except TooLargeError as error:
-            raise CommandError(
-                f"--hidden {','.join(map(str, hidden))}: {error}; choose smaller --hidden"
-            ) from None
-        network = Network(sizes, input_scale=input_scale_for(dataset.X))
-        what = f"{'-'.join(map(str, sizes))} sigmoid network"
-    m = dataset.m if args.batch is None else min(args.batch, dataset.m)
-    with keep_values():  # the drawing's hover details show every intermediate's values
-        cost = network.cost(dataset.X[:m], one_hot(dataset.y[:m], dataset.num_labels))
-    cost.backward()
-    graph = draw_graph(cost, backward=args.backward, title=f"cost of the {what} on {m} digits")
-    written = save_graph(graph, out, format=fmt, overwrite=args.overwrite)
-    print(f"wrote {written}")
-    return 0
+        return network, f"trained {'-'.join(map(str, network.sizes))} network ({args.weights.name})"
+    hidden = args.hidden or (25,)
+    sizes = [dataset.n, *hidden, dataset.num_labels]
+    try:
+        check_memory(sizes, dataset.m, "float64", optimizer_slots=0)
+    except TooLargeError as error:
+        raise CommandError(
+            f"--hidden {','.join(map(str, hidden))}: {error}; choose smaller --hidden"
+        ) from None
+    return Network(
+        sizes, input_scale=input_scale_for(dataset.X)
+    ), f"{'-'.join(map(str, sizes))} sigmoid network"
 
 
-def _add_check_parser(commands) -> None:
-    check = commands.add_parser(
-        "check", help="compare a hand-derived backprop with autodiff and central differences"
+def _add_check_parser(command) -> None:
+    check = command(
+        "check",
+        "compare a hand-derived backprop with autodiff and central differences",
+        "Compare a hand-derived backprop of the tutorial network (--backprop, default: the project's "
+        "reference.py) with autodiff, and autodiff with central differences, on a random batch. With "
+        "--model there is no hand-derived backprop: autodiff's gradient of the model's cost is checked "
+        "against central differences.",
+        epilog="Exit status: 0 when every gradient agrees (and every parameter has one); 1 when a gradient "
+        "disagrees or is missing, or on an error (one line on stderr); 130 on Ctrl-C. When --graph cannot "
+        "be drawn (no Graphviz), the check still decides the status: the drawing is skipped with a note.",
     )
     _add_data_arguments(check)
-    check.add_argument("--hidden", type=_hidden_sizes, default=(25,), help="hidden layer sizes (default: 25)")
+    _add_model_argument(
+        check, "; autodiff is checked against central differences (--backprop does not apply)"
+    )
+    check.add_argument("--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes (default: 25)")
     check.add_argument(
         "--backprop",
         default=None,
@@ -637,22 +836,37 @@ def _add_check_parser(commands) -> None:
     )
 
 
+CENTRAL_DIFF_LEGEND = (
+    "Column 'vs central diff.': autodiff's gradient against central differences (relative error). Small "
+    "means autodiff is right, so a mismatch is in the hand-derived gradient."
+)
+
+
 def run_check(args: argparse.Namespace) -> int:
-    """Compare a hand-derived backprop with autodiff on a random batch; exit 0 when all agree, 1 if not."""
+    """Compare a hand-derived backprop with autodiff on a random batch (or, with --model, autodiff with
+    central differences); exit 0 when all agree, 1 if not."""
     from ..checking import compare_gradients
-    from ..viz import draw_graph, save_graph
+    from ..viz import draw_graph
     from .data import one_hot
     from .network import Network, input_scale_for
 
     if args.graph is not None and args.graph.exists() and not args.overwrite:
         raise FileExistsError(f"--graph: {args.graph} already exists; pass --overwrite to replace it")
+    if args.model is not None:
+        for given, option in ((args.hidden, "--hidden"), (args.backprop, "--backprop")):
+            if given is not None:
+                raise CommandError(
+                    f"{option} is for the tutorial network; with --model {args.model}, check compares "
+                    "autodiff with central differences (there is no hand-derived backprop to compare)"
+                )
+        return _check_model(args)
     backprop, label = _load_backprop(args.backprop) if args.backprop else (_reference_backprop, None)
     dataset = _load(args)
     rng = np.random.default_rng(args.seed)
     rows = np.sort(rng.choice(dataset.m, size=min(args.examples, dataset.m), replace=False))
     X = dataset.X[rows] / input_scale_for(dataset.X)  # what the network sees, and what your backprop gets
     Y = one_hot(dataset.y, dataset.num_labels)[rows]
-    network = Network([dataset.n, *args.hidden, dataset.num_labels], seed=args.seed)
+    network = Network([dataset.n, *(args.hidden or (25,)), dataset.num_labels], seed=args.seed)
     sizes = "-".join(str(s) for s in network.sizes)
     print(
         f"data: {dataset.source}{_read_how(dataset)}: {len(rows)} random examples of {dataset.m}; network {sizes}"
@@ -674,14 +888,109 @@ def run_check(args: argparse.Namespace) -> int:
     except (AutogradError, TypeError) as error:
         raise AutogradError(f"--backprop: {label}: {error}") from None
     print(report)
+    print(CENTRAL_DIFF_LEGEND)
     if report.not_compared:  # a parameter without a gradient would never be updated
         print(
             f"Missing: no gradient for {', '.join(report.not_compared)}, so training would never update them."
         )
     if args.graph is not None:
-        graph = draw_graph(cost, compare=report, title=f"gradient check of the {sizes} network")
-        print(f"wrote {save_graph(graph, args.graph, overwrite=args.overwrite)}")
+        _draw_check(args, draw_graph(cost, compare=report, title=f"gradient check of the {sizes} network"))
     return 0 if report.ok and not report.not_compared else 1
+
+
+def _draw_check(args: argparse.Namespace, graph) -> None:
+    """Save check's drawing; without Graphviz the drawing is skipped with a note, and the check's own
+    verdict still decides the exit status."""
+    from ..viz import GraphvizNotFoundError, save_graph
+
+    try:
+        print(f"wrote {save_graph(graph, args.graph, overwrite=args.overwrite)}")
+    except GraphvizNotFoundError as error:
+        saved = (
+            f"; its DOT source is in {error.dot_path}" if error.dot_path and error.dot_path.exists() else ""
+        )
+        print(
+            f"autograd-nn check: note: --graph {args.graph} was not drawn: Graphviz's dot program was not "
+            f"found (apt-get install graphviz, or brew install graphviz){saved}",
+            file=sys.stderr,
+        )
+
+
+def _check_model(args: argparse.Namespace) -> int:
+    """check --model: autodiff's gradient of each parameter against central differences in float64."""
+    from ..checking.compare import NUMERIC_TOLERANCE
+    from ..viz import draw_graph
+    from . import user_model
+
+    model = _user_model(args)
+    model.module.to(np.float64).eval()  # float64 for the differences; eval: dropout off, a fixed function
+    dataset = _load(args)
+    rng = np.random.default_rng(args.seed)
+    rows = np.sort(rng.choice(dataset.m, size=min(args.examples, dataset.m), replace=False))
+    X, labels = dataset.X[rows], dataset.y[rows]
+    classes = user_model.scores(model, X[:1]).shape[1]
+    user_model.check_classes(model, classes, dataset.num_labels, _data_name(args))
+    print(
+        f"data: {dataset.source}{_read_how(dataset)}: {len(rows)} random examples of {dataset.m}; "
+        f"model {model.title} from {args.model}"
+    )
+    print(
+        "checking: autodiff's gradient of the cross-entropy cost against central differences in float64 "
+        "(a model of your own has no hand-derived backprop to compare)"
+    )
+    cost = user_model.cost(model, X, labels)
+    cost.backward()
+    table = [["parameter", "shape", "verdict", "rel. error", "checked along"]]
+    wrong = []
+    for name, parameter in model.module.named_parameters():
+        error, along = _central_difference_error(model, X, labels, parameter, rng)
+        verdict = "ok" if error <= NUMERIC_TOLERANCE else "mismatch"
+        if verdict != "ok":
+            wrong.append(name)
+        table.append([name, str(tuple(parameter.shape)), verdict, f"{error:.2g}", along])
+    widths = [max(len(line[k]) for line in table) for k in range(len(table[0]))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+    print(
+        "rel. error: ||autodiff - central|| / (||autodiff|| + ||central||); a gradient agrees when it is at "
+        f"most {NUMERIC_TOLERANCE:g}."
+    )
+    if wrong:
+        print(
+            f"Mismatch: autodiff disagrees with central differences for {', '.join(wrong)}: an op's gradient "
+            "may be wrong, or the cost is not smooth at these values (a ReLU or max exactly at its kink)."
+        )
+    else:
+        print(f"All {len(table) - 1} parameters' gradients agree with central differences.")
+    if args.graph is not None:
+        title = f"gradient check of the {type(model.module).__name__} model ({args.model})"
+        _draw_check(args, draw_graph(cost, title=title))
+    return 1 if wrong else 0
+
+
+def _central_difference_error(model, X, labels, parameter, rng) -> tuple[float, str]:
+    """Relative error of autodiff's gradient of ``parameter`` against central differences of the cost:
+    entry by entry up to 1,000 entries, else along 3 random directions (as compare_gradients does)."""
+    from ..checking.compare import NUMERIC_DIRECTIONS, NUMERIC_FULL_SIZE
+    from ..checking.numeric import directional_derivative, numerical_gradient, random_directions
+    from ..grad_mode import no_grad
+    from . import user_model
+
+    def cost() -> float:
+        with no_grad():
+            return user_model.cost(model, X, labels).item()
+
+    autodiff = np.zeros(parameter.shape) if parameter.grad is None else np.asarray(parameter.grad, np.float64)
+    work = parameter.data  # perturbed in place and restored by the differences
+    if parameter.size <= NUMERIC_FULL_SIZE:
+        numeric, analytic, along = numerical_gradient(cost, work), autodiff, "every entry"
+    else:
+        directions = random_directions(parameter.shape, NUMERIC_DIRECTIONS, rng)
+        numeric = np.array([directional_derivative(cost, work, d) for d in directions])
+        analytic = np.array([float(np.vdot(autodiff, d)) for d in directions])
+        along = f"{NUMERIC_DIRECTIONS} random directions"
+    denominator = float(np.linalg.norm(analytic) + np.linalg.norm(numeric))
+    return (float(np.linalg.norm(analytic - numeric)) / denominator if denominator else 0.0), along
 
 
 def _reference_backprop(params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
@@ -699,22 +1008,10 @@ def _reference_backprop(params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
 
 def _load_backprop(spec: str):
     """The function FUNCTION of FILE.py, loaded from its path, and how messages name it."""
-    import importlib.util
+    from .user_model import import_file, split_spec
 
-    path_text, colon, name = spec.rpartition(":")
-    if not colon or not path_text or not name.isidentifier():
-        raise AutogradError(f"--backprop: expected FILE.py:FUNCTION, got {spec!r}")
-    path = Path(path_text)
-    if not path.is_file():
-        raise AutogradError(f"--backprop: {path}: no such file")
-    module_spec = importlib.util.spec_from_file_location(f"_autograd_nn_backprop_{path.stem}", path)
-    if module_spec is None or module_spec.loader is None:
-        raise AutogradError(f"--backprop: {path}: not a Python file (.py)")
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as error:
-        raise AutogradError(f"--backprop: {path}: loading it raised {_where_raised(error, path)}") from None
+    path, name = split_spec(spec, "--backprop", "FUNCTION")
+    module = import_file(path, "--backprop")
     function = getattr(module, name, None)
     if not callable(function):
         defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
@@ -724,11 +1021,13 @@ def _load_backprop(spec: str):
 
 
 def _call_backprop(function, label: str, params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
+    from .user_model import where_raised
+
     path = Path(label.rsplit(" in ", 1)[1])
     try:
         result = function(params, X, Y)
     except Exception as error:
-        raise AutogradError(f"--backprop: {label} raised {_where_raised(error, path)}") from None
+        raise AutogradError(f"--backprop: {label} raised {where_raised(error, path)}") from None
     if not isinstance(result, dict):
         raise AutogradError(
             f"--backprop: {label} returned {type(result).__name__}; it must return a dict of gradients "
@@ -737,31 +1036,43 @@ def _call_backprop(function, label: str, params: dict, X: np.ndarray, Y: np.ndar
     return result
 
 
-def _where_raised(error: BaseException, path: Path) -> str:
-    """'ValueError: ... (line 12)': the error and the line of the user's file it came from."""
-    import traceback
-
-    line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
-    for frame in traceback.extract_tb(error.__traceback__):
-        if Path(frame.filename).resolve() == path.resolve():
-            line = frame.lineno
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}{': ' + text if text else ''}" + (f" (line {line})" if line else "")
-
-
 def run_export(args: argparse.Namespace) -> int:
-    """The trained network's forward pass (raw pixels in, class scores out) as an ONNX file."""
+    """The trained network's (or --model's) forward pass, raw inputs in and class scores out, as an ONNX
+    file; ``--dtype float32`` converts float64 weights first, so the whole file is float32."""
     from ..files import check_writable_file
-    from .network import Network
 
     check_writable_file(args.out, overwrite=args.overwrite)  # before any work
-    network = Network.load(args.weights)
+    if args.model is not None:
+        from . import user_model
+
+        model = _user_model(args)
+        features = args.features or user_model.read_summary(args.weights).get("data", {}).get("features")
+        if not isinstance(features, int):
+            raise CommandError(
+                f"--model {args.model}: give the number of input columns with --features (there is no "
+                f"summary.json of a training run beside --weights {args.weights} to read it from)"
+            )
+        module, forward = model.module.eval(), model.module
+        what = f"the {type(module).__name__} model of {args.model}"
+    else:
+        if args.features is not None:
+            raise CommandError(
+                "--features is for --model; the tutorial network's weights record their inputs"
+            )
+        module = _network_file(args.weights)
+        forward, features = module.forward, module.sizes[0]
+        what = f"the {'-'.join(str(s) for s in module.sizes)} sigmoid network"
+    if args.dtype is not None:
+        module.to(args.dtype)  # e.g. float64 weights exported as a float32 model
+    dtype = next(module.parameters()).dtype
+    example = np.zeros((1, features), dtype=dtype)
+    # (a model that does not take these inputs fails here, in one line)
+    outputs = user_model.scores(model, example).shape[1] if args.model is not None else module.sizes[-1]
     try:
         from ..export import export_onnx
 
-        example = np.zeros((1, network.sizes[0]), dtype=network.dtype)
         export_onnx(
-            network.forward,
+            forward,
             example,
             args.out,
             input_names=["X"],
@@ -770,11 +1081,9 @@ def run_export(args: argparse.Namespace) -> int:
         )
     except ImportError as error:  # the onnx extra is not installed
         raise CommandError(str(error)) from None
-    sizes = "-".join(str(s) for s in network.sizes)
     print(
-        f"wrote {args.out}: the {sizes} sigmoid network ({network.dtype}); input X (examples x "
-        f"{network.sizes[0]}, raw values as in the data), output scores (examples x {network.sizes[-1]}); "
-        "label = argmax + 1"
+        f"wrote {args.out}: {what} ({dtype}); input X (examples x {features}, raw values as in the data), "
+        f"output scores (examples x {outputs}); label = argmax + 1"
     )
     return 0
 
@@ -794,6 +1103,7 @@ CLI_WORDING = {
     "pass overwrite=True": "pass --overwrite",
     "pass y_path (--y-csv on the command line)": "add --y-csv",
     "y_path is only for CSV data": "--y-csv is only for CSV data",
+    "call save_graph again": "run this command again",
 }
 
 
@@ -805,10 +1115,14 @@ def _worded(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    settle()  # from here on, Ctrl-C is a KeyboardInterrupt this function turns into one line
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed as one line
         return done.code if isinstance(done.code, int) else 1
+    except KeyboardInterrupt:
+        print("autograd-nn: interrupted", file=sys.stderr)
+        return INTERRUPTED
     command = f"autograd-nn {args.command}"
     try:
         return COMMANDS[args.command](args)

@@ -7,13 +7,16 @@ hand-derived backprop of the same network lives in ``reference.py``, as the orac
 
 ``Network`` is an ``nn.Module`` whose Parameters carry the tutorial's names (theta1, b1, theta2, ...), so
 ``parameters()``, ``state_dict()`` and the training loop treat it like any other model; it keeps its own
-``.npz`` format (the sizes and input scale beside the arrays), so ``Network.load`` needs no model first.
+``.npz`` format (the sizes and input scale beside the arrays). Loading follows PyTorch's rule, as
+``Module.load`` does: ``net.load(path)`` fills ``net`` in place and returns it; ``Network.from_file(path)``
+builds a new network from the sizes the file records.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,6 +78,40 @@ def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:
     of two or more dimensions, the weights and not the biases (for ``Network``, its thetas)."""
     squares = [(p**2).sum() for p in model.parameters() if p.ndim >= 2]
     return (lam / (2 * num_examples)) * sum(squares[1:], squares[0])
+
+
+class _InPlaceLoad:
+    """``net.load(path)`` loads in place (``Network._load_into``); ``Network.load(path)``, the classmethod of
+    earlier versions, raises rather than build a network the caller might not keep (use ``from_file``)."""
+
+    def __get__(self, instance, owner):
+        if instance is not None:
+            return types.MethodType(owner._load_into, instance)
+
+        def on_the_class(*args, **kwargs):
+            if args and isinstance(args[0], owner):  # Network.load(net, path): the unbound method
+                return owner._load_into(*args, **kwargs)
+            raise TypeError(
+                f"{owner.__name__}.load loads into an existing network (net.load(path)) and returns it; "
+                f"to build a network from a weights file, use {owner.__name__}.from_file(path)"
+            )
+
+        return on_the_class
+
+
+def _read_network_file(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a weights file written by ``Network.save`` (no pickle), or a ``WeightsFileError``."""
+    try:
+        arrays = read_arrays(path)
+    except FileNotFoundError:
+        raise WeightsFileError(f"{path}: no such weights file") from None
+    except ValueError as error:
+        raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
+    if "sizes" not in arrays:
+        raise WeightsFileError(
+            f"{path}: not a readable weights file (no 'sizes' entry, so not an autograd-nn network)"
+        )
+    return arrays
 
 
 class Network(Module):
@@ -220,41 +257,60 @@ class Network(Module):
         return write_arrays(path, arrays, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Network:
-        """Read a network written by ``save`` (``allow_pickle=False``: loading runs no code). Unlike
-        ``Module.load``, which fills an existing model, this builds the network: the file records its sizes.
+    def from_file(cls, path: str | os.PathLike) -> Network:
+        """A new network built from a file written by ``save``: the file records its sizes, dtype and input
+        scale (``allow_pickle=False``: loading runs no code). ``net.load(path)`` fills an existing one instead.
 
         Files from before the split was recorded load with ``split = None``. A damaged file, one that
         is not a network, or one holding NaN or infinite parameters raises ``WeightsFileError``.
         """
         path = Path(path)
-        try:
-            arrays = read_arrays(path)
-        except FileNotFoundError:
-            raise WeightsFileError(f"{path}: no such weights file") from None
-        except ValueError as error:
-            raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
-        if "sizes" not in arrays:
-            raise WeightsFileError(
-                f"{path}: not a readable weights file (no 'sizes' entry, so not an autograd-nn network)"
-            )
+        arrays = _read_network_file(path)
         try:
             sizes = [int(s) for s in np.asarray(arrays["sizes"]).ravel()]
             first = arrays.get("theta1")
             dtype = np.float32 if first is not None and first.dtype == np.float32 else np.float64
-            scale = float(arrays["input_scale"]) if "input_scale" in arrays else 1.0
-            network = cls(sizes, dtype=dtype, input_scale=scale)
-            network.split = _split_record(arrays)
+            network = cls(sizes, dtype=dtype)
         except (TypeError, ValueError) as error:
             raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
-        for theta, bias in network.params:
+        return network._fill_from(arrays, path)
+
+    def _load_into(self, path: str | os.PathLike) -> Network:
+        """Load a file written by ``save`` into this network, in place (its sizes must be the file's), and
+        return it, as ``Module.load`` does; its dtype stays. The input scale and split come from the file."""
+        path = Path(path)
+        arrays = _read_network_file(path)
+        try:
+            sizes = [int(s) for s in np.asarray(arrays["sizes"]).ravel()]
+        except (TypeError, ValueError) as error:
+            raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
+        if sizes != self.sizes:
+            raise WeightsFileError(
+                f"{path}: holds a network of sizes {sizes}, but this one has sizes {self.sizes}; "
+                "Network.from_file(path) builds a network of the file's sizes"
+            )
+        return self._fill_from(arrays, path)
+
+    def _fill_from(self, arrays: dict[str, np.ndarray], path: Path) -> Network:
+        """Check every array of a weights file against this network, then copy them all in."""
+        try:
+            scale = float(arrays["input_scale"]) if "input_scale" in arrays else 1.0
+            if not np.isfinite(scale) or scale <= 0:
+                raise ValueError(f"input_scale must be a positive number, got {scale}")
+            split = _split_record(arrays)
+        except (TypeError, ValueError) as error:
+            raise WeightsFileError(f"{path}: not a readable weights file ({error})") from None
+        updates = []
+        for theta, bias in self.params:
             for tensor in (theta, bias):
                 stored = arrays.get(tensor.name)
                 if stored is None:
-                    raise WeightsFileError(f"{path}: missing the array {tensor.name!r} for sizes {sizes}")
+                    raise WeightsFileError(
+                        f"{path}: missing the array {tensor.name!r} for sizes {self.sizes}"
+                    )
                 if stored.shape != tensor.shape:
                     raise WeightsFileError(
-                        f"{path}: {tensor.name} has shape {stored.shape}, but sizes {sizes} need {tensor.shape}"
+                        f"{path}: {tensor.name} has shape {stored.shape}, but sizes {self.sizes} need {tensor.shape}"
                     )
                 if stored.dtype.kind != "f":
                     raise WeightsFileError(f"{path}: {tensor.name} holds {stored.dtype} values, not numbers")
@@ -264,8 +320,15 @@ class Network(Module):
                         f"{path}: {tensor.name} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} "
                         f"(of {stored.size}); these weights cannot predict anything"
                     )
-                tensor.data = np.array(stored, dtype=tensor.dtype)
-        return network
+                updates.append((tensor, stored))
+        for tensor, stored in updates:  # nothing changes until every array has passed
+            tensor.data[...] = stored  # in place, in the network's dtype, like Module.load
+            if hasattr(tensor, "_version"):
+                tensor._version += 1
+        self.input_scale, self.split = scale, split
+        return self
+
+    load = _InPlaceLoad()  # net.load(path): in place; Network.load(path) on the class says to use from_file
 
 
 def _split_record(arrays: dict[str, np.ndarray]) -> SplitRecord | None:

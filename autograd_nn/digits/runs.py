@@ -122,7 +122,7 @@ def summary(result: TrainResult) -> dict:
     """What a reader of the run needs: data, split, sizes, hyperparameters, how the run ended, the
     kept epoch's costs and accuracy, time."""
     final = result.final
-    split = getattr(result.network, "split", None)  # recorded on the tutorial Network
+    split = result.split or getattr(result.network, "split", None)
     return {
         "data": {
             "source": result.train_set.source,

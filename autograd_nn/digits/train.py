@@ -139,6 +139,7 @@ class TrainResult:
     stopped_early: bool
     best_epoch: int  # the epoch whose parameters the network holds (0: the initial ones)
     stop_reason: str = "finished"  # "finished", "early stopping", "interrupted" or "diverged"
+    split: SplitRecord | None = None  # how the data was split (also on the tutorial Network, in its weights)
 
     @property
     def final(self) -> dict[str, float] | None:
@@ -244,8 +245,9 @@ def train_network(
         model = Network(sizes, seed=config.seed, dtype=dtype, input_scale=scale)
     else:
         dtype = _dtype_of(model)
+    split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
     if isinstance(model, Network):
-        model.split = SplitRecord(config.seed, config.holdout, fingerprint(dataset), dataset.source)
+        model.split = split
     loss = loss or tutorial_loss
     network = model  # the name the rest of the loop and TrainResult use
     optimizer = make_optimizer(config.optimizer, network.parameters(), config.lr)
@@ -296,7 +298,7 @@ def train_network(
                 bar.set_postfix(
                     cost=f"{train_cost:.4f}",
                     heldout_cost=f"{heldout_cost:.4f}",
-                    heldout_acc=f"{heldout_accuracy:.3f}",
+                    heldout_acc=f"{heldout_accuracy:.2%}",  # as the lines printed after training
                 )
                 if not np.isfinite(train_cost):
                     stop_reason = "diverged"
@@ -338,4 +340,5 @@ def train_network(
         stopped_early=stop_reason == "early stopping",
         best_epoch=best_epoch,
         stop_reason=stop_reason,
+        split=split,
     )

@@ -968,11 +968,17 @@ def save_graph(
         else:
             write_atomically(dot_path, graph.source.encode("utf-8"), overwrite=True)
             saved = f"the DOT source was written to {dot_path} instead"
+        if fmt == "html":  # the page is ours, not a Graphviz format: it embeds the SVG that dot draws
+            then = (
+                "then call save_graph again (the page is made by autograd_nn around the SVG that `dot` "
+                "draws, so `dot` alone cannot make it from the .dot file)"
+            )
+        else:
+            then = f"then render it with `dot -T{fmt} {dot_path} -o {path}` or call save_graph again"
         raise GraphvizNotFoundError(
             f"save_graph: Graphviz's `dot` program was not found, so {path} was not rendered; {saved}. "
             f"Install Graphviz (`apt-get install graphviz` on Debian/Ubuntu, `brew install graphviz` on "
-            f"macOS, or see https://graphviz.org/download/), then render it with "
-            f"`dot -T{fmt} {dot_path} -o {path}` or call save_graph again. "
+            f"macOS, or see https://graphviz.org/download/), {then}. "
             "(The Python package `graphviz` alone is not enough: it runs the `dot` program.)",
             dot_path=dot_path,
         ) from error
