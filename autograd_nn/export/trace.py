@@ -74,8 +74,13 @@ def arguments(node: ops.Op) -> list:
 
 
 def trace(fn: Callable, arrays: list[np.ndarray]) -> Trace:
-    """Run ``fn`` once on copies of ``arrays`` that require grad, so every op after them is recorded."""
-    inputs = [Tensor(np.array(a), requires_grad=True) for a in arrays]
+    """Run ``fn`` once on copies of ``arrays`` that require grad, so every op after them is recorded. An
+    integer array (token ids) is passed as an int64 array: an op holds it as a parameter (an embedding's
+    indices), and the writer makes it an int64 graph input."""
+    inputs = [
+        np.array(a, dtype=np.int64) if a.dtype.kind in "iu" else Tensor(np.array(a), requires_grad=True)
+        for a in arrays
+    ]
     with enable_grad():
         result = fn(*inputs)
     outputs = list(result) if isinstance(result, (tuple, list)) else [result]
@@ -176,7 +181,7 @@ class TracedGraph:
                     "operations, or pass dynamic_batch=False"
                 )
         else:
-            changed = _changed_parameter(value, other)
+            changed = _changed_parameter(value, other, self.first.inputs)
             if changed is not None:
                 raise ExportError(
                     f"export_onnx: the {changed!r} of {value.label()} changes with the batch size (it was built "
@@ -199,12 +204,17 @@ _TRACE_DEPENDENT_PARAMETERS = {
 _RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node, not the op's parameters
 
 
-def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
-    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
+def _changed_parameter(op: ops.Op, twin: ops.Op, inputs: list = ()) -> str | None:
+    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any. Arrays
+    the forward computes for its VJP (``op.saved``) and integer graph inputs held as parameters (token ids)
+    may differ."""
     exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set()) | set(getattr(op, "saved", ()))
+    given = [a for a in inputs if isinstance(a, np.ndarray)]
     for cls in type(op).__mro__:
         for slot in getattr(cls, "__slots__", ()):
             if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):
+                continue
+            if any(getattr(op, slot) is a for a in given):
                 continue
             if not _same_parameter(getattr(op, slot), getattr(twin, slot, None)):
                 return slot

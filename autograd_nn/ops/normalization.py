@@ -171,12 +171,10 @@ class BatchNorm(_Normalization):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.counter = bool(training), float(momentum), counter
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return "batch_norm" if self.training else "batch_norm(eval)"
+    name = "batch_norm"
 
     def details(self) -> str:
-        return f"eps={self.eps:g}" + (f", momentum={self.momentum:g}" if self.training else "")
+        return f"training, momentum={self.momentum:g}" if self.training else "eval"
 
     def forward(self, x, *affine):
         if x.ndim < 2:
