@@ -28,9 +28,9 @@ TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 BATCHES = (1, 3, 8)
 
 
-def export_and_compare(fn, make_inputs, path, batches=BATCHES):
+def export_and_compare(fn, make_inputs, path, batches=BATCHES, **options):
     """Export fn traced at batch 2; then, for each batch size, both runtimes must give fn's outputs."""
-    ag.export_onnx(fn, tuple(make_inputs(2)), path, overwrite=True)
+    ag.export_onnx(fn, tuple(make_inputs(2)), path, overwrite=True, **options)
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -155,3 +155,27 @@ def test_token_ids_copied_before_the_embedding_are_an_error_not_a_frozen_constan
         ag.export_onnx(
             lambda ids: emb(ids.copy()) * 1, np.array([[1, 2]]), tmp_path / "e.onnx", overwrite=True
         )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_small_gpt_exports_with_symbolic_batch_and_sequence_axes(tmp_path, dtype):
+    gpt = TinyGPT(dtype)
+    path = tmp_path / "gpt.onnx"
+    ag.export_onnx(gpt, np.random.default_rng(0).integers(0, 11, (2, 4)), path, dynamic_sequence=True)
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    dims = [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", "sequence"]
+    assert [d.dim_param for d in model.graph.output[0].type.tensor_type.shape.dim][:2] == [
+        "batch",
+        "sequence",
+    ]
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    reference = ReferenceEvaluator(model)
+    for batch, length in ((1, 1), (3, 6), (5, 3), (2, 5)):  # the position table has 6 rows: lengths up to 6
+        ids = np.random.default_rng(batch * 10 + length).integers(0, 11, (batch, length))
+        want = gpt(ids).data
+        for runtime in (session, reference):
+            (got,) = runtime.run(None, {"input": ids})
+            rtol = TOLERANCE[np.dtype(dtype)]
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())

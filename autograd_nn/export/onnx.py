@@ -47,12 +47,15 @@ def export_onnx(
     dynamic_batch: bool = True,
     opset: int | None = None,
     overwrite: bool = False,
+    dynamic_sequence: bool = False,
 ):
     """Trace ``model_or_fn(*example_inputs)`` and write it to ``path`` as an ONNX model; return the
     ``onnx.ModelProto``.
 
     ``example_inputs``: one array or Tensor, or a tuple/list of them (one per input). With
-    ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``. The file
+    ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``; with
+    ``dynamic_sequence`` the second axis of every input is the symbolic dimension ``sequence`` (token ids
+    (batch, sequence); positions 0..T-1 and causal masks are then built from the length at run time). The file
     is written atomically and an existing one is replaced only with ``overwrite=True``. ``opset``
     defaults to 18, the first whose reductions all take their axes as an input. Needs the ``onnx`` extra
     (``pip install "autograd-nn[onnx]"``).
@@ -66,7 +69,7 @@ def export_onnx(
         raise TypeError(f"export_onnx: the model must be callable, got {type(model_or_fn).__name__}")
     arrays = _example_arrays(example_inputs)
     input_names = _check_names(input_names, len(arrays), "input_names", "input")
-    graph = trace_forward(model_or_fn, arrays, dynamic_batch)
+    graph = trace_forward(model_or_fn, arrays, dynamic_batch, dynamic_sequence)
     output_names = _check_names(output_names, len(graph.first.outputs), "output_names", "output")
     if set(input_names) & set(output_names):
         raise ValueError(
@@ -163,6 +166,7 @@ class _Writer:
         self.used: set[str] = set()
         self.counts: Counter = Counter()
         self.int_inputs: dict[int, str] = {}  # id(integer input array) -> its graph input's name
+        self.first_input = ""  # the first graph input: its axis 1 is the sequence length (dynamic_sequence)
         self.scope: str | None = None  # the name_scope of the op being written, prefixed to node names
         self.op_start = 0  # how many nodes were written before the op being written
 
@@ -217,6 +221,7 @@ class _Writer:
         helper, infos, first = self.helper, graph.infos, graph.first
         for name in (*input_names, *output_names):
             self.used.add(name)
+        self.first_input = input_names[0]
         graph_inputs = []
         for i, (tensor, name) in enumerate(zip(first.inputs, input_names, strict=True)):
             if isinstance(tensor, np.ndarray):  # integer ids: an int64 input that ops read as a parameter
@@ -292,14 +297,26 @@ class _Writer:
         dims: list = list(array.shape)
         if graph.second is not None:
             dims[0] = "batch"
+        if graph.third is not None:
+            dims[1] = "sequence"
         return self.helper.make_tensor_value_info(name, self.onnx.TensorProto.INT64, dims)
 
     def _value_info(self, name: str, info: ValueInfo, graph: TracedGraph, dims_of_batch: bool):
         batch = graph.first.inputs[0].shape[0] if graph.second is not None else None
         dims: list = list(info.shape)
+        length = graph.first.inputs[0].shape[1] if graph.third is not None else None
         for k in info.dynamic:  # "batch" where the length is the batch size in both traces; else unnamed
-            is_batch = (info.shape[k], info.second_shape[k]) == (batch, batch + 1)
-            dims[k] = "batch" if dims_of_batch or is_batch else None
+            is_batch = bool(info.second_shape) and (info.shape[k], info.second_shape[k]) == (batch, batch + 1)
+            is_sequence = k in info.sequence_axes and (info.shape[k], info.third_shape[k]) == (
+                length,
+                length + 1,
+            )
+            if dims_of_batch:
+                is_batch, is_sequence = (
+                    k == 0 and graph.second is not None,
+                    k == 1 and graph.third is not None,
+                )
+            dims[k] = "batch" if is_batch else "sequence" if is_sequence else None
         return self.helper.make_tensor_value_info(name, _element_type(info.dtype, name), dims)
 
 
@@ -445,16 +462,31 @@ def _bce_with_logits(w: _Writer, n: _Node) -> None:
 
 
 def _reshape(w: _Writer, n: _Node) -> None:
-    """The traced output shape, with -1 on its one batch-dependent axis (the rest stay as traced)."""
-    shape = list(n.out.shape)
-    if len(n.out.dynamic) > 1:
-        raise ExportError(
-            f"export_onnx: {n.op.label()} gives shape {n.out.shape}, in which {len(n.out.dynamic)} axes grow "
-            "with the batch; a reshape may leave only one batch-dependent axis (or pass dynamic_batch=False)"
-        )
+    """The traced output shape, with 0 (copy the input's length) on each batch- or sequence-dependent axis
+    the input has at the same place with the same lengths, and -1 on at most one other; the rest as traced."""
+    shape, source = list(n.out.shape), n.inputs[0]
+    free = []
     for k in n.out.dynamic:
+        same = (
+            k in source.dynamic
+            and source.shape[k] == n.out.shape[k]
+            and source.second_shape[k : k + 1] == n.out.second_shape[k : k + 1]
+            and source.third_shape[k : k + 1] == n.out.third_shape[k : k + 1]
+        )
+        if same:
+            shape[k] = 0
+        else:
+            free.append(k)
+    copies = len(n.out.dynamic) - len(free)
+    if len(free) > 1 or (copies and 0 in n.out.shape):
+        raise ExportError(
+            f"export_onnx: {n.op.label()} gives shape {n.out.shape}, in which {len(free)} axes grow with the "
+            "batch or sequence without copying an input axis; a reshape may leave only one batch-dependent axis "
+            "that is not an input axis kept in place (or pass dynamic_batch=False)"
+        )
+    for k in free:
         shape[k] = -1
-    zero = 0 in shape and -1 not in shape
+    zero = 0 in shape and -1 not in shape and not n.out.dynamic
     w.node("Reshape", [n.x, w.int64s(shape)], out=n.out.name, allowzero=int(zero))
 
 
@@ -722,9 +754,16 @@ def _max_pool2d(w: _Writer, n: _Node) -> None:
 def _embedding(w: _Writer, n: _Node) -> None:
     """Gather of the weight's rows at the token ids: an int64 graph input, or constant ids (positions)."""
     ids = w.int_inputs.get(id(n.op.indices))
-    if ids is None:
+    if ids is None and n.out.sequence_axes:  # positions 0..T-1, T the sequence length at run time
+        ids = w.node("Range", [w.int64s(0), _sequence_length(w), w.int64s(1)])
+    elif ids is None:
         ids = w.int64s(n.op.indices)
     w.node("Gather", [n.x, ids], out=n.out.name, axis=0)
+
+
+def _sequence_length(w: _Writer) -> str:
+    """The sequence length at run time, an int64 scalar: axis 1 of the first input."""
+    return w.node("Gather", [w.node("Shape", [w.first_input]), w.int64s(1)], axis=0)
 
 
 def _horner(w: _Writer, z: str, top: float, coefficients, dtype: np.dtype) -> str:
@@ -870,7 +909,12 @@ def _batch_norm(w: _Writer, n: _Node) -> None:
 
 def _masked_softmax(w: _Writer, n: _Node) -> None:
     """Where(keep, x, -inf), then Softmax: masked entries get probability 0."""
-    keep = w.constant(np.asarray(n.op.keep, dtype=bool), "keep")
+    if n.out.sequence_axes:  # a causal mask as long as the scores: lower-triangular ones, built at run time
+        square = w.node("Slice", [w.node("Shape", [n.x]), w.int64s([-2]), w.int64s([_INT64_MAX])])
+        ones = w.node("ConstantOfShape", [square], value=w.numpy_helper.from_array(np.ones(1, n.out.dtype)))
+        keep = w.node("Cast", [w.node("Trilu", [ones], upper=0)], to=w.onnx.TensorProto.BOOL)
+    else:
+        keep = w.constant(np.asarray(n.op.keep, dtype=bool), "keep")
     masked = w.node("Where", [keep, n.x, w.scalar(-np.inf, n.out.dtype)])
     w.node("Softmax", [masked], out=n.out.name, axis=int(n.op.axis))
 
