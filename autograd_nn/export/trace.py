@@ -158,9 +158,8 @@ class TracedGraph:
                 raise ExportError(
                     "export_onnx: the forward records a different graph for another batch size or sequence "
                     "length; it cannot be exported with dynamic_batch or dynamic_sequence (pass False). A loop "
-                    "over an axis does that, such as a recurrent layer, which is unrolled over its sequence: "
-                    "with batch_first=False the sequence is the first axis, so make the batch the first axis "
-                    "(batch_first=True)"
+                    "over an axis does that, such as a recurrent layer with batch_first=False, which is unrolled "
+                    "over its sequence (its first axis): make the batch the first axis (batch_first=True)"
                 )
         input_index = {id(t): i for i, t in enumerate(first.inputs)}
         for position, value in enumerate(first.order):
