@@ -227,6 +227,11 @@ def check_keywords(who: str, tensor, dtype=None, out=None, **more) -> None:
             f"{who}: out= is not supported on Tensors: the engine records a new tensor rather than writing "
             "into an array; assign the result instead (y = ...)"
         )
+    if isinstance(dtype, bool):
+        raise TypeError(
+            f"{who}: dtype={dtype} is not a dtype: as in NumPy the second positional argument is dtype; "
+            "pass keepdims=True by keyword"
+        )
     if dtype is not None and np.dtype(dtype) != tensor.dtype:
         raise TypeError(
             f"{who}: dtype={np.dtype(dtype)} is not supported on a {tensor.dtype} tensor (the engine keeps "
