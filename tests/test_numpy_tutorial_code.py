@@ -149,3 +149,16 @@ def test_the_readme_section_runs_and_prints_what_it_says():
         "numpy.cumprod is not differentiable in autograd_nn; use np.prod over the axis"
     )
     assert lines[2] == "[0.5  0.75]"
+
+
+def test_the_dispatch_benchmark_reports_every_measurement():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "numpy_dispatch.py"), "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for stmt in ("a * t", "X @ w", "np.exp(t)", "np.dot(X, w)", "x ** 3", "np.power(x, 3)", "x * x * x"):
+        assert re.search(rf"^  {re.escape(stmt)} +[0-9.]+ (µs|ms)", done.stdout, re.MULTILINE), stmt
