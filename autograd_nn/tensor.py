@@ -1004,7 +1004,10 @@ def _user_location() -> str:
 
 
 def _is_engine_module(name: str) -> bool:
-    return name == __name__ or name == ops.__name__ or name.startswith(ops.__name__ + ".")
+    """The engine's recording modules, and NumPy's (``np.sum(t)`` reaches the engine through them)."""
+    if name in (__name__, numpy_api.__name__, ops.__name__, "numpy") or name.startswith(ops.__name__ + "."):
+        return True
+    return name.startswith("numpy.")
 
 
 def _first_bad(array: np.ndarray) -> str | None:
