@@ -588,3 +588,13 @@ def test_anomaly_mode_names_the_users_line_for_a_numpy_call():
         pytest.raises(ag.AnomalyError, match=r"sum.*created at .*test_numpy_api.py"),
     ):
         np.sum(t)  # (through numpy_api's reduction: its frames are the engine's, not the user's)
+
+
+def test_a_list_of_tensors_goes_through_the_joining_functions():
+    """NumPy converts a plain list of Tensors entry by entry (as np.array([t1, t2]), documented as leaving
+    the graph); np.stack/np.concatenate see each Tensor in their list and record."""
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    joined = np.mean(np.stack([a, b]))
+    assert isinstance(joined, Tensor) and joined.item() == 2.5
+    joined.backward()
+    np.testing.assert_array_equal(a.grad, [0.25, 0.25])
