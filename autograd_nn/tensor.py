@@ -618,6 +618,19 @@ def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
     return order
 
 
+def _leading_to(order: list, wanted: set) -> list:
+    """The items of ``order`` (a reverse topological order) from which a target in ``wanted`` is
+    reached by going to inputs: a requested input itself, or a node with one among its inputs' inputs.
+    Past a requested input nothing is kept unless another requested input lies further on."""
+    leads: set = set()
+    for item in reversed(order):  # inputs before the nodes that read them
+        if item in wanted or (
+            not isinstance(item, Tensor) and any(t is not None and t in leads for t in item.targets)
+        ):
+            leads.add(item)
+    return [item for item in order if item in leads]
+
+
 def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
     """Sum ``g`` over the axes broadcasting added, so it has the operand's ``shape`` again.
 
@@ -692,22 +705,31 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None, o
     grads: dict = {start: seed}  # target -> the gradient summed so far
     owned: set = set()  # targets whose gradient buffer the engine allocated here (safe to add into)
     found: dict = {}
+    order = _reverse_topological_order(start)
+    reached = None  # (ag.grad) the items whose gradient is wanted or leads to a wanted one
+    if wanted is not None:  # ag.grad: only what leads to a requested input runs, and nothing past them
+        order = _leading_to(order, wanted)
+        reached = set(order)
     recording, anomaly = STATE.enabled, STATE.anomaly
     STATE.enabled = create_graph  # the backward pass is itself recorded only on request
     try:
-        for item in _reverse_topological_order(start):
+        for item in order:
             g = grads.pop(item, None)
             if g is None:
                 continue
             if _HOOKS and id(item) in _HOOKS:  # register_hook / retain_grad: the gradient is complete here
                 g = _run_hooks(item, g, create_graph, wanted is None, owned)
-            if wanted is not None and item in wanted:
-                found[item] = g  # complete: every use of the value was processed before it
             if isinstance(item, Tensor):  # a leaf (a Tensor or a subclass, e.g. nn.Parameter)
                 if wanted is None:
                     _accumulate_into_leaf(item, g, item in owned, create_graph)
+                else:
+                    found[item] = g
                 continue
             op = item
+            if wanted is not None and item in wanted:
+                found[item] = g  # complete: every use of the value was processed before it
+                if not any(t is not None and t in reached for t in op.targets):
+                    continue  # no requested input lies further on: stop here
             if op.keeps_inputs and op.input_versions != tuple(
                 [t._version if t._base is None else t._base._version for t in op.parents]
             ):
@@ -722,7 +744,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None, o
             sent = None if observe is None else []
             for i, target in enumerate(op.targets):
                 pg = input_grads[i]
-                if target is None or pg is None:
+                if target is None or pg is None or (reached is not None and target not in reached):
                     continue
                 if pg.shape != target.shape:
                     pg = _unbroadcast(pg, target.shape, op)
@@ -852,12 +874,17 @@ def grad(
 ):
     """The gradients of ``output`` with respect to ``inputs``, returned rather than stored in ``.grad``.
 
-    Inputs may be leaves or intermediate results. With ``create_graph=True`` the results are
+    Inputs may be leaves or intermediate results; the backward pass stops at them (no hook or VJP
+    past a requested input runs, unless it leads to another requested input). With ``create_graph=True`` the results are
     Tensors that can be differentiated again (Hessian-vector products); otherwise ndarrays. An
     input that does not lead to the output is an error unless ``allow_unused`` (then None).
     """
     single = isinstance(inputs, Tensor)
     requested = [inputs] if single else list(inputs)
+    if not requested:
+        raise AutogradError(
+            "grad: no inputs were given; pass the tensor (or a list of the tensors) whose gradients you want"
+        )
     for i, t in enumerate(requested):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise AutogradError(f"grad: input {i} is not a Tensor that requires grad")

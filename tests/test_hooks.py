@@ -195,3 +195,65 @@ def test_a_hook_never_keeps_a_graph_alive():
     gc.collect()
     assert node() is None
     assert all(hooks.target() is not None for hooks in _HOOKS.values())
+
+
+# ---------------------------------------------------------------- ag.grad stops at the inputs it is asked about
+
+
+def test_grad_of_slices_does_not_run_the_hook_of_the_leaf_they_were_cut_from():
+    x = x_leaf()
+    fired = []
+    x.register_hook(lambda g: fired.append("x"))
+    a, b = x[:2], x[1:]
+    out = (a * b).sum()
+    ga, gb = ag.grad(out, [a, b])
+    np.testing.assert_allclose(ga, b.data)
+    np.testing.assert_allclose(gb, a.data)
+    assert fired == []
+    assert x.grad is None
+
+
+def test_grad_of_an_intermediate_runs_nothing_below_it():
+    x = x_leaf()
+    fired = []
+    x.register_hook(lambda g: fired.append("x"))
+    h = x.tanh()
+    below = x * 2  # a second path from x, not through h
+    h.register_hook(lambda g: fired.append("h"))
+    below.register_hook(lambda g: fired.append("below"))
+    out = (h.exp() + below).sum()
+    np.testing.assert_allclose(ag.grad(out, [h]), [np.exp(h.data)])
+    assert fired == ["h"]  # not x's (past h), not below's (it does not lead to h)
+
+
+def test_grad_of_an_input_and_a_leaf_further_on_gives_both_and_runs_both_hooks():
+    x = x_leaf()
+    fired = []
+    x.register_hook(lambda g: fired.append("x"))
+    h = x * x
+    h.register_hook(lambda g: fired.append("h"))
+    gh, gx = ag.grad((h * 3).sum(), [h, x])
+    np.testing.assert_allclose(gh, [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(gx, 6 * x.data)
+    assert fired == ["h", "x"]
+
+
+def test_grad_stops_at_its_inputs_so_an_op_past_them_never_runs_its_vjp():
+    class Refuses(ag.ops.Op):
+        name = "refuses"
+
+        def forward(self, x):
+            return x * 1.0
+
+        def vjp(self, g, out, x):
+            raise AssertionError("a VJP past the requested input ran")
+
+    x = x_leaf()
+    h = ag.tensor.apply(Refuses(), x)
+    np.testing.assert_allclose(ag.grad((h * h).sum(), h), 2 * h.data)
+
+
+def test_grad_with_no_inputs_is_an_error():
+    x = x_leaf()
+    with pytest.raises(ag.AutogradError, match="grad: no inputs were given"):
+        ag.grad((x * x).sum(), [])
