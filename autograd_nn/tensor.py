@@ -841,16 +841,19 @@ def _run_hooks(target, g, create_graph: bool, storing: bool, owned: set):
     tensor = hooks.tensor()
     if storing and hooks.retains and tensor is not None and not isinstance(target, Tensor):
         if create_graph:
-            tensor.grad = g + 0 if tensor.grad is None else tensor.grad + g
+            tensor.grad = g + 0 if tensor._grad is None else tensor._grad + g
         else:
-            previous = None if tensor.grad is None else np.asarray(tensor.grad)
-            tensor.grad = np.array(g) if previous is None else np.asarray(previous + g)
+            held = tensor._grad
+            tensor.grad = np.array(g) if held is None else _add_in_place(held, g, target.dtype)
     return g
 
 
 def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> None:
-    """Add ``g`` to ``leaf.grad`` without ever writing into an array someone else may hold.
+    """Add ``g`` to ``leaf.grad``: in place into the array ``.grad`` holds (as PyTorch does: a
+    reference taken earlier sees the sum), or as a new recorded sum under ``create_graph``.
 
+    The first gradient stored is an array of the leaf's own (``owned``: the engine allocated it
+    here, else a copy), never one the caller or another leaf holds, so adding into it later is safe.
     The sum keeps the leaf's dtype whatever dtype a ``.grad`` set by the user has."""
     held = leaf._grad
     if create_graph:
@@ -861,8 +864,18 @@ def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> N
     elif held is None:
         leaf._grad = g if owned else g.copy()
     else:
-        previous = held.data if isinstance(held, Tensor) else held
-        leaf._grad = np.asarray(previous + g, dtype=leaf.data.dtype)  # (0-d sums are NumPy scalars)
+        leaf._grad = _add_in_place(held, g, leaf.data.dtype)
+
+
+def _add_in_place(held, g, dtype: np.dtype):
+    """``held + g`` written into ``held`` when it is a writable array of ``dtype`` (``.grad``
+    accumulating); otherwise (a Tensor from create_graph, another dtype, a read-only array the user
+    set) a new array of ``dtype``."""
+    if type(held) is np.ndarray and held.dtype == dtype and held.flags.writeable:
+        np.add(held, g, out=held)
+        return held
+    previous = held.data if isinstance(held, Tensor) else held
+    return np.asarray(previous + g, dtype=dtype)  # (0-d sums are NumPy scalars)
 
 
 def grad(

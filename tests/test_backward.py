@@ -152,15 +152,65 @@ def test_leaves_fed_by_one_add_do_not_share_a_grad_under_create_graph():
     assert not np.shares_memory(a.grad.data, b.grad.data)
 
 
-def test_a_second_backward_does_not_mutate_an_array_taken_from_grad_earlier():
-    for graph in (lambda x: x * 2, lambda x: x + x, lambda x: (x + x) + x, lambda x: x):
-        x = Tensor([1.0, 2.0], requires_grad=True)
-        graph(x).sum().backward()
-        taken = x.grad
-        kept = taken.copy()
-        graph(x).sum().backward()
-        np.testing.assert_array_equal(taken, kept)
-        np.testing.assert_array_equal(x.grad, 2 * kept)
+@pytest.mark.parametrize(
+    "graph",
+    [lambda x: x * 2, lambda x: x + x, lambda x: (x + x) + x, lambda x: x, lambda x: x.sum() * x],
+    ids=["mul", "x+x", "fan-out", "leaf", "scalar times x"],
+)
+def test_a_second_backward_accumulates_into_the_grad_array_taken_earlier(graph):
+    # As in PyTorch: .grad is one array that backward adds into, so a reference taken after the
+    # first backward sees the sum after the second.
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    graph(x).sum().backward()
+    taken = x.grad
+    first = taken.copy()
+    graph(x).sum().backward()
+    assert x.grad is taken
+    np.testing.assert_array_equal(taken, 2 * first)
+
+
+def test_a_retained_gradient_accumulates_in_place_too():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    taken = h.grad
+    (h * h).sum().backward()
+    assert h.grad is taken
+    np.testing.assert_array_equal(taken, 4 * h.data)
+
+
+def test_accumulating_never_writes_into_an_array_the_caller_gave():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    seed = np.array([5.0, 6.0])
+    x.backward(seed)  # the first gradient is the caller's array: .grad gets a copy
+    x.backward(seed)
+    np.testing.assert_array_equal(seed, [5.0, 6.0])
+    np.testing.assert_array_equal(x.grad, [10.0, 12.0])
+
+
+def test_under_create_graph_a_second_backward_makes_a_new_gradient():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward(create_graph=True)
+    taken = x.grad
+    (x * x).sum().backward(create_graph=True)
+    assert x.grad is not taken
+    np.testing.assert_array_equal(taken.data, 2 * x.data)
+    np.testing.assert_array_equal(x.grad.data, 4 * x.data)
+
+
+def test_a_grad_of_another_dtype_or_read_only_set_by_the_user_is_replaced_not_written_into():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    x.grad = np.array([1.0, 1.0], np.float32)
+    (x * 2).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+    frozen = np.ones(2)
+    frozen.flags.writeable = False
+    x.grad = frozen
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(frozen, [1.0, 1.0])
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
 
 
 def test_a_leaf_gradient_does_not_alias_any_tensor_data():
