@@ -310,6 +310,17 @@ class Tensor:
 
     def _update_in_place(self, other, ufunc, symbol: str) -> Tensor:
         other_records = isinstance(other, Tensor) and other._requires_grad
+        owner = self._owner()
+        if STATE.enabled and owner is not self and owner._requires_grad and self.data is not owner.data:
+            # A view (``a[:]``, ``a.T``) made before ``a`` required grad, or under no_grad: writing
+            # through it would change what the graph reads. (``detach()`` shares the very array and
+            # stays allowed, as in PyTorch; the version counter guards the values backward saved.)
+            kind = "a leaf that requires grad" if owner._op is None else f"computed by {owner._op.label()}"
+            raise AutogradError(
+                f"{symbol}: {self._describe()} is a view of {owner._describe()}, which is {kind}; "
+                "change it inside `with no_grad():`, or write `y = y "
+                f"{symbol[0]} x` (a new tensor) instead"
+            )
         if STATE.enabled and (self._requires_grad or other_records):
             if self._op is not None:
                 problem = (
@@ -335,7 +346,6 @@ class Tensor:
                 f"of shape {self.data.shape} (the result would not keep the tensor's shape)"
             ) from None
         self._version += 1
-        owner = self._owner()
         if owner is not self:  # a view: the change is the base's change too
             owner._version += 1
         if owner._op is not None and owner._op.keeps_output:
