@@ -192,8 +192,9 @@ class Pow(Op):
 class Power(Op):
     """``x ** y`` where the exponent is a tensor or an array too: d/dy x^y = x^y log x.
 
-    At x = 0 (with y > 0) the exponent's gradient is 0, the limit, not 0 * log(0); where y = 0 the
-    base's gradient is 0, not 0 * 0^-1. (A negative base gives NaN for the exponent's gradient.)
+    At x = 0 the exponent's gradient is PyTorch's: 0 where y >= 0 (the limit, not 0 * log(0)), and
+    x^y log x = inf * -inf = -inf where y < 0; where y = 0 the base's gradient is 0, not 0 * 0^-1.
+    (A negative base gives NaN for the exponent's gradient.)
     """
 
     __slots__ = ()
@@ -208,8 +209,9 @@ class Power(Op):
         gx = gy = None
         if need_x:  # y x^(y-1), with x^(y-1) replaced by x^0 = 1 where y = 0 (that term is 0 anyway)
             gx = g * y * x ** (y - 1 + (_data(y) == 0))
-        if need_y:  # x^y log x, with log(1) = 0 in place of log(0)
-            gy = g * out * _log(x + (_data(x) == 0))
+        if need_y:  # x^y log x, with log(1) = 0 in place of log(0) where y >= 0 (0^y is 0 or 1 there)
+            with np.errstate(divide="ignore"):  # log(0) = -inf where y < 0, on purpose
+                gy = g * out * _log(x + ((_data(x) == 0) & (_data(y) >= 0)))
         return gx, gy
 
 
