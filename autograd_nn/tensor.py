@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 import weakref
 from collections.abc import Sequence
 from copy import deepcopy
@@ -110,8 +111,21 @@ class Tensor:
     @property
     def grad(self):
         """The gradient ``backward()`` accumulated: an ndarray of this tensor's shape (a Tensor after
-        ``backward(create_graph=True)``), or None."""
+        ``backward(create_graph=True)``), or None. A non-leaf keeps one only after ``retain_grad()``:
+        reading it otherwise warns (as PyTorch does), since None there is not "no gradient yet"."""
+        if self._grad is None and self._op is not None and not self._retains_grad():
+            warnings.warn(
+                f".grad of {self._describe()} computed by {self._op.label()} (not a leaf) is None: backward "
+                "keeps the gradients of leaves only. Call .retain_grad() on it before backward, or get "
+                "its gradient with ag.grad(output, tensor)",
+                UserWarning,
+                stacklevel=2,
+            )
         return self._grad
+
+    def _retains_grad(self) -> bool:
+        hooks = _HOOKS.get(id(self._op))
+        return hooks is not None and hooks.retains and hooks.target() is self._op
 
     @grad.setter
     def grad(self, value) -> None:

@@ -468,7 +468,7 @@ def test_gradients_flow_on_through_tensors_an_eager_graph_computed_before_the_ca
         w.grad = None
         step(x, a).backward()
         np.testing.assert_array_equal(w.grad, 2 * x * np.array([1.0, -1.0]))  # through held's node to w
-        assert held.grad is None
+        assert held._grad is None  # (held is a non-leaf: it keeps no gradient)
 
 
 def test_a_broadcast_operands_gradient_is_summed_as_eager_sums_it_bit_for_bit():

@@ -25,7 +25,8 @@ def test_an_intermediate_keeps_its_gradient_only_when_asked():
     y, kept = x * x, x * 3
     kept.retain_grad()
     (y.sum() + (kept * kept).sum()).backward()
-    assert y.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert y.grad is None
     np.testing.assert_allclose(kept.grad, 2 * kept.data)
 
 
@@ -257,3 +258,30 @@ def test_grad_with_no_inputs_is_an_error():
     x = x_leaf()
     with pytest.raises(ag.AutogradError, match="grad: no inputs were given"):
         ag.grad((x * x).sum(), [])
+
+
+# ---------------------------------------------------------------- reading the .grad of a non-leaf
+
+
+def test_reading_the_grad_of_a_non_leaf_that_did_not_retain_it_warns_and_says_what_to_do():
+    x = x_leaf()
+    h = x * 2
+    (h * h).sum().backward()
+    with pytest.warns(
+        UserWarning, match=r"\.grad of a tensor computed by mul \(not a leaf\).*retain_grad.*ag\.grad"
+    ):
+        assert h.grad is None
+
+
+def test_no_warning_for_a_leaf_or_an_intermediate_that_retains_its_gradient():
+    import warnings
+
+    x = x_leaf()
+    h = x * 2
+    h.retain_grad()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert x.grad is None and h.grad is None  # before backward: nothing yet, and no warning
+        (h * h).sum().backward()
+        np.testing.assert_allclose(h.grad, 2 * h.data)
+        np.testing.assert_allclose(x.grad, 8 * x.data)
