@@ -549,11 +549,27 @@ def apply(op: ops.Op, *args) -> Tensor:
         # Where each input's gradient goes, and what the VJP reads: an intermediate input whose
         # values it does not need is held as its node, so that tensor's array is freed once the
         # user drops it. (One tuple serves both when they agree: fewer objects for the cyclic GC.)
-        targets = tuple([_target(a) if a._requires_grad else None for a in args])
+        targets = tuple([(a if a._op is None else a._op) if a._requires_grad else None for a in args])
         op.targets = targets
         if op.keeps_inputs:  # the values are read in backward: remember their versions, to check then
-            op.parents = args
-            op.input_versions = tuple([a._version if a._base is None else a._base._version for a in args])
+            unread = ()  # (Op.vjp_reads) the inputs its VJP does not read for the ones needing grad
+            if op.drops_for is not None:  # looked up by which inputs require grad
+                unread = op.drops_for[
+                    (args[0]._requires_grad, args[1]._requires_grad)
+                    if len(args) == 2
+                    else tuple([a._requires_grad for a in args])
+                ]
+            if unread:  # held as their nodes (a constant stays, for drawings and export), no version
+                parents = list(args)
+                versions = [a._version if a._base is None else a._base._version for a in args]
+                for i in unread:
+                    versions[i] = None
+                    if targets[i] is not None:
+                        parents[i] = targets[i]
+                op.parents, op.input_versions = tuple(parents), tuple(versions)
+            else:
+                op.parents = args
+                op.input_versions = tuple([a._version if a._base is None else a._base._version for a in args])
         else:
             op.parents = targets
             for t in targets:
@@ -709,6 +725,17 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+def _versions_now(op: ops.Op) -> tuple:
+    """The versions now of the inputs ``op`` kept (None for the others), as ``op.input_versions``."""
+    saved = op.input_versions
+    return tuple(  # (indexing, not zip: this runs once per such node in every backward)
+        [
+            None if saved[i] is None else t._version if t._base is None else t._base._version
+            for i, t in enumerate(op.parents)
+        ]
+    )
+
+
 def _recorded_vjp_arguments(op: ops.Op) -> tuple:
     """What ``op.vjp`` gets besides g under create_graph: its output and inputs as Tensors, so the
     VJP is recorded. Values the node did not keep are passed as nodes, which only tell shapes."""
@@ -754,10 +781,14 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None, o
                 found[item] = g  # complete: every use of the value was processed before it
                 if not any(t is not None and t in reached for t in op.targets):
                     continue  # no requested input lies further on: stop here
-            if op.keeps_inputs and op.input_versions != tuple(
-                [t._version if t._base is None else t._base._version for t in op.parents]
-            ):
-                raise _changed_in_place(op)
+            if op.keeps_inputs:
+                saved = op.input_versions
+                if None in saved:  # (Op.vjp_reads: some inputs were not kept) the kept ones
+                    now = _versions_now(op)
+                else:
+                    now = tuple([t._version if t._base is None else t._base._version for t in op.parents])
+                if now != saved:
+                    raise _changed_in_place(op)
             if op.keeps_output and op.output_version:
                 raise _changed_in_place(op)
             if create_graph:
@@ -943,7 +974,9 @@ def _changed_in_place(op: ops.Op) -> AutogradError:
         what = f"its output (version {op.output_version}, saved at version 0)"
     else:
         index, tensor = next(
-            (i, t) for i, t in enumerate(op.parents) if t._owner()._version != op.input_versions[i]
+            (i, t)
+            for i, t in enumerate(op.parents)
+            if op.input_versions[i] is not None and t._owner()._version != op.input_versions[i]
         )
         name = f"{tensor._name!r}, " if tensor._name is not None else ""
         owner = tensor._owner()

@@ -60,6 +60,7 @@ class Sub(Op):
 class Mul(Op):
     __slots__ = ()
     name = "mul"
+    vjp_reads = ((1,), (0,))  # a's gradient is g * b, b's is g * a
 
     def forward(self, a, b):
         return a * b
@@ -93,6 +94,7 @@ class Div(Op):
     __slots__ = ()
     keeps_output = True
     name = "div"
+    vjp_reads = ((1,), (1,))  # g / b and -(g * out) / b: a itself is never read
 
     def forward(self, a, b):
         return a / b
@@ -220,6 +222,7 @@ class MatMul(Op):
 
     __slots__ = ()
     name = "matmul"
+    vjp_reads = ((1,), (0,))  # a's gradient is g @ b.T, b's is a.T @ g
 
     def shape_error(self, a_shape, b_shape) -> str:
         if not a_shape or not b_shape:
@@ -245,18 +248,19 @@ class MatMul(Op):
         if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
             return (g * b if need_a else None), (g * a if need_b else None)
         # Promote 1-D operands to matrices (a row, b a column) as np.matmul does, and g with them.
-        a2 = a.reshape((1, a.shape[0])) if a.ndim == 1 else a
-        b2 = b.reshape((b.shape[0], 1)) if b.ndim == 1 else b
+        # (An operand whose gradient is not needed may be a node, which tells only its shape.)
         if a.ndim == 1:
             g = g.reshape((*g.shape[:-1], 1, g.shape[-1]))
         if b.ndim == 1:
             g = g.reshape((*g.shape, 1))
         ga = gb = None
         if need_a:
+            b2 = b.reshape((b.shape[0], 1)) if b.ndim == 1 else b
             ga = g @ _swap_last_two(b2)
             if a.ndim == 1:
                 ga = ga.reshape((*ga.shape[:-2], ga.shape[-1]))
         if need_b:
+            a2 = a.reshape((1, a.shape[0])) if a.ndim == 1 else a
             gb = _swap_last_two(a2) @ g
             if b.ndim == 1:
                 gb = gb.reshape(gb.shape[:-1])
