@@ -6,7 +6,11 @@ every op to a tape, recorded or not (``grad_mode.STATE.tape``). Each op input th
 is a leaf: an argument (the very Tensor passed, or a Tensor around the very array passed), or a tensor
 ``fn`` reached otherwise (a parameter, a constant), held by identity with its ``.data`` read again at
 every call, so in-place optimizer updates just work. Float ndarray arguments reach ``fn`` as Tensors
-around the same array, so arithmetic on them is recorded too. A leaf whose ``.data`` changed shape,
+around the same array, so arithmetic on them is recorded too (and compile notes whether ``fn`` read
+their values outside the ops). Integer and boolean ndarray arguments (labels, masks) reach it as a
+view that marks every array NumPy derives from them: an op's index array that is such an argument, a
+view of it (``reshape``, slicing, transpose: gathered by its elements' positions) or an ``astype`` of
+one, is computed anew from each call's argument; one derived any other way is refused at the trace. A leaf whose ``.data`` changed shape,
 dtype or ``requires_grad`` since, or a new signature, traces again; the cache keeps the ``cache_size``
 most recently used signatures. The second call runs ``fn`` eagerly once more and compares it with
 the trace: a constant it holds (a leaf or an op's array parameter) that came out different was
@@ -52,9 +56,11 @@ from __future__ import annotations
 import builtins
 import copy
 import functools
+import operator
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -159,7 +165,7 @@ class CompiledFunction:
         return result
 
     def _trace(self, args, kwargs, given: tuple) -> tuple[Tensor, _Program]:
-        result, tape, arguments = _run_on_tape(self.fn, args, kwargs)
+        result, tape, arguments, outside = _run_on_tape(self.fn, args, kwargs)
         if not isinstance(result, Tensor):
             raise TypeError(
                 f"compile: {_name_of(self.fn)} must return one Tensor, got {type(result).__name__}"
@@ -167,7 +173,7 @@ class CompiledFunction:
         wrapped = {id(a): a is not g for a, g in zip(arguments, given, strict=True)}
         if self.check:
             _refuse_state_updates_under_check(tape, _name_of(self.fn))
-        program = _Program(tape, result, arguments, _name_of(self.fn), wrapped)
+        program = _Program(tape, result, arguments, _name_of(self.fn), wrapped, outside)
         return program.as_eager_gives(result), program
 
 
@@ -270,24 +276,144 @@ def _describe(value, index: int):
 
 
 def _traceable(value):
-    """A float ndarray argument as a Tensor around the same array, so arithmetic on it is recorded."""
-    if type(value) is np.ndarray and value.dtype.kind == "f":
-        return Tensor(value)
+    """An ndarray argument as the traced function gets it: a float array as a Tensor around the same
+    array (so arithmetic on it is recorded), an integer or boolean one as a view that marks what NumPy
+    derives from it (labels reshaped, sliced or converted before a loss); anything else as it is."""
+    if type(value) is np.ndarray:
+        if value.dtype.kind == "f":
+            argument = _FloatArgument(value)
+            argument.read_outside = False
+            return argument
+        if value.dtype.kind in "biu":
+            return value.view(_IntegerArgument)
     return value
 
 
-def _run_on_tape(fn, args, kwargs) -> tuple[object, list, tuple]:
-    """Run ``fn`` eagerly with recording on; its result, every op it applied, and the arguments it got."""
-    args = tuple([_traceable(a) for a in args])
-    kwargs = {k: _traceable(v) for k, v in kwargs.items()}
-    tape: list = []
-    saved = STATE.tape, STATE.enabled
-    STATE.tape, STATE.enabled = tape, True  # record all: a later call may need gradients
+_DATA = Tensor.data  # the slot holding a Tensor's array, read below without the property
+
+
+class _FloatArgument(Tensor):
+    """A float ndarray argument during a trace: a Tensor around the caller's array that notes whether
+    ``fn`` read its values outside the ops (``.data``, ``.numpy()``, ``np.asarray``, ``.item()``).
+    Its shape, dtype and size are free to read: they belong to the signature."""
+
+    __slots__ = ("read_outside",)
+
+    @property
+    def data(self) -> np.ndarray:
+        self.read_outside = True
+        return _DATA.__get__(self)
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        _DATA.__set__(self, value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return _DATA.__get__(self).shape
+
+    @property
+    def ndim(self) -> int:
+        return _DATA.__get__(self).ndim
+
+    @property
+    def size(self) -> int:
+        return _DATA.__get__(self).size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _DATA.__get__(self).dtype
+
+    def __len__(self) -> int:
+        return len(_DATA.__get__(self))
+
+
+class _IntegerArgument(np.ndarray):
+    """An integer or boolean ndarray argument during a trace: a view of the caller's array. Arrays
+    NumPy derives from it keep this class, and a copy ``astype`` makes remembers its source
+    (``converted_from``), so the trace can recompute an op's index array from each call's argument
+    (a view by the positions of its elements, a conversion by astype) or refuse it."""
+
+    def __array_finalize__(self, obj) -> None:
+        derived = getattr(_TRACING, "derived", None)
+        if derived is not None:  # every array of this class made during the trace
+            derived.append(self)
+
+    def astype(self, dtype, *args, **kwargs):
+        result = super().astype(dtype, *args, **kwargs)
+        if result is not self and not np.may_share_memory(result, self):
+            result.converted_from = self
+        return result
+
+
+_TRACING = threading.local()  # .derived: the arrays NumPy derived from integer arguments during a trace
+
+
+class _Outside(NamedTuple):
+    """What a traced run of fn did with its arguments outside the ops."""
+
+    read: frozenset  # the float arguments whose values it read
+    derived: list  # the arrays NumPy derived from its integer arguments
+
+
+def _read_outside(argument) -> bool:
+    """Whether fn read a float argument's values outside the ops during the trace."""
+    return isinstance(argument, _FloatArgument) and argument.read_outside
+
+
+def _run_on_tape(fn, args, kwargs) -> tuple[object, list, tuple, _Outside]:
+    """Run ``fn`` eagerly with recording on; its result, every op it applied, the arguments it got, and
+    what it did with them outside the ops."""
+    derived: list = []
+    saved_derived, _TRACING.derived = getattr(_TRACING, "derived", None), derived
     try:
-        result = fn(*args, **kwargs)
+        args = tuple([_traceable(a) for a in args])
+        kwargs = {k: _traceable(v) for k, v in kwargs.items()}
+        tape: list = []
+        saved = STATE.tape, STATE.enabled
+        STATE.tape, STATE.enabled = tape, True  # record all: a later call may need gradients
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            STATE.tape, STATE.enabled = saved
     finally:
-        STATE.tape, STATE.enabled = saved
-    return result, tape, (*args, *(kwargs[k] for k in sorted(kwargs)))
+        _TRACING.derived = saved_derived
+    arguments = (*args, *(kwargs[k] for k in sorted(kwargs)))
+    read = frozenset([i for i, a in enumerate(arguments) if _read_outside(a)])  # before the trace reads them
+    return result, tape, arguments, _Outside(read, derived)
+
+
+def _bases(array: np.ndarray) -> list[np.ndarray]:
+    """The arrays ``array`` is a view of, nearest first (NumPy keeps a subclass instance in the chain)."""
+    chain = []
+    base = array.base
+    while isinstance(base, np.ndarray) and len(chain) < 32:
+        chain.append(base)
+        base = base.base
+    return chain
+
+
+def _element_positions(view: np.ndarray, source: np.ndarray) -> np.ndarray | None:
+    """For each element of ``view``, its position in ``source`` flattened in C order (``view`` is an
+    array whose elements lie in ``source``'s memory: a reshape, slice or transpose of it), or None
+    when some element is not one of ``source``'s (another dtype, a view cutting across elements)."""
+    if view.dtype != source.dtype:
+        return None
+
+    def addresses(a: np.ndarray) -> np.ndarray:
+        where = np.full(a.shape, a.__array_interface__["data"][0], dtype=np.int64)
+        for axis, (n, stride) in enumerate(zip(a.shape, a.strides, strict=True)):
+            step = [1] * a.ndim
+            step[axis] = n
+            where = where + (np.arange(n, dtype=np.int64) * stride).reshape(step)
+        return where.reshape(-1)
+
+    mine, theirs = addresses(view), addresses(source)
+    order = np.argsort(theirs, kind="stable")
+    found = np.searchsorted(theirs[order], mine)
+    if found.size and (found.max() >= theirs.size or (theirs[order][found] != mine).any()):
+        return None
+    return order[found].reshape(view.shape)
 
 
 class _Stand:
@@ -323,8 +449,12 @@ class _Step:
 class _Program:
     """The traced ops of one signature as a planned straight-line program (see the module docstring)."""
 
-    def __init__(self, tape: list, result: Tensor, arguments: tuple, name: str, wrapped: dict) -> None:
+    def __init__(
+        self, tape: list, result: Tensor, arguments: tuple, name: str, wrapped: dict, outside: _Outside
+    ) -> None:
         self.name = name
+        self.read_outside = outside.read  # the float arguments fn read outside the ops at the trace
+        self.derived = outside.derived  # (only while the program is built)
         self.wrapped_arguments = wrapped  # id(argument as fn got it) -> whether compile wrapped an array
         self.replays = 0
         self.lock = threading.Lock()
@@ -357,7 +487,8 @@ class _Program:
         leaf_of: dict[int, int] = {}  # id(tensor or array) -> value
         self.tape_position: dict[int, int] = {}  # value -> the index of the tape entry that made it
         self.fresh_at_trace: set[int] = set()  # values whose op gave a new array, sharing no input's memory
-        self.parameters_from_arguments: list[tuple] = []  # (op, attribute, position or None, argument)
+        # (op, attribute, position or None, read(arguments) -> the array, the argument's index)
+        self.parameters_from_arguments: list[tuple] = []
         nodes: list[tuple[ops.Op, list[int], int, bool]] = []
         # whether argument i came as a Tensor (its .data is read), not as an array compile wrapped
         self.given_tensor = [
@@ -385,7 +516,7 @@ class _Program:
             op = copy.copy(op)  # the trace's node may still be in the caller's graph: never change it
             op.parents, op.output = None, None
             op.targets = ()
-            self._find_argument_parameters(op, arg_array)
+            self._find_argument_parameters(op, arg_array, arguments, position)
             nodes.append((op, ins, out, recorded))
             self.tape_position[out] = position
         v = produced.get(id(result))
@@ -411,6 +542,7 @@ class _Program:
                 self.needs_grad.add(out)
         self.differentiable = self.result in self.needs_grad
         self._check_arguments_reach_the_graph(arguments)
+        self.derived = []  # the trace's arrays are not kept
         wrappers = [a for a in arguments if isinstance(a, Tensor) and self.wrapped_arguments.get(id(a))]
         for t in [entry[2] for entry in tape] + wrappers:
             if t._version != 0:
@@ -419,17 +551,84 @@ class _Program:
                     "which a replay would not repeat; write y = y + x (a new tensor) instead"
                 )
 
-    def _find_argument_parameters(self, op: ops.Op, arg_array: dict) -> None:
-        """Note op attributes that are an argument's array (an index, say), to set anew at every call."""
+    def _find_argument_parameters(self, op: ops.Op, arg_array: dict, arguments: tuple, position: int) -> None:
+        """Note op attributes computed from an argument's array (an index, labels), to compute anew at
+        every call: the argument's array itself, or a view or ``astype`` of it; refuse any other
+        array NumPy derived from an integer argument, which a replay would freeze."""
         for attribute, part, array in _array_parameters(op):
             if id(array) in arg_array:
-                self.parameters_from_arguments.append((op, attribute, part, arg_array[id(array)]))
+                i = arg_array[id(array)]
+                self.parameters_from_arguments.append((op, attribute, part, operator.itemgetter(i), i))
+                continue
+            found = self._derivation(array, arguments)
+            if found is not None:
+                self.parameters_from_arguments.append((op, attribute, part, *found))
+            elif any(np.may_share_memory(array, d) for d in self.derived) or (
+                self._copies_an_integer_argument(array, arguments)
+            ):
+                raise AutogradError(
+                    f"compile: {self.name}: op {position} ({op.label()}) takes as its {attribute} an array "
+                    "computed with NumPy from an integer argument in a way a replay cannot repeat (only "
+                    "views such as reshape, slicing or transpose, and astype, are repeated at every call); "
+                    "compute it before calling the compiled function and pass it as an argument"
+                )
+
+    def _derivation(self, array: np.ndarray, arguments: tuple, depth: int = 0) -> tuple | None:
+        """``(read, i)``: how to compute ``array`` from a call's arguments (``read(arguments)``) when it
+        is argument i's integer array, a view of it, an ``astype`` of one of those, or a view of that;
+        None when it comes from no integer argument."""
+        source = getattr(array, "converted_from", None)
+        if source is not None and depth < 8:  # an astype copy: its source's derivation, converted
+            inner = self._derivation(source, arguments, depth + 1)
+            if inner is None:
+                return None
+            read_source, i = inner
+            dtype = array.dtype
+            return (lambda a: np.asarray(read_source(a)).astype(dtype)), i
+        for i, argument in enumerate(arguments):
+            if not isinstance(argument, _IntegerArgument):
+                continue
+            if array is argument:
+                return operator.itemgetter(i), i
+            if np.may_share_memory(array, argument):
+                return self._gather(array, argument, operator.itemgetter(i)), i
+        for owner in _bases(array):  # a view of an astype copy
+            if getattr(owner, "converted_from", None) is not None:
+                inner = self._derivation(owner, arguments, depth + 1)
+                if inner is not None:
+                    return self._gather(array, owner, inner[0]), inner[1]
+        return None
+
+    def _gather(self, view: np.ndarray, source: np.ndarray, read_source: Callable):
+        """``read`` giving ``view``'s elements from each call's ``source`` (read by ``read_source``)."""
+        positions = _element_positions(view, source)
+        if positions is None:
+            raise AutogradError(
+                f"compile: {self.name}: an op takes a view of an integer argument (shape {view.shape}, "
+                f"{view.dtype}) that does not pick whole elements of it (another dtype?); a replay cannot "
+                "repeat it: pass the array the op needs as an argument"
+            )
+        if view.shape == source.shape and (positions.reshape(-1) == np.arange(source.size)).all():
+            return read_source  # the argument's array itself, seen through np.asarray
+        return lambda a: np.asarray(read_source(a)).reshape(-1)[positions]
+
+    @staticmethod
+    def _copies_an_integer_argument(array: np.ndarray, arguments: tuple) -> bool:
+        """Whether ``array`` (an op's integer array no argument explains) has the shape and values of
+        an integer argument: a copy NumPy made of it (``np.array(labels, np.int64)``), which a replay
+        would freeze."""
+        if array.dtype.kind not in "biu":
+            return False
+        return any(
+            isinstance(a, _IntegerArgument) and a.shape == array.shape and np.array_equal(a, array)
+            for a in arguments
+        )
 
     def _note_what_the_second_call_must_repeat(self, tape: list, nodes: list, needed: set) -> None:
         """The held leaves and array parameters of the ops that matter, by tape position: the second
         call's eager run must give them the same values, or they were frozen by this trace."""
         held = dict(self.leaf_values)
-        bound = {(id(op), attribute, part) for op, attribute, part, _ in self.parameters_from_arguments}
+        bound = {(id(op), attribute, part) for op, attribute, part, _, _ in self.parameters_from_arguments}
         self.confirm_leaves, self.confirm_parameters = [], []
         for op, ins, out, _ in nodes:
             position = self.tape_position.get(out)
@@ -527,14 +726,16 @@ class _Program:
 
     def _check_arguments_reach_the_graph(self, arguments: tuple) -> None:
         """Refuse an argument ``fn`` turned into a constant outside the ops: replays would freeze it."""
-        used = {i for _, i in self.arg_values} | {entry[3] for entry in self.parameters_from_arguments}
+        used = {i for _, i in self.arg_values} | {entry[4] for entry in self.parameters_from_arguments}
         for i, a in enumerate(arguments):
             if i in used or not isinstance(a, (Tensor, np.ndarray)):
                 continue
-            array = a.data if isinstance(a, Tensor) else a
+            if isinstance(a, _FloatArgument) and i not in self.read_outside:
+                continue  # fn never read it: an unused argument, whatever constants it holds
+            array = _DATA.__get__(a) if isinstance(a, Tensor) else a
             for _, t in self.leaf_values:
                 if np.may_share_memory(t.data, array) or (
-                    not t.requires_grad and t.data.shape == array.shape
+                    not t.requires_grad and t.data.shape == array.shape and self._may_copy(t.data, a, array)
                 ):
                     raise AutogradError(
                         f"compile: {self.name}: argument {i} (shape {array.shape}, {array.dtype}) reaches the "
@@ -542,6 +743,14 @@ class _Program:
                         "another dtype, arithmetic or slicing on the array), which a replay would freeze; "
                         "wrap the argument itself with Tensor(x) and compute with tensor ops"
                     )
+
+    def _may_copy(self, constant: np.ndarray, argument, array: np.ndarray) -> bool:
+        """Whether a held constant of an unused argument's shape may be a copy of it made outside the
+        ops: fn read the float argument's values (compile wrapped it, so it knows), or else the constant
+        holds the argument's values in its own dtype (a Tensor the caller gave, an integer array)."""
+        if isinstance(argument, _FloatArgument):
+            return True
+        return np.array_equal(constant, array.astype(constant.dtype), equal_nan=constant.dtype.kind == "f")
 
     # ------------------------------------------------------------------ the program
     def _build_backward(self) -> None:
@@ -987,7 +1196,7 @@ class _Program:
     def confirm(self, fn: Callable, args: tuple, kwargs: dict) -> Tensor:
         """The second call: run ``fn`` eagerly again, and refuse the program if a value it holds as a
         constant came out different (NumPy on an argument, ``.item()``, a mask, a random draw)."""
-        result, tape, _ = _run_on_tape(fn, args, kwargs)
+        result, tape, _, _ = _run_on_tape(fn, args, kwargs)
         self._check_same_ops([entry[0].label() for entry in tape])
         for position, k, first in self.confirm_leaves:
             now = tape[position][1][k]
@@ -1022,7 +1231,7 @@ class _Program:
                 return None
             call = CompiledCall(self, arguments, externals)
             if self.parameters_from_arguments:
-                call.parameters = [arguments[entry[3]] for entry in self.parameters_from_arguments]
+                call.parameters = [entry[3](arguments) for entry in self.parameters_from_arguments]
                 self._set_parameters(call.parameters)
             if reference is None:
                 data = self._forward(env)
@@ -1046,7 +1255,9 @@ class _Program:
         return result
 
     def _set_parameters(self, values: list) -> None:
-        for (op, attribute, position, _), value in zip(self.parameters_from_arguments, values, strict=True):
+        for (op, attribute, position, _, _), value in zip(
+            self.parameters_from_arguments, values, strict=True
+        ):
             if position is None:
                 setattr(op, attribute, value)
             else:
@@ -1088,7 +1299,7 @@ class _Program:
     # ------------------------------------------------------------------ check=True
     def _eager_reference(self, fn: Callable, args: tuple, kwargs: dict) -> list:
         """Each op's output when ``fn`` runs eagerly now; raises if it runs other ops than the trace."""
-        _, tape, _ = _run_on_tape(fn, args, kwargs)
+        _, tape, _, _ = _run_on_tape(fn, args, kwargs)
         self._check_same_ops([entry[0].label() for entry in tape])
         return [entry[2].data for entry in tape]
 

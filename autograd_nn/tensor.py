@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 import weakref
 from collections.abc import Sequence
 from copy import deepcopy
@@ -109,8 +110,21 @@ class Tensor:
     @property
     def grad(self):
         """The gradient ``backward()`` accumulated: an ndarray of this tensor's shape (a Tensor after
-        ``backward(create_graph=True)``), or None."""
+        ``backward(create_graph=True)``), or None. A non-leaf keeps one only after ``retain_grad()``:
+        reading it otherwise warns (as PyTorch does), since None there is not "no gradient yet"."""
+        if self._grad is None and self._op is not None and not self._retains_grad():
+            warnings.warn(
+                f".grad of {self._describe()} computed by {self._op.label()} (not a leaf) is None: backward "
+                "keeps the gradients of leaves only. Call .retain_grad() on it before backward, or get "
+                "its gradient with ag.grad(output, tensor)",
+                UserWarning,
+                stacklevel=2,
+            )
         return self._grad
+
+    def _retains_grad(self) -> bool:
+        hooks = _HOOKS.get(id(self._op))
+        return hooks is not None and hooks.retains and hooks.target() is self._op
 
     @grad.setter
     def grad(self, value) -> None:
@@ -324,6 +338,17 @@ class Tensor:
 
     def _update_in_place(self, other, ufunc, symbol: str) -> Tensor:
         other_records = isinstance(other, Tensor) and other._requires_grad
+        owner = self._owner()
+        if STATE.enabled and owner is not self and owner._requires_grad and self.data is not owner.data:
+            # A view (``a[:]``, ``a.T``) made before ``a`` required grad, or under no_grad: writing
+            # through it would change what the graph reads. (``detach()`` shares the very array and
+            # stays allowed, as in PyTorch; the version counter guards the values backward saved.)
+            kind = "a leaf that requires grad" if owner._op is None else f"computed by {owner._op.label()}"
+            raise AutogradError(
+                f"{symbol}: {self._describe()} is a view of {owner._describe()}, which is {kind}; "
+                "change it inside `with no_grad():`, or write `y = y "
+                f"{symbol[0]} x` (a new tensor) instead"
+            )
         if STATE.enabled and (self._requires_grad or other_records):
             if self._op is not None:
                 problem = (
@@ -349,7 +374,6 @@ class Tensor:
                 f"of shape {self.data.shape} (the result would not keep the tensor's shape)"
             ) from None
         self._version += 1
-        owner = self._owner()
         if owner is not self:  # a view: the change is the base's change too
             owner._version += 1
         if owner._op is not None and owner._op.keeps_output:
@@ -618,11 +642,27 @@ def apply(op: ops.Op, *args) -> Tensor:
         # Where each input's gradient goes, and what the VJP reads: an intermediate input whose
         # values it does not need is held as its node, so that tensor's array is freed once the
         # user drops it. (One tuple serves both when they agree: fewer objects for the cyclic GC.)
-        targets = tuple([_target(a) if a._requires_grad else None for a in args])
+        targets = tuple([(a if a._op is None else a._op) if a._requires_grad else None for a in args])
         op.targets = targets
         if op.keeps_inputs:  # the values are read in backward: remember their versions, to check then
-            op.parents = args
-            op.input_versions = tuple([a._version if a._base is None else a._base._version for a in args])
+            unread = ()  # (Op.vjp_reads) the inputs its VJP does not read for the ones needing grad
+            if op.drops_for is not None:  # looked up by which inputs require grad
+                unread = op.drops_for[
+                    (args[0]._requires_grad, args[1]._requires_grad)
+                    if len(args) == 2
+                    else tuple([a._requires_grad for a in args])
+                ]
+            if unread:  # held as their nodes (a constant stays, for drawings and export), no version
+                parents = list(args)
+                versions = [a._version if a._base is None else a._base._version for a in args]
+                for i in unread:
+                    versions[i] = None
+                    if targets[i] is not None:
+                        parents[i] = targets[i]
+                op.parents, op.input_versions = tuple(parents), tuple(versions)
+            else:
+                op.parents = args
+                op.input_versions = tuple([a._version if a._base is None else a._base._version for a in args])
         else:
             op.parents = targets
             for t in targets:
@@ -711,6 +751,19 @@ def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
     return order
 
 
+def _leading_to(order: list, wanted: set) -> list:
+    """The items of ``order`` (a reverse topological order) from which a target in ``wanted`` is
+    reached by going to inputs: a requested input itself, or a node with one among its inputs' inputs.
+    Past a requested input nothing is kept unless another requested input lies further on."""
+    leads: set = set()
+    for item in reversed(order):  # inputs before the nodes that read them
+        if item in wanted or (
+            not isinstance(item, Tensor) and any(t is not None and t in leads for t in item.targets)
+        ):
+            leads.add(item)
+    return [item for item in order if item in leads]
+
+
 def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
     """Sum ``g`` over the axes broadcasting added, so it has the operand's ``shape`` again.
 
@@ -765,6 +818,17 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
+def _versions_now(op: ops.Op) -> tuple:
+    """The versions now of the inputs ``op`` kept (None for the others), as ``op.input_versions``."""
+    saved = op.input_versions
+    return tuple(  # (indexing, not zip: this runs once per such node in every backward)
+        [
+            None if saved[i] is None else t._version if t._base is None else t._base._version
+            for i, t in enumerate(op.parents)
+        ]
+    )
+
+
 def _recorded_vjp_arguments(op: ops.Op) -> tuple:
     """What ``op.vjp`` gets besides g under create_graph: its output and inputs as Tensors, so the
     VJP is recorded. Values the node did not keep are passed as nodes, which only tell shapes."""
@@ -785,26 +849,39 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None, o
     grads: dict = {start: seed}  # target -> the gradient summed so far
     owned: set = set()  # targets whose gradient buffer the engine allocated here (safe to add into)
     found: dict = {}
+    order = _reverse_topological_order(start)
+    reached = None  # (ag.grad) the items whose gradient is wanted or leads to a wanted one
+    if wanted is not None:  # ag.grad: only what leads to a requested input runs, and nothing past them
+        order = _leading_to(order, wanted)
+        reached = set(order)
     recording, anomaly = STATE.enabled, STATE.anomaly
     STATE.enabled = create_graph  # the backward pass is itself recorded only on request
     try:
-        for item in _reverse_topological_order(start):
+        for item in order:
             g = grads.pop(item, None)
             if g is None:
                 continue
             if _HOOKS and id(item) in _HOOKS:  # register_hook / retain_grad: the gradient is complete here
                 g = _run_hooks(item, g, create_graph, wanted is None, owned)
-            if wanted is not None and item in wanted:
-                found[item] = g  # complete: every use of the value was processed before it
             if isinstance(item, Tensor):  # a leaf (a Tensor or a subclass, e.g. nn.Parameter)
                 if wanted is None:
                     _accumulate_into_leaf(item, g, item in owned, create_graph)
+                else:
+                    found[item] = g
                 continue
             op = item
-            if op.keeps_inputs and op.input_versions != tuple(
-                [t._version if t._base is None else t._base._version for t in op.parents]
-            ):
-                raise _changed_in_place(op)
+            if wanted is not None and item in wanted:
+                found[item] = g  # complete: every use of the value was processed before it
+                if not any(t is not None and t in reached for t in op.targets):
+                    continue  # no requested input lies further on: stop here
+            if op.keeps_inputs:
+                saved = op.input_versions
+                if None in saved:  # (Op.vjp_reads: some inputs were not kept) the kept ones
+                    now = _versions_now(op)
+                else:
+                    now = tuple([t._version if t._base is None else t._base._version for t in op.parents])
+                if now != saved:
+                    raise _changed_in_place(op)
             if op.keeps_output and op.output_version:
                 raise _changed_in_place(op)
             if create_graph:
@@ -815,7 +892,7 @@ def _backpropagate(root: Tensor, seed, create_graph: bool, wanted: set | None, o
             sent = None if observe is None else []
             for i, target in enumerate(op.targets):
                 pg = input_grads[i]
-                if target is None or pg is None:
+                if target is None or pg is None or (reached is not None and target not in reached):
                     continue
                 if pg.shape != target.shape:
                     pg = _unbroadcast(pg, target.shape, op)
@@ -912,16 +989,19 @@ def _run_hooks(target, g, create_graph: bool, storing: bool, owned: set):
     tensor = hooks.tensor()
     if storing and hooks.retains and tensor is not None and not isinstance(target, Tensor):
         if create_graph:
-            tensor.grad = g + 0 if tensor.grad is None else tensor.grad + g
+            tensor.grad = g + 0 if tensor._grad is None else tensor._grad + g
         else:
-            previous = None if tensor.grad is None else np.asarray(tensor.grad)
-            tensor.grad = np.array(g) if previous is None else np.asarray(previous + g)
+            held = tensor._grad
+            tensor.grad = np.array(g) if held is None else _add_in_place(held, g, target.dtype)
     return g
 
 
 def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> None:
-    """Add ``g`` to ``leaf.grad`` without ever writing into an array someone else may hold.
+    """Add ``g`` to ``leaf.grad``: in place into the array ``.grad`` holds (as PyTorch does: a
+    reference taken earlier sees the sum), or as a new recorded sum under ``create_graph``.
 
+    The first gradient stored is an array of the leaf's own (``owned``: the engine allocated it
+    here, else a copy), never one the caller or another leaf holds, so adding into it later is safe.
     The sum keeps the leaf's dtype whatever dtype a ``.grad`` set by the user has."""
     held = leaf._grad
     if create_graph:
@@ -932,8 +1012,18 @@ def _accumulate_into_leaf(leaf: Tensor, g, owned: bool, create_graph: bool) -> N
     elif held is None:
         leaf._grad = g if owned else g.copy()
     else:
-        previous = held.data if isinstance(held, Tensor) else held
-        leaf._grad = np.asarray(previous + g, dtype=leaf.data.dtype)  # (0-d sums are NumPy scalars)
+        leaf._grad = _add_in_place(held, g, leaf.data.dtype)
+
+
+def _add_in_place(held, g, dtype: np.dtype):
+    """``held + g`` written into ``held`` when it is a writable array of ``dtype`` (``.grad``
+    accumulating); otherwise (a Tensor from create_graph, another dtype, a read-only array the user
+    set) a new array of ``dtype``."""
+    if type(held) is np.ndarray and held.dtype == dtype and held.flags.writeable:
+        np.add(held, g, out=held)
+        return held
+    previous = held.data if isinstance(held, Tensor) else held
+    return np.asarray(previous + g, dtype=dtype)  # (0-d sums are NumPy scalars)
 
 
 def grad(
@@ -945,12 +1035,17 @@ def grad(
 ):
     """The gradients of ``output`` with respect to ``inputs``, returned rather than stored in ``.grad``.
 
-    Inputs may be leaves or intermediate results. With ``create_graph=True`` the results are
+    Inputs may be leaves or intermediate results; the backward pass stops at them (no hook or VJP
+    past a requested input runs, unless it leads to another requested input). With ``create_graph=True`` the results are
     Tensors that can be differentiated again (Hessian-vector products); otherwise ndarrays. An
     input that does not lead to the output is an error unless ``allow_unused`` (then None).
     """
     single = isinstance(inputs, Tensor)
     requested = [inputs] if single else list(inputs)
+    if not requested:
+        raise AutogradError(
+            "grad: no inputs were given; pass the tensor (or a list of the tensors) whose gradients you want"
+        )
     for i, t in enumerate(requested):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise AutogradError(f"grad: input {i} is not a Tensor that requires grad")
@@ -972,7 +1067,9 @@ def _changed_in_place(op: ops.Op) -> AutogradError:
         what = f"its output (version {op.output_version}, saved at version 0)"
     else:
         index, tensor = next(
-            (i, t) for i, t in enumerate(op.parents) if t._owner()._version != op.input_versions[i]
+            (i, t)
+            for i, t in enumerate(op.parents)
+            if op.input_versions[i] is not None and t._owner()._version != op.input_versions[i]
         )
         name = f"{tensor._name!r}, " if tensor._name is not None else ""
         owner = tensor._owner()

@@ -28,7 +28,8 @@ def test_chained_doubling_is_summed():
     c = b + b
     c.sum().backward()
     np.testing.assert_array_equal(a.grad, [4.0, 4.0])
-    assert b.grad is None and c.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):  # intermediates keep no gradient
+        assert b.grad is None and c.grad is None
 
 
 def test_diamond_sums_both_paths():
@@ -68,8 +69,10 @@ def test_backward_twice_doubles_leaf_gradients_and_leaves_intermediates_without_
     first = x.grad.copy()
     loss.backward()
     np.testing.assert_array_equal(x.grad, 2 * first)
-    assert h.grad is None
-    assert loss.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert h.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert loss.grad is None
 
 
 def test_gradients_accumulate_across_different_losses():
@@ -152,15 +155,65 @@ def test_leaves_fed_by_one_add_do_not_share_a_grad_under_create_graph():
     assert not np.shares_memory(a.grad.data, b.grad.data)
 
 
-def test_a_second_backward_does_not_mutate_an_array_taken_from_grad_earlier():
-    for graph in (lambda x: x * 2, lambda x: x + x, lambda x: (x + x) + x, lambda x: x):
-        x = Tensor([1.0, 2.0], requires_grad=True)
-        graph(x).sum().backward()
-        taken = x.grad
-        kept = taken.copy()
-        graph(x).sum().backward()
-        np.testing.assert_array_equal(taken, kept)
-        np.testing.assert_array_equal(x.grad, 2 * kept)
+@pytest.mark.parametrize(
+    "graph",
+    [lambda x: x * 2, lambda x: x + x, lambda x: (x + x) + x, lambda x: x, lambda x: x.sum() * x],
+    ids=["mul", "x+x", "fan-out", "leaf", "scalar times x"],
+)
+def test_a_second_backward_accumulates_into_the_grad_array_taken_earlier(graph):
+    # As in PyTorch: .grad is one array that backward adds into, so a reference taken after the
+    # first backward sees the sum after the second.
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    graph(x).sum().backward()
+    taken = x.grad
+    first = taken.copy()
+    graph(x).sum().backward()
+    assert x.grad is taken
+    np.testing.assert_array_equal(taken, 2 * first)
+
+
+def test_a_retained_gradient_accumulates_in_place_too():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    taken = h.grad
+    (h * h).sum().backward()
+    assert h.grad is taken
+    np.testing.assert_array_equal(taken, 4 * h.data)
+
+
+def test_accumulating_never_writes_into_an_array_the_caller_gave():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    seed = np.array([5.0, 6.0])
+    x.backward(seed)  # the first gradient is the caller's array: .grad gets a copy
+    x.backward(seed)
+    np.testing.assert_array_equal(seed, [5.0, 6.0])
+    np.testing.assert_array_equal(x.grad, [10.0, 12.0])
+
+
+def test_under_create_graph_a_second_backward_makes_a_new_gradient():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward(create_graph=True)
+    taken = x.grad
+    (x * x).sum().backward(create_graph=True)
+    assert x.grad is not taken
+    np.testing.assert_array_equal(taken.data, 2 * x.data)
+    np.testing.assert_array_equal(x.grad.data, 4 * x.data)
+
+
+def test_a_grad_of_another_dtype_or_read_only_set_by_the_user_is_replaced_not_written_into():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    x.grad = np.array([1.0, 1.0], np.float32)
+    (x * 2).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+    frozen = np.ones(2)
+    frozen.flags.writeable = False
+    x.grad = frozen
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(frozen, [1.0, 1.0])
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
 
 
 def test_a_leaf_gradient_does_not_alias_any_tensor_data():
@@ -610,7 +663,9 @@ def test_grad_of_an_intermediate_result():
     gh, gx = ag.grad(out, [h, x])
     np.testing.assert_array_equal(gh, 2 * h.data)
     np.testing.assert_array_equal(gx, 2 * h.data * 3)
-    assert h.grad is None and x.grad is None
+    assert x.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert h.grad is None
 
 
 def test_grad_of_an_intermediate_used_twice_is_complete():
@@ -696,3 +751,67 @@ def test_second_derivatives_work_through_ops_that_keep_only_their_output():
     s = 1 / (1 + np.exp(-0.8))
     assert float(first.data) == pytest.approx(2 * s * (1 - s), rel=1e-12)
     assert float(second) == pytest.approx(4 * s * (1 - s) * (1 - 2 * s), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda y: y * 2,
+        lambda y: 2 * y,
+        lambda y: y / 2,
+        lambda y: y @ np.ones((3, 2)),
+        lambda y: np.ones((2, 4)) @ y,
+    ],
+    ids=["y * 2", "2 * y", "y / 2", "y @ C", "C @ y"],
+)
+def test_a_node_keeps_only_what_its_vjp_reads_for_the_inputs_needing_a_gradient(use):
+    # A product's gradient for y reads only the other operand: the node holds y as the node that
+    # computed it, so y's array is freed as soon as the user drops y, while z's graph lives on.
+    gc.disable()
+    try:
+        x = Tensor(np.arange(1.0, 13.0).reshape(4, 3), requires_grad=True)
+        y = x * 3
+        z = use(y)
+        array = weakref.ref(y.data)
+        expected = ag.grad(use(x * 3).sum(), x)
+        del y
+        assert array() is None
+        assert z.op is not None
+        z.sum().backward()
+    finally:
+        gc.enable()
+    np.testing.assert_allclose(x.grad, expected)
+
+
+def test_a_product_of_two_tensors_needing_gradients_keeps_both():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    y = x * 3
+    z = y * w  # w's gradient reads y
+    array = weakref.ref(y.data)
+    del y
+    assert array() is not None
+    z.sum().backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 6.0])
+
+
+def test_the_version_check_covers_exactly_the_inputs_a_node_keeps():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    c = Tensor([3.0, 4.0])
+    loss = (w * c).sum()  # keeps c (w's gradient reads it), not w
+    with ag.no_grad():
+        w += 1  # not read by backward: harmless
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 4.0])
+    loss = (w * c).sum()
+    c += 1  # read by backward: an error naming it
+    with pytest.raises(ag.AutogradError, match=r"mul.*needs its input 1 .*version 1, saved at version 0"):
+        loss.backward()
+
+
+def test_second_derivatives_through_a_node_that_did_not_keep_its_input():
+    x = Tensor([0.5, -1.0], requires_grad=True)
+    z = (x * x) * 3  # the outer mul keeps the 3, not x * x
+    (first,) = [ag.grad(z.sum(), x, create_graph=True)]
+    np.testing.assert_allclose(first.data, 6 * x.data)
+    np.testing.assert_allclose(ag.grad(first.sum(), x), [6.0, 6.0])

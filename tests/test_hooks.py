@@ -25,7 +25,8 @@ def test_an_intermediate_keeps_its_gradient_only_when_asked():
     y, kept = x * x, x * 3
     kept.retain_grad()
     (y.sum() + (kept * kept).sum()).backward()
-    assert y.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert y.grad is None
     np.testing.assert_allclose(kept.grad, 2 * kept.data)
 
 
@@ -195,3 +196,92 @@ def test_a_hook_never_keeps_a_graph_alive():
     gc.collect()
     assert node() is None
     assert all(hooks.target() is not None for hooks in _HOOKS.values())
+
+
+# ---------------------------------------------------------------- ag.grad stops at the inputs it is asked about
+
+
+def test_grad_of_slices_does_not_run_the_hook_of_the_leaf_they_were_cut_from():
+    x = x_leaf()
+    fired = []
+    x.register_hook(lambda g: fired.append("x"))
+    a, b = x[:2], x[1:]
+    out = (a * b).sum()
+    ga, gb = ag.grad(out, [a, b])
+    np.testing.assert_allclose(ga, b.data)
+    np.testing.assert_allclose(gb, a.data)
+    assert fired == []
+    assert x.grad is None
+
+
+def test_grad_of_an_intermediate_runs_nothing_below_it():
+    x = x_leaf()
+    fired = []
+    x.register_hook(lambda g: fired.append("x"))
+    h = x.tanh()
+    below = x * 2  # a second path from x, not through h
+    h.register_hook(lambda g: fired.append("h"))
+    below.register_hook(lambda g: fired.append("below"))
+    out = (h.exp() + below).sum()
+    np.testing.assert_allclose(ag.grad(out, [h]), [np.exp(h.data)])
+    assert fired == ["h"]  # not x's (past h), not below's (it does not lead to h)
+
+
+def test_grad_of_an_input_and_a_leaf_further_on_gives_both_and_runs_both_hooks():
+    x = x_leaf()
+    fired = []
+    x.register_hook(lambda g: fired.append("x"))
+    h = x * x
+    h.register_hook(lambda g: fired.append("h"))
+    gh, gx = ag.grad((h * 3).sum(), [h, x])
+    np.testing.assert_allclose(gh, [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(gx, 6 * x.data)
+    assert fired == ["h", "x"]
+
+
+def test_grad_stops_at_its_inputs_so_an_op_past_them_never_runs_its_vjp():
+    class Refuses(ag.ops.Op):
+        name = "refuses"
+
+        def forward(self, x):
+            return x * 1.0
+
+        def vjp(self, g, out, x):
+            raise AssertionError("a VJP past the requested input ran")
+
+    x = x_leaf()
+    h = ag.tensor.apply(Refuses(), x)
+    np.testing.assert_allclose(ag.grad((h * h).sum(), h), 2 * h.data)
+
+
+def test_grad_with_no_inputs_is_an_error():
+    x = x_leaf()
+    with pytest.raises(ag.AutogradError, match="grad: no inputs were given"):
+        ag.grad((x * x).sum(), [])
+
+
+# ---------------------------------------------------------------- reading the .grad of a non-leaf
+
+
+def test_reading_the_grad_of_a_non_leaf_that_did_not_retain_it_warns_and_says_what_to_do():
+    x = x_leaf()
+    h = x * 2
+    (h * h).sum().backward()
+    with pytest.warns(
+        UserWarning, match=r"\.grad of a tensor computed by mul \(not a leaf\).*retain_grad.*ag\.grad"
+    ):
+        assert h.grad is None
+
+
+def test_no_warning_for_a_leaf_or_an_intermediate_that_retains_its_gradient():
+    import warnings
+
+    x = x_leaf()
+    h = x * 2
+    h.retain_grad()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert x.grad is None and h.grad is None  # before backward: nothing yet, and no warning
+        (h * h).sum().backward()
+        np.testing.assert_allclose(h.grad, 2 * h.data)
+        np.testing.assert_allclose(x.grad, 8 * x.data)

@@ -245,3 +245,47 @@ def test_a_tensor_made_from_another_tensor_shares_its_array_and_its_version():
     alias += 1
     with pytest.raises(AutogradError, match="modified by an in-place operation"):
         loss.backward()
+
+
+@pytest.mark.parametrize("symbol", list(IN_PLACE))
+@pytest.mark.parametrize(
+    "make_view",
+    [lambda t: t[:], lambda t: t.reshape(6), lambda t: t[0], lambda t: t.T],
+    ids=["slice", "reshape", "int index", "transpose"],
+)
+def test_a_view_made_before_its_leaf_required_grad_refuses_in_place_changes_as_the_leaf_does(
+    symbol, make_view
+):
+    update, _ = IN_PLACE[symbol]
+    a = Tensor(np.arange(1.0, 7.0).reshape(2, 3), name="a")
+    b = make_view(a)
+    a.requires_grad = True
+    with pytest.raises(
+        AutogradError, match=rf"{re.escape(symbol)}: .*view of tensor 'a'.*leaf that requires grad"
+    ):
+        update(b, 5.0)
+    np.testing.assert_array_equal(a.data, np.arange(1.0, 7.0).reshape(2, 3))
+    assert a._version == 0
+    with no_grad():  # where a parameter update belongs
+        update(b, 5.0)
+    assert a._version == 1
+
+
+def test_a_view_of_an_intermediate_made_under_no_grad_refuses_in_place_changes_outside_it():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    with no_grad():
+        view = y[:]
+    with pytest.raises(AutogradError, match=r"\+=: .*view of a tensor, which is computed by mul"):
+        view += 1
+    np.testing.assert_array_equal(y.data, [2.0, 4.0])
+
+
+def test_detach_shares_the_array_and_may_still_change_in_place_with_the_version_checked():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    d = x.detach()
+    d += 1  # allowed, as PyTorch's detach; backward then sees the change
+    np.testing.assert_array_equal(x.data, [2.0, 3.0])
+    with pytest.raises(AutogradError, match="modified by an in-place operation"):
+        loss.backward()

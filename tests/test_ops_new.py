@@ -105,6 +105,39 @@ def test_clip_passes_the_gradient_at_its_bounds_and_blocks_it_outside():
 
 
 @pytest.mark.parametrize(
+    ("lo", "hi"),
+    [(None, np.array([0.2, 1.0, 3.0])), (np.array([[-1.0], [0.6]]), None), (np.array([0.2, 0.4]), 2.0)],
+    ids=["hi broadcasts x", "lo broadcasts x", "both"],
+)
+def test_clip_with_an_array_bound_that_broadcasts_x_sums_the_gradient_back_to_x(lo, hi):
+    x = Tensor([0.5], requires_grad=True)
+    y = ag.clip(x, lo, hi)
+    np.testing.assert_array_equal(y.data, np.clip(x.data, lo, hi))
+    y.backward(np.ones(y.shape))
+    inside = np.ones(y.shape, bool)  # the definition: 1 where lo <= x <= hi, summed over the broadcast axes
+    inside &= True if lo is None else x.data >= lo
+    inside &= True if hi is None else x.data <= hi
+    np.testing.assert_array_equal(x.grad, [inside.sum()])
+    weights = np.arange(1.0, y.size + 1).reshape(y.shape)
+
+    def weighted(t):
+        return (ag.clip(t, lo, hi) * weights).sum()
+
+    assert ag.gradcheck(weighted, Tensor([0.5], requires_grad=True))
+    step = ag.compile(weighted)
+    for _ in range(3):  # traced, confirmed, replayed
+        w = Tensor([0.5], requires_grad=True)
+        step(w).backward()
+        np.testing.assert_array_equal(w.grad, [(weights * inside).sum()])
+
+
+def test_clip_with_the_issues_bound_gives_two():
+    x = Tensor([0.5], requires_grad=True)
+    ag.clip(x, None, np.array([0.2, 1.0, 3.0])).backward(np.ones(3))
+    np.testing.assert_array_equal(x.grad, [2.0])
+
+
+@pytest.mark.parametrize(
     ("lo", "hi", "error", "match"),
     [
         (None, None, ValueError, "give lo, hi or both"),

@@ -296,7 +296,8 @@ def test_operations_on_a_tensor_requiring_grad_record_their_op():
     y = x * 3
     assert y.requires_grad is True
     assert y.op is not None and y.op.name == "mul"
-    assert y.grad is None
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert y.grad is None
 
 
 # ---------------------------------------------------------------- float32 is preserved

@@ -278,6 +278,25 @@ def test_tensor_powers_at_a_zero_base_and_a_zero_exponent_have_the_limiting_grad
     np.testing.assert_array_equal(y.grad, [0.0, 0.0, np.log(2.0), 0.0])  # d/dy 0^y = 0 for y >= 0
 
 
+def test_a_zero_base_gives_pytorchs_gradients_for_negative_zero_and_positive_exponents():
+    # PyTorch's pow backward for the exponent is grad * where(base == 0 and exponent >= 0, 0,
+    # result * log(base)); at base 0 with exponent -1 that is 0^-1 * log(0) = inf * -inf = -inf.
+    # For the base it is where(exponent == 0, 0, grad * exponent * base^(exponent - 1)): -1 * 0^-2 = -inf
+    # at exponent -1, 0 at exponent 0 and 2 * 0^1 = 0 at exponent 2.
+    x = Tensor([0.0, 0.0, 0.0], requires_grad=True)
+    y = Tensor([-1.0, 0.0, 2.0], requires_grad=True)
+    with np.errstate(divide="ignore"):  # 0^-1 = inf in the forward pass
+        out = x**y
+    np.testing.assert_array_equal(out.data, [np.inf, 1.0, 0.0])
+    with np.errstate(divide="ignore"):  # 0^-2 in the base's gradient
+        out.backward(np.array([2.0, 2.0, 2.0]))
+    np.testing.assert_array_equal(y.grad, [-np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad, [-np.inf, 0.0, 0.0])
+    with np.errstate(divide="ignore"):
+        gy = ag.grad((0.0**y).sum(), y, create_graph=True)  # recorded too: the same values
+    np.testing.assert_array_equal(gy.data, [-np.inf, 0.0, 0.0])
+
+
 def test_a_tensor_exponent_second_derivatives():
     x = Tensor([1.5, 2.0], requires_grad=True)
     y = Tensor([0.5, 3.0], requires_grad=True)

@@ -60,6 +60,7 @@ class Sub(Op):
 class Mul(Op):
     __slots__ = ()
     name = "mul"
+    vjp_reads = ((1,), (0,))  # a's gradient is g * b, b's is g * a
 
     def forward(self, a, b):
         return a * b
@@ -93,6 +94,7 @@ class Div(Op):
     __slots__ = ()
     keeps_output = True
     name = "div"
+    vjp_reads = ((1,), (1,))  # g / b and -(g * out) / b: a itself is never read
 
     def forward(self, a, b):
         return a / b
@@ -233,8 +235,9 @@ class Pow(Op):
 class Power(Op):
     """``x ** y`` where the exponent is a tensor or an array too: d/dy x^y = x^y log x.
 
-    At x = 0 (with y > 0) the exponent's gradient is 0, the limit, not 0 * log(0); where y = 0 the
-    base's gradient is 0, not 0 * 0^-1. (A negative base gives NaN for the exponent's gradient.)
+    At x = 0 the exponent's gradient is PyTorch's: 0 where y >= 0 (the limit, not 0 * log(0)), and
+    x^y log x = inf * -inf = -inf where y < 0; where y = 0 the base's gradient is 0, not 0 * 0^-1.
+    (A negative base gives NaN for the exponent's gradient.)
     """
 
     __slots__ = ()
@@ -249,8 +252,9 @@ class Power(Op):
         gx = gy = None
         if need_x:  # y x^(y-1), with x^(y-1) replaced by x^0 = 1 where y = 0 (that term is 0 anyway)
             gx = g * y * x ** (y - 1 + (_data(y) == 0))
-        if need_y:  # x^y log x, with log(1) = 0 in place of log(0)
-            gy = g * out * _log(x + (_data(x) == 0))
+        if need_y:  # x^y log x, with log(1) = 0 in place of log(0) where y >= 0 (0^y is 0 or 1 there)
+            with np.errstate(divide="ignore"):  # log(0) = -inf where y < 0, on purpose
+                gy = g * out * _log(x + ((_data(x) == 0) & (_data(y) >= 0)))
         return gx, gy
 
 
@@ -259,6 +263,7 @@ class MatMul(Op):
 
     __slots__ = ()
     name = "matmul"
+    vjp_reads = ((1,), (0,))  # a's gradient is g @ b.T, b's is a.T @ g
 
     def shape_error(self, a_shape, b_shape) -> str:
         if not a_shape or not b_shape:
@@ -297,18 +302,19 @@ class MatMul(Op):
         if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
             return (g * b if need_a else None), (g * a if need_b else None)
         # Promote 1-D operands to matrices (a row, b a column) as np.matmul does, and g with them.
-        a2 = a.reshape((1, a.shape[0])) if a.ndim == 1 else a
-        b2 = b.reshape((b.shape[0], 1)) if b.ndim == 1 else b
+        # (An operand whose gradient is not needed may be a node, which tells only its shape.)
         if a.ndim == 1:
             g = g.reshape((*g.shape[:-1], 1, g.shape[-1]))
         if b.ndim == 1:
             g = g.reshape((*g.shape, 1))
         ga = gb = None
         if need_a:
+            b2 = b.reshape((b.shape[0], 1)) if b.ndim == 1 else b
             ga = g @ _swap_last_two(b2)
             if a.ndim == 1:
                 ga = ga.reshape((*ga.shape[:-2], ga.shape[-1]))
         if need_b:
+            a2 = a.reshape((1, a.shape[0])) if a.ndim == 1 else a
             gb = _swap_last_two(a2) @ g
             if b.ndim == 1:
                 gb = gb.reshape(gb.shape[:-1])

@@ -11,12 +11,14 @@ for an op that is its own adjoint). NumPy's ufuncs and functions in ``numpy_api`
 too: ``np.cos(x)`` in a VJP computes on an array and records ``cos`` on a Tensor.
 A VJP may return a gradient with broadcast extra axes: the engine sums it back to the input's
 shape in one place (``tensor._unbroadcast``). An op instance is also the graph node. It declares
-what its VJP reads (``keeps_inputs``, ``keeps_output``) and the engine keeps just that; an input
-value it does not keep reaches the VJP as the node that computed it, which still tells ``shape``
-and ``ndim``.
+what its VJP reads (``keeps_inputs``, ``keeps_output``, and per input ``vjp_reads``) and the engine
+keeps just that; an input value it does not keep reaches the VJP as the node that computed it, which
+still tells ``shape`` and ``ndim``.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -33,8 +35,14 @@ class Op:
     ``dtype`` describe the output, so a VJP that only needs ``x.shape`` works on a node too.
     ``targets`` says where each input's gradient goes: the node that computed the input, the leaf
     tensor itself, or None when the input needs no gradient. ``input_versions`` (with
-    ``keeps_inputs``) and ``output_version`` (with ``keeps_output``) let backward check that no
-    in-place change touched what the node saved.
+    ``keeps_inputs``; None for an input not kept) and ``output_version`` (with ``keeps_output``) let
+    backward check that no in-place change touched what the node saved.
+
+    ``vjp_reads`` (with ``keeps_inputs``) says, for each input, which inputs' values the VJP reads to
+    compute that input's gradient: ``((1,), (0,))`` for a product. Recording then keeps only the
+    inputs read for the inputs that need a gradient: ``y * 2`` keeps the 2, not y, so y's array is
+    freed once the user drops y. None: any gradient may read every input. (Constant inputs stay
+    referenced either way: drawings, ``compare_gradients`` and ONNX export read their values.)
     """
 
     __slots__ = (
@@ -54,6 +62,19 @@ class Op:
     name = "op"
     keeps_inputs = True
     keeps_output = False
+    vjp_reads: tuple[tuple[int, ...], ...] | None = None
+    # From vjp_reads: for each pattern of inputs requiring grad (a tuple of bools), the inputs the
+    # VJP does not read
+    drops_for: dict | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        reads = cls.__dict__.get("vjp_reads")
+        if reads is not None:  # worked out once per class, so recording pays one dict lookup
+            cls.drops_for = {}
+            for needs in itertools.product((False, True), repeat=len(reads)):
+                kept = {j for need, read in zip(needs, reads, strict=True) if need for j in read}
+                cls.drops_for[needs] = tuple([j for j in range(len(reads)) if j not in kept])
 
     @property
     def ndim(self) -> int:

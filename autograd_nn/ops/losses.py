@@ -288,7 +288,7 @@ def _labels(labels, log_probs_shape: tuple[int, ...], op: str) -> np.ndarray:
             f"{op}: labels must be in 0..{classes - 1} (inputs of shape {log_probs_shape} have {classes} "
             f"classes), got {array[where]} at index {where}"
         )
-    return array.astype(np.intp, copy=False)
+    return array  # any integer dtype indexes; no copy (ag.compile reads each call's labels through it)
 
 
 def _shape(value) -> tuple[int, ...]:

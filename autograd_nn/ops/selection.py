@@ -99,11 +99,11 @@ class Clip(Op):
 
     def vjp(self, g, out, x):
         x = _data(x)
-        inside = np.ones(x.shape, dtype=bool)
+        inside = True  # (an array bound may broadcast x to a larger shape: the engine sums g back)
         if self.lo is not None:
-            inside &= x >= self.lo
+            inside = inside & (x >= self.lo)
         if self.hi is not None:
-            inside &= x <= self.hi
+            inside = inside & (x <= self.hi)
         return (g * inside,)
 
 

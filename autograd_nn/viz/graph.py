@@ -563,7 +563,7 @@ class _Value:
 
     @property
     def grad(self):
-        return None if self.tensor is None else self.tensor.grad
+        return None if self.tensor is None else self.tensor._grad  # (not .grad: a non-leaf's would warn)
 
     @property
     def requires_grad(self) -> bool:
