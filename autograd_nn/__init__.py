@@ -40,6 +40,9 @@ from .ops import (
 from .tensor import Tensor, grad
 from .viz import draw_graph, save_graph
 
+# checking hand-written layer pairs and cost-and-gradient functions (issue 20)
+from .checking import check_backward, check_value_and_grad  # noqa: E402  (kept in its own block for merges)
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -98,3 +101,4 @@ __all__ = [
     "vjp",
     "where",
 ]
+__all__ += ["check_backward", "check_value_and_grad"]
