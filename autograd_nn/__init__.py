@@ -4,7 +4,15 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 """
 
 from . import nn, optim
-from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
+from .checking import (
+    GradientMismatchError,
+    GradientReport,
+    check_backward,
+    check_value_and_grad,
+    compare_gradients,
+    gradcheck,
+    numerical_gradient,
+)
 from .compile import compile
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .export import ExportError, export_onnx
@@ -39,9 +47,6 @@ from .ops import (
 )
 from .tensor import Tensor, grad
 from .viz import draw_graph, save_graph
-
-# checking hand-written layer pairs and cost-and-gradient functions (issue 20)
-from .checking import check_backward, check_value_and_grad  # noqa: E402  (kept in its own block for merges)
 
 __version__ = "0.2.0"
 
@@ -101,4 +106,4 @@ __all__ = [
     "vjp",
     "where",
 ]
-__all__ += ["check_backward", "check_value_and_grad"]
+__all__ += ["check_backward", "check_value_and_grad"]  # issue 20: layer pairs and cost-and-gradient functions

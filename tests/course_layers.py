@@ -124,7 +124,15 @@ def layernorm_backward(dout, cache):
     dgamma = np.sum(dout * x_hat, axis=0)
     dbeta = np.sum(dout, axis=0)
     dx_hat = dout * gamma
-    dx = inv_std / d * (d * dx_hat - dx_hat.sum(axis=1, keepdims=True) - x_hat * (dx_hat * x_hat).sum(axis=1, keepdims=True))
+    dx = (
+        inv_std
+        / d
+        * (
+            d * dx_hat
+            - dx_hat.sum(axis=1, keepdims=True)
+            - x_hat * (dx_hat * x_hat).sum(axis=1, keepdims=True)
+        )
+    )
     return dx, dgamma, dbeta
 
 
@@ -164,14 +172,17 @@ def conv_forward_naive(x, w, b, conv_param):
 
 
 def conv_backward_naive(dout, cache, mistake=None):
-    x, w, b, conv_param = cache
+    x, w, _, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     n_images, _, height, width = x.shape
     filters, _, hh, ww = w.shape
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
     out_h, out_w = dout.shape[2], dout.shape[3]
     if mistake == "off-by-one window":
-        out_h, out_w = (height + 2 * pad - hh) // stride, (width + 2 * pad - ww) // stride  # the 1 + is missing
+        out_h, out_w = (
+            (height + 2 * pad - hh) // stride,
+            (width + 2 * pad - ww) // stride,
+        )  # the 1 + is missing
     dx_pad = np.zeros_like(x_pad)
     dw = np.zeros_like(w)
     db = dout.sum(axis=(0, 2, 3))

@@ -85,7 +85,9 @@ def check_backward(
     else:
         dout = np.array(dout.data if isinstance(dout, Tensor) else dout, dtype=np.float64)  # a copy
         if dout.shape != out.shape:
-            raise ValueError(f"{where}: dout has shape {dout.shape}, but the forward's output has shape {out.shape}")
+            raise ValueError(
+                f"{where}: dout has shape {dout.shape}, but the forward's output has shape {out.shape}"
+            )
     users_dout = dout.astype(out.dtype if out.dtype.kind == "f" else np.float64)
     returned = backward(users_dout, result[1]) if has_cache else backward(users_dout)
     mine = spec.gradients(returned, f"{_name(backward)} returned")
@@ -159,7 +161,9 @@ class _Spec:
                     )
                 i = self.names.index(name)
                 if not _is_float_array(args[i]):
-                    raise TypeError(f"{where}: wrt names {name!r}, which is {_what(args[i])}, not a float array")
+                    raise TypeError(
+                        f"{where}: wrt names {name!r}, which is {_what(args[i])}, not a float array"
+                    )
                 self.checked.append(i)
             self.checked.sort()
         if not self.checked:
@@ -196,14 +200,21 @@ class _Spec:
             raise ValueError(
                 f"{self.where}: {what} {count} gradient{'s' * (count != 1)}, but {len(names)} are expected, one per "
                 f"float-array argument in order ({', '.join(names)}); pass labels and masks as integer or boolean "
-                "arrays" + (", or name the differentiated arguments with wrt=" if self.where == "check_value_and_grad" else "")
+                "arrays"
+                + (
+                    ", or name the differentiated arguments with wrt="
+                    if self.where == "check_value_and_grad"
+                    else ""
+                )
             )
         gradients = []
         for name, g in zip(names, returned, strict=True):
             try:
                 gradients.append(np.array(g.data if isinstance(g, Tensor) else g, dtype=np.float64))
             except (TypeError, ValueError):
-                raise TypeError(f"{self.where}: {what} {_what(g)} as the gradient of {name}, not an array") from None
+                raise TypeError(
+                    f"{self.where}: {what} {_what(g)} as the gradient of {name}, not an array"
+                ) from None
         return gradients
 
     def float64_args(self) -> dict[int, np.ndarray]:
@@ -218,7 +229,10 @@ def _parameter_names(fn: Callable, count: int) -> list[str]:
         return [f"arg{i}" for i in range(count)]
     names = []
     for i in range(count):
-        if i < len(parameters) and parameters[i].kind in (parameters[i].POSITIONAL_ONLY, parameters[i].POSITIONAL_OR_KEYWORD):
+        if i < len(parameters) and parameters[i].kind in (
+            parameters[i].POSITIONAL_ONLY,
+            parameters[i].POSITIONAL_OR_KEYWORD,
+        ):
             names.append(parameters[i].name)
             continue
         star = next((p for p in parameters if p.kind == p.VAR_POSITIONAL), None)
@@ -260,14 +274,18 @@ def _compare(spec: _Spec, mine, output_of, out, dout, seed, rtol, atol, numeric,
     notes = []
     if spec.float32:
         rtol = max(rtol, FLOAT32_RTOL)
-        notes.append(f"Float32 inputs: the reference is computed in float64, and entries agree within rtol={rtol:g}.")
+        notes.append(
+            f"Float32 inputs: the reference is computed in float64, and entries agree within rtol={rtol:g}."
+        )
     rng = np.random.default_rng(seed + 1)
     values = spec.float64_args()
 
     def evaluate(replaced: dict[int, np.ndarray]) -> float:
         """sum(dout * output) on plain float64 arrays, for central differences."""
         result = output_of(spec.call({i: v.copy() for i, v in {**values, **replaced}.items()}))
-        return float(np.vdot(dout, np.asarray(result.data if isinstance(result, Tensor) else result, np.float64)))
+        return float(
+            np.vdot(dout, np.asarray(result.data if isinstance(result, Tensor) else result, np.float64))
+        )
 
     found: dict[int, np.ndarray | None] = dict.fromkeys(spec.checked)
     output = None
@@ -311,7 +329,13 @@ def _compare(spec: _Spec, mine, output_of, out, dout, seed, rtol, atol, numeric,
         for row, i in zip(rows, spec.checked, strict=True):
             row.target = output.leaves.get(i)
     kinds = {row.reference for row in rows if row.verdict != "unused"} or {CENTRAL}
-    reference = AUTODIFF if kinds == {AUTODIFF} else CENTRAL if kinds == {CENTRAL} else "autodiff and central differences"
+    reference = (
+        AUTODIFF
+        if kinds == {AUTODIFF}
+        else CENTRAL
+        if kinds == {CENTRAL}
+        else "autodiff and central differences"
+    )
     report = GradientReport(
         rows,
         num_examples=m,
@@ -343,9 +367,13 @@ def _autodiff(spec: _Spec, output_of, out, dout, values):
         return None, None, f"the forward raised {type(error).__name__} on Tensors ({message[:200]})"
     result = output_of(result)
     if not isinstance(result, Tensor):
-        return None, None, (
-            f"on Tensors the forward returned {_what(result)}, not a Tensor: it left the graph (results written into a "
-            "preallocated array such as np.zeros, or a NumPy call that gave a plain array)"
+        return (
+            None,
+            None,
+            (
+                f"on Tensors the forward returned {_what(result)}, not a Tensor: it left the graph (results written into a "
+                "preallocated array such as np.zeros, or a NumPy call that gave a plain array)"
+            ),
         )
     if result.shape != out.shape:
         return None, None, f"on Tensors the forward's output has shape {result.shape}, not {out.shape}"
@@ -353,9 +381,13 @@ def _autodiff(spec: _Spec, output_of, out, dout, values):
     largest = float(np.max(np.abs(out), initial=0.0))
     difference = float(np.max(np.abs(result.data - out), initial=0.0))
     if not difference <= tolerance * max(largest, 1e-300) + 1e-12:
-        return None, None, (
-            f"on Tensors the forward computes a different output (largest difference {difference:.3g} against "
-            f"values up to {largest:.3g})"
+        return (
+            None,
+            None,
+            (
+                f"on Tensors the forward computes a different output (largest difference {difference:.3g} against "
+                f"values up to {largest:.3g})"
+            ),
         )
     found: dict[int, np.ndarray | None] = dict.fromkeys(values)
     if result.requires_grad:
@@ -423,8 +455,6 @@ def _numeric_row(name, mine, i, values, evaluate, rng, rtol, atol, m) -> Gradien
         row = classify(name, project(mine), numeric, close, m, NUMERIC_WORDS)
         if row.verdict == "mismatch" and mine.ndim == 2 and mine.shape[0] == mine.shape[1] and agrees(mine.T):
             row.verdict, row.note = "transpose", "yours is the reference transposed"
-        elif row.verdict == "scale":  # the factor fitted to the projections is the factor of the arrays
-            row.factor = row.factor
         row.shape, row.worst_index = shape, None
         row.note = f"{row.note} ({along})".lstrip()
     row.reference, row.manual = CENTRAL, mine

@@ -146,8 +146,12 @@ class GradientReport:
         if first is not None:
             what = f"First mismatch: {first.name} ({first.verdict}{': ' + first.note if first.note else ''})."
             if self.computed_from_first is None:
-                others = [row.name for row in self.rows if row.verdict != "ok" and row is not first]
-                return what + (f" Also wrong: {', '.join(others)}." if others else "")
+                others = [
+                    f"{row.name} ({row.verdict}{': ' + row.note if row.note else ''})"
+                    for row in self.rows
+                    if row.verdict != "ok" and row is not first
+                ]
+                return what + "".join(f"\nAlso wrong: {other}." for other in others)
             if self.computed_from_first:
                 return (
                     f"{what} The gradients of {', '.join(self.computed_from_first)} are computed from it, "
@@ -527,7 +531,10 @@ def shape_verdict(
             if finite and agrees(mine.transpose(axes)):
                 if mine.ndim == 2:
                     return "transpose", f"{yours} is {theirs} transposed"
-                return "transpose", f"{yours} is {theirs} with its axes in another order: yours.transpose{axes} agrees"
+                return (
+                    "transpose",
+                    f"{yours} is {theirs} with its axes in another order: yours.transpose{axes} agrees",
+                )
     try:
         joint = np.broadcast_shapes(mine_shape, shape)
     except ValueError:
@@ -555,7 +562,10 @@ def shape_verdict(
         if finite and agrees(mine.reshape(shape)):
             return "shape", f"{head}: {yours} is {theirs} reshaped"
         if mine.ndim == 2 and mine.T.shape == shape:
-            return "shape", f"{head}: {yours} has {theirs}'s shape transposed, but even transposed the values differ"
+            return (
+                "shape",
+                f"{head}: {yours} has {theirs}'s shape transposed, but even transposed the values differ",
+            )
         return "shape", f"{head}: the same number of entries, but even reshaped the values differ"
     return "shape", head
 
@@ -632,7 +642,7 @@ def _number(x: float | None) -> str:
 
 
 def _named_factor(factor: float, num_examples: int | None) -> str | None:
-    """"m", "1/m", "(m-1)/m" or "m/(m-1)" when ``factor`` is one of them (to 1e-3 relative, and nearer
+    """ "m", "1/m", "(m-1)/m" or "m/(m-1)" when ``factor`` is one of them (to 1e-3 relative, and nearer
     it than to any other), else None."""
     if not num_examples:
         return None
@@ -640,7 +650,9 @@ def _named_factor(factor: float, num_examples: int | None) -> str | None:
     candidates = {"m": m, "1/m": 1 / m}
     if m > 1:
         candidates |= {"(m-1)/m": (m - 1) / m, "m/(m-1)": m / (m - 1)}
-    name, value = min(candidates.items(), key=lambda item: abs(np.log(abs(factor) or 1e-300) - np.log(item[1])))
+    name, value = min(
+        candidates.items(), key=lambda item: abs(np.log(abs(factor) or 1e-300) - np.log(item[1]))
+    )
     return name if factor > 0 and np.isclose(factor, value, rtol=min(1e-3, 0.25 / m**2)) else None
 
 
