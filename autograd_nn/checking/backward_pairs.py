@@ -70,7 +70,8 @@ def check_backward(
     against central differences and 1e-4 when an input is float32. ``numeric=True`` forces central
     differences, ``numeric=False`` refuses them (an error when autodiff cannot run the forward).
     ``num_examples`` is the m that names a factor (m, 1/m, (m-1)/m); by default the leading dimension
-    of the first float-array argument with at least two dimensions. The user's arrays and ``dout``
+    of the first float-array argument with at least two dimensions (for ``check_value_and_grad``, one
+    that is not differentiated comes first: X rather than theta). The user's arrays and ``dout``
     are never changed (every call gets copies), and every call of the forward starts from the same
     global NumPy random state and its own copy of the other arguments, so a seeded dropout draws the
     same mask each time.
@@ -171,8 +172,8 @@ class _Spec:
                 f"{where}: none of {_name(forward)}'s arguments is a float ndarray, so there is no gradient to check"
             )
         self.float32 = any(np.asarray(args[i]).dtype == np.float32 for i in self.checked)
-        if num_examples is None:
-            arrays = [args[i] for i in floats]
+        if num_examples is None:  # X when it is an argument not differentiated, else the first array
+            arrays = [args[i] for i in floats if i not in self.checked] + [args[i] for i in self.checked]
             first = next((a for a in arrays if a.ndim >= 2), next((a for a in arrays if a.ndim >= 1), None))
             num_examples = None if first is None else int(first.shape[0])
         self.num_examples = num_examples
@@ -262,6 +263,7 @@ def _float_output(where: str, out) -> np.ndarray:
 
 
 def _name(fn) -> str:
+    fn = getattr(fn, "func", fn)  # functools.partial: the function it calls
     return getattr(fn, "__name__", type(fn).__name__)
 
 

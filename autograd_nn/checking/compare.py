@@ -502,7 +502,8 @@ def classify(
     if mine.ndim == 2 and mine.shape[0] == mine.shape[1] and close(mine.T, reference).all():
         row.verdict, row.note = "transpose", f"{yours} is {theirs} transposed"
         return row
-    row.note = f"largest difference at {row.worst_index}"
+    ratio = float(np.linalg.norm(mine)) / float(np.sqrt(aa))  # too small: a term or a sum left out?
+    row.note = f"largest difference at {row.worst_index}; {yours} has {ratio:.2g} × the norm of {theirs}"
     return row
 
 
