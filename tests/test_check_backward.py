@@ -71,7 +71,7 @@ def layernorm_case():
 
 def conv_case():
     r = rng()
-    x, w, b = r.standard_normal((2, 3, 7, 7)), r.standard_normal((4, 3, 3, 3)), r.standard_normal(4)
+    x, w, b = r.standard_normal((2, 2, 5, 5)), r.standard_normal((3, 2, 3, 3)), r.standard_normal(3)
     return L.conv_forward_naive, L.conv_backward_naive, (x, w, b, {"stride": 2, "pad": 1})
 
 
@@ -315,17 +315,18 @@ def test_a_forward_writing_into_np_zeros_falls_back_to_central_differences_and_s
     assert report["x"].reference == "central differences" and report.output is None
     assert any(note.startswith("Reference: central differences, because") for note in report.notes)
     assert "central differences" in str(report).splitlines()[2]  # in the row itself
+    forward, backward, args = conv_case()
+    report = ag.check_backward(forward, backward, *args)
+    assert report.ok and report.reference == "central differences"
+    assert "left the graph (results written into a preallocated array such as np.zeros" in report.notes[0]
 
 
 def test_a_forward_that_leaves_the_graph_only_partly_is_caught_by_the_random_direction():
     def leaky_forward(x):
         return 2 * x + np.asarray(x) ** 2  # np.asarray is an explicit exit from the graph
 
-    def leaky_backward(dout):
-        return None  # replaced below
-
     x = rng().standard_normal((N, 3))
-    report = ag.check_backward(leaky_forward, lambda dout: 2 * dout + 0 * dout, x)
+    report = ag.check_backward(leaky_forward, lambda dout: 2 * dout, x)
     assert report.first_mismatch is not None  # autodiff alone would have called 2 * dout right
     report = ag.check_backward(leaky_forward, lambda dout: dout * (2 + 2 * x), x)
     assert report.ok and report["x"].reference == "central differences"
@@ -445,3 +446,41 @@ def test_the_wrong_number_of_gradients_is_an_error_naming_the_arguments():
         ag.check_value_and_grad(L.nn_cost_function, params, 4, 5, 3, X, Y, 0.5, wrt=["theta"])
     with pytest.raises(ValueError, match="no gradient to check"):
         ag.check_backward(lambda n: n, lambda d: d, 3)
+
+
+# ---------------------------------------------------------------- the sharpened verdicts, for compare_gradients too
+
+
+def test_compare_gradients_says_broadcast_and_how_shapes_relate_too():
+    x = Tensor(rng().standard_normal((N, 4)), requires_grad=True)
+    b = Tensor(np.zeros((1, 4)), requires_grad=True, name="b")
+    loss = ((x + b) ** 2).sum()
+    right = (2 * (x.data + b.data)).sum(axis=0, keepdims=True)
+    report = ag.compare_gradients(loss, {"b": right[0]})
+    assert report["b"].verdict == "broadcast"
+    assert "(reshaped to (1, 4), its values agree)" in report["b"].note
+    report = ag.compare_gradients(loss, {"b": 2 * (x.data + b.data)})
+    assert report["b"].verdict == "shape"
+    assert (
+        "summing yours over axis 0 (keepdims) gives autodiff's (1, 4), and then the values agree"
+        in report["b"].note
+    )
+
+
+def test_a_conv_weight_gradient_with_its_axes_swapped_is_a_transpose_saying_which_order():
+    forward, backward, args = conv_case()
+
+    def swapped(dout, cache):
+        dx, dw, db = backward(dout, cache)
+        return dx, dw.transpose(1, 0, 2, 3), db
+
+    report = ag.check_backward(L.conv_forward_vectorised, swapped, *args)
+    assert (report.first_mismatch.name, report.first_mismatch.verdict) == ("w", "transpose")
+    assert "yours.transpose(1, 0, 2, 3) agrees" in report.first_mismatch.note
+
+
+def test_an_extra_bessel_factor_is_named_m_over_m_minus_1():
+    x = rng().standard_normal((8, 3))
+    report = ag.check_backward(L.variance_forward, lambda dout, diff: 2 / 7 * diff * dout * 8 / 7, x)
+    assert report.first_mismatch.factor == pytest.approx(8 / 7)
+    assert "(= m/(m-1))" in str(report)

@@ -64,7 +64,8 @@ def check_backward(
     ``backward(dout)`` without a cache) returns one gradient per float-array positional argument, in
     order (a single array when there is one). Other arguments (ints, dicts such as ``conv_param``,
     integer label arrays) are passed through untouched. ``dout`` defaults to a standard-normal array
-    of ``out``'s shape drawn from ``seed`` (a stream of its own, never ``default_rng(seed)``'s). Rows are named after the forward's parameters.
+    of ``out``'s shape drawn from ``seed`` (a stream of its own, never ``default_rng(seed)``'s). Rows
+    are named after the forward's parameters.
 
     Entries agree when ``|yours - reference| <= atol + rtol * max|reference|``; rtol is at least 1e-5
     against central differences and 1e-4 when an input is float32. ``numeric=True`` forces central
