@@ -468,7 +468,7 @@ def test_compare_gradients_says_broadcast_and_how_shapes_relate_too():
 
 
 def test_a_conv_weight_gradient_with_its_axes_swapped_is_a_transpose_saying_which_order():
-    forward, backward, args = conv_case()
+    _, backward, args = conv_case()
 
     def swapped(dout, cache):
         dx, dw, db = backward(dout, cache)
