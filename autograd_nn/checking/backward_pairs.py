@@ -301,15 +301,15 @@ def _compare(spec: _Spec, mine, output_of, out, dout, seed, rtol, atol, numeric,
     if numeric is True:
         notes.append("Reference: central differences, as asked (numeric=True).")
     else:
-        found, output, reason = _autodiff(spec, output_of, out, dout, values)
-        if reason is None:
-            reason = _confirm(found, evaluate, values, dout, out, rng)
-        if reason is not None:
+        try:
+            found, output = _autodiff(spec, output_of, out, dout, values)
+            _confirm(found, evaluate, values, dout, out, rng)
+        except _LeftTheGraph as reason:
             if numeric is False:
                 raise AutogradError(
                     f"{spec.where}: autodiff cannot differentiate {_name(spec.forward)} ({reason}), and numeric=False "
                     "forbids central differences"
-                )
+                ) from None
             found, output = dict.fromkeys(spec.checked), None
             notes.append(f"Reference: central differences, because {reason}.")
         else:
@@ -364,39 +364,37 @@ class _Recorded:
         self.tensor, self.leaves = tensor, leaves
 
 
-def _autodiff(spec: _Spec, output_of, out, dout, values):
-    """Autodiff of the forward run on Tensors: (gradients by argument, the recorded output, None), or
-    (None, None, the reason it could not be used)."""
+class _LeftTheGraph(Exception):
+    """Why autodiff of the forward on Tensors cannot be the reference (the message completes "because ...")."""
+
+
+def _autodiff(spec: _Spec, output_of, out, dout, values) -> tuple[dict, _Recorded]:
+    """Autodiff of the forward run on Tensors: the gradient for each checked argument (None where the
+    output does not depend on it) and the recorded output; ``_LeftTheGraph`` when it cannot be used."""
     leaves = {i: Tensor(v.copy(), requires_grad=True, name=spec.names[i]) for i, v in values.items()}
     try:
         with enable_grad():
-            result = spec.call(leaves)
+            result = output_of(spec.call(leaves))
     except Exception as error:  # the user's own run succeeded: it is the Tensors that failed
-        message = str(error).splitlines()[0] if str(error) else ""
-        return None, None, f"the forward raised {type(error).__name__} on Tensors ({message[:200]})"
-    result = output_of(result)
+        message = str(error).splitlines()[0][:200] if str(error) else ""
+        raise _LeftTheGraph(f"the forward raised {type(error).__name__} on Tensors ({message})") from None
     if not isinstance(result, Tensor):
-        return (
-            None,
-            None,
-            (
-                f"on Tensors the forward returned {_what(result)}, not a Tensor: it left the graph (results written into a "
-                "preallocated array such as np.zeros, or a NumPy call that gave a plain array)"
-            ),
+        if isinstance(result, (int, float, np.generic)):
+            how = "float() or .item() turns a Tensor into a plain number"
+        else:
+            how = "results written into a preallocated array such as np.zeros, or a NumPy call that gave a plain array"
+        raise _LeftTheGraph(
+            f"on Tensors the forward returned {_what(result)}, not a Tensor: it left the graph ({how})"
         )
     if result.shape != out.shape:
-        return None, None, f"on Tensors the forward's output has shape {result.shape}, not {out.shape}"
+        raise _LeftTheGraph(f"on Tensors the forward's output has shape {result.shape}, not {out.shape}")
     tolerance = 1e-4 if spec.float32 else 1e-7
     largest = float(np.max(np.abs(out), initial=0.0))
     difference = float(np.max(np.abs(result.data - out), initial=0.0))
-    if not difference <= tolerance * max(largest, 1e-300) + 1e-12:
-        return (
-            None,
-            None,
-            (
-                f"on Tensors the forward computes a different output (largest difference {difference:.3g} against "
-                f"values up to {largest:.3g})"
-            ),
+    if not difference <= tolerance * largest + 1e-12:
+        raise _LeftTheGraph(
+            f"on Tensors the forward computes a different output (largest difference {difference:.3g} against "
+            f"values up to {largest:.3g})"
         )
     found: dict[int, np.ndarray | None] = dict.fromkeys(values)
     if result.requires_grad:
@@ -404,15 +402,16 @@ def _autodiff(spec: _Spec, output_of, out, dout, values):
         gradients = grad(result, [leaves[i] for i in order], grad_output=dout, allow_unused=True)
         for i, g in zip(order, gradients, strict=True):
             found[i] = None if g is None else np.asarray(g, dtype=np.float64)
-    return found, _Recorded(result, leaves), None
+    return found, _Recorded(result, leaves)
 
 
-def _confirm(found, evaluate, values, dout, out, rng) -> str | None:
-    """None when autodiff agrees with central differences along one random direction of every input it
-    reached at once (two forward calls), else why not: part of the forward left the graph."""
+def _confirm(found, evaluate, values, dout, out, rng) -> None:
+    """Check autodiff against central differences along one random direction of every input it reached,
+    all at once (two forward calls); ``_LeftTheGraph`` when they disagree: part of the forward left the
+    graph (an ``np.asarray`` or a buffer write on the way), so autodiff's answer is incomplete."""
     reached = [i for i, g in found.items() if g is not None]
     if not reached:
-        return None
+        return
     directions = {i: rng.standard_normal(values[i].shape) for i in reached}
     plus = evaluate({i: values[i] + EPS * d for i, d in directions.items()})
     minus = evaluate({i: values[i] - EPS * d for i, d in directions.items()})
@@ -420,12 +419,11 @@ def _confirm(found, evaluate, values, dout, out, rng) -> str | None:
     analytic = sum(float(np.vdot(found[i], d)) for i, d in directions.items())
     magnitude = sum(float(np.vdot(np.abs(found[i]), np.abs(d))) for i, d in directions.items())
     size = float(np.vdot(np.abs(dout), np.abs(out.astype(np.float64))))  # what rounding in f scales with
-    if abs(numeric - analytic) <= 1e-5 * magnitude + 1e-8 * size + 1e-10:
-        return None
-    return (
-        f"autodiff of the forward on Tensors disagrees with central differences along a random direction "
-        f"({analytic:.6g} against {numeric:.6g}): part of the forward left the graph"
-    )
+    if abs(numeric - analytic) > 1e-5 * magnitude + 1e-8 * size + 1e-10:
+        raise _LeftTheGraph(
+            f"autodiff of the forward on Tensors disagrees with central differences along a random direction "
+            f"({analytic:.6g} against {numeric:.6g}): part of the forward left the graph"
+        )
 
 
 def _numeric_row(name, mine, i, values, evaluate, rng, rtol, atol, m) -> GradientRow:

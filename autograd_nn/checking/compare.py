@@ -165,6 +165,8 @@ class GradientReport:
                 f"differences for {names}: a custom op's gradient may be wrong, or the function is not "
                 "smooth at this point."
             )
+        if len(self.rows) == 1:
+            return f"The gradient agrees with {self.reference}."
         return f"All {len(self.rows)} gradients agree with {self.reference}."
 
     def _table(self) -> list[list[str]]:
