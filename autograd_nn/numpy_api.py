@@ -14,7 +14,10 @@ When a Tensor is among the arguments of a NumPy ufunc (``np.exp(t)``, ``ndarray 
   on others they give a Tensor that requires no grad.
 - Anything else, and any keyword the engine does not support (``out=``, ``where=`` on a ufunc, the ufunc
   methods ``reduce``, ``accumulate``, ``outer``, ``at``), raises ``TypeError`` naming ``numpy.<name>`` and
-  saying what to write instead. NumPy never silently turns a Tensor into a plain array here.
+  saying what to write instead, when a tensor among the arguments requires grad (and grad mode is on).
+  Where nothing would be recorded (``t.detach()``, tensors without grad, ``no_grad``) NumPy runs an unknown
+  function on the arrays and returns its own result, as for ``t.numpy()``: no gradient is lost there.
+  NumPy never silently turns a Tensor that requires grad into a plain array here.
 
 Explicit conversion (``np.asarray(t)``, ``np.array(t)``, ``t.numpy()``) is the one way out of the graph:
 the result is a plain array that backward never reaches. Tensor's own operators (``t * s``, ``t @ w``)
@@ -138,6 +141,8 @@ def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
         if record is not None:
             return record(*inputs)
     name = f"numpy.{ufunc.__name__}"
+    if ufunc not in UFUNCS and ufunc not in ZERO_GRADIENT_UFUNCS and not _records(inputs):
+        return _leave(ufunc if method == "__call__" else getattr(ufunc, method), inputs, kwargs)
     if method != "__call__":
         hint = _METHOD_HINTS.get((ufunc.__name__, method), LEAVE_THE_GRAPH)
         raise TypeError(f"{name}.{method}: this ufunc method is not supported on Tensors; {hint}")
@@ -186,6 +191,27 @@ def _zero_gradient(name: str, compute, args: tuple, kwargs: dict):
     return _tensor.Tensor(compute(*[_unwrap(x) for x in args], **kwargs))
 
 
+def _records(values) -> bool:
+    """Whether an op on these arguments would be recorded: grad mode is on and a Tensor among them (or in
+    a list or tuple among them) requires grad."""
+    if not STATE.enabled:
+        return False
+    for v in values:
+        if isinstance(v, _tensor.Tensor) and v.requires_grad:
+            return True
+        if isinstance(v, (list, tuple)) and _records(v):
+            return True
+    return False
+
+
+def _leave(func, args, kwargs: dict):
+    """A call nothing would record (no tensor requires grad, or under no_grad) that the tables do not know:
+    NumPy runs it on the arrays, as on ``t.numpy()``, and its result is NumPy's."""
+    if any(isinstance(o, _tensor.Tensor) for o in kwargs.get("out", ()) or ()):
+        raise TypeError(f"{_function_name(func)}: out= cannot be a Tensor; assign the result instead")
+    return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+
+
 def _unwrap(value):
     """A Tensor's array; lists and tuples of them as lists and tuples of arrays; anything else as it is."""
     if isinstance(value, _tensor.Tensor):
@@ -207,12 +233,16 @@ def array_function(func, types: tuple, args: tuple, kwargs: dict):
         return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
     if func in ZERO_GRADIENT_FUNCTIONS:
         return _zero_gradient(name, func, args, kwargs)
+    if not _records(args) and not _records(kwargs.values()):
+        return _leave(func, args, kwargs)
     hint = _FUNCTION_HINTS.get(func)
     hint = f"{hint}; or, {LEAVE_THE_GRAPH}" if hint else LEAVE_THE_GRAPH
     raise TypeError(f"{name} is not differentiable in autograd_nn; {hint}")
 
 
 def _function_name(func) -> str:
+    if isinstance(func, np.ufunc):
+        return f"numpy.{func.__name__}"
     module = getattr(func, "__module__", None) or "numpy"
     return f"{module}.{func.__name__}" if module.startswith("numpy") else f"numpy.{func.__name__}"
 
