@@ -232,7 +232,7 @@ class GradientReport:
                 for k, text in enumerate(cells)
             )
             body.append(f'<tr class="verdict-{row.verdict}"{weight}>{tds}</tr>')
-        notes = [*self.notes, self.summary()]
+        notes = [*self.notes, *self.summary().splitlines()]
         if self.not_compared:
             notes.insert(0, f"Not compared (no array given): {', '.join(self.not_compared)}")
         return (
