@@ -451,13 +451,15 @@ def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 def _np_vstack(tup, *, dtype=None, casting="same_kind"):
     _no_joining_keywords("numpy.vstack", None, dtype, casting)
     xs = [x.reshape((1, -1)) if x.ndim < 2 else x for x in _tensors(tup, "numpy.vstack")]
-    return ops.concatenate(xs, 0)
+    return _tensor.apply(shapes.Join("vstack", 0), *xs)
 
 
 def _np_hstack(tup, *, dtype=None, casting="same_kind"):
     _no_joining_keywords("numpy.hstack", None, dtype, casting)
     xs = [x.reshape((1,)) if x.ndim == 0 else x for x in _tensors(tup, "numpy.hstack")]
-    return ops.concatenate(xs, 0 if xs and xs[0].ndim == 1 else 1)
+    if not xs:
+        raise ValueError("numpy.hstack: needs at least one array, got an empty sequence")
+    return _tensor.apply(shapes.Join("hstack", 0 if xs[0].ndim == 1 else 1), *xs)
 
 
 def _np_split(ary, indices_or_sections, axis=0):

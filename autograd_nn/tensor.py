@@ -412,20 +412,29 @@ class Tensor:
         """One axis, in C order, always a copy (as ``ndarray.flatten``)."""
         return apply(ops.Flatten("flatten", (self.data.size,)), self)
 
-    def squeeze(self, axis=None) -> Tensor:
+    def squeeze(self, axis=None, **more) -> Tensor:
         """Without its size-1 axes (only those in ``axis`` when given), as ``ndarray.squeeze``."""
+        if more:
+            numpy_api.check_keywords("Tensor.squeeze", self, **more)
         return ops.squeeze(self, axis)
 
-    def expand_dims(self, axis) -> Tensor:
+    def expand_dims(self, axis, **more) -> Tensor:
         """With a new size-1 axis at ``axis`` (an int or a tuple), as ``np.expand_dims``."""
+        numpy_api.check_keywords("Tensor.expand_dims", self, **more)
         return ops.expand_dims(self, axis)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        """PyTorch's name for ``expand_dims``."""
+    def unsqueeze(self, axis=None, **more) -> Tensor:
+        """PyTorch's name for ``expand_dims`` (with NumPy's keyword: ``axis=``, not ``dim=``)."""
+        numpy_api.check_keywords("Tensor.unsqueeze", self, **more)
+        if axis is None:
+            raise TypeError("Tensor.unsqueeze: give the axis of the new size-1 axis, e.g. t.unsqueeze(0)")
         return ops.expand_dims(self, axis)
 
-    def split(self, sections_or_indices, axis: int = 0) -> list[Tensor]:
-        """Pieces along ``axis``, NumPy's meaning: an int N gives N equal pieces, a list the split points."""
+    def split(self, sections_or_indices, axis: int = 0, **more) -> list[Tensor]:
+        """Pieces along ``axis``, NumPy's meaning: an int N gives N equal pieces, a list the split points
+        (PyTorch's ``split(size)`` gives pieces of that size: a different meaning, so ``dim=`` is refused)."""
+        if more:
+            numpy_api.check_keywords("Tensor.split", self, **more)
         return ops.split(self, sections_or_indices, axis)
 
     # ------------------------------------------------------------ reductions and functions

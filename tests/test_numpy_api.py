@@ -324,6 +324,10 @@ REFUSED = {
     r"Tensor.sum: dim= is PyTorch's spelling; .* axis=": lambda t: t.sum(dim=0),
     r"Tensor.mean: keepdim= is PyTorch's spelling; .* keepdims=": lambda t: t.mean(axis=0, keepdim=True),
     r"Tensor.max: dim=.*axis=": lambda t: t.max(dim=1),
+    r"Tensor.squeeze: dim=.*axis=": lambda t: t.squeeze(dim=0),
+    r"Tensor.unsqueeze: dim=.*axis=": lambda t: t.unsqueeze(dim=0),
+    r"Tensor.split: dim=.*axis=": lambda t: t.split(3, dim=1),
+    r"Tensor.cumsum: dim=.*axis=": lambda t: t.cumsum(dim=1),
     r"Tensor.sum: dtype=True is not a dtype.*keepdims=True by keyword": lambda t: t.sum(0, True),
     r"Tensor.std: out=": lambda t: t.std(out=np.empty(())),
 }

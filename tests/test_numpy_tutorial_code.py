@@ -9,12 +9,22 @@ differences. Not one line differs between the two uses.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import autograd_nn as ag
 from autograd_nn import Tensor
 from autograd_nn.digits import reference
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sigmoid(z):
@@ -102,3 +112,53 @@ def test_plain_array_inputs_on_the_left_keep_the_graph():
         assert isinstance(result, Tensor) and result.requires_grad
     (X @ w).sum().backward()
     np.testing.assert_allclose(w.grad, X.sum(axis=0)[:, None] * np.ones((1, 2)))
+
+
+def test_the_example_draws_the_numpy_names_and_agrees_with_the_hand_written_backprop(tmp_path):
+    """examples/numpy_forward.py run as a user runs it (a subprocess from the project root)."""
+    graph = tmp_path / "forward.dot"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "numpy_forward.py"), "--graph", str(graph)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    costs = re.findall(r"cost with (?:ndarrays|Tensors): +([0-9.]+) \((float64|Tensor)", done.stdout)
+    assert [kind for _, kind in costs] == ["float64", "Tensor"] and costs[0][0] == costs[1][0]
+    assert "NumPy functions named in the drawing: hstack, dot, exp, log, sum" in done.stdout
+    assert "All 2 gradients agree with autodiff." in done.stdout
+    labels = set(re.findall(r"\blabel=\"?(\w+)", graph.read_text()))
+    assert {"hstack", "dot", "exp", "log", "sum"} <= labels
+
+
+def test_the_readme_section_runs_and_prints_what_it_says():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Your NumPy code, differentiated") :]
+    section = section[: section.index("\n## ", 1)]
+    printed = io.StringIO()
+    names: dict = {}
+    with contextlib.redirect_stdout(printed):
+        for block in re.findall(r"```python\n(.*?)```", section, re.DOTALL):
+            exec(compile(block, "README.md (Your NumPy code)", "exec"), names)
+    lines = printed.getvalue().splitlines()
+    assert lines[0] == "Tensor (5, 5) (3, 6)"
+    assert lines[1].startswith(
+        "numpy.cumprod is not differentiable in autograd_nn; use np.prod over the axis"
+    )
+    assert lines[2] == "[0.5  0.75]"
+
+
+def test_the_dispatch_benchmark_reports_every_measurement():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "numpy_dispatch.py"), "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for stmt in ("a * t", "X @ w", "np.exp(t)", "np.dot(X, w)", "x ** 3", "np.power(x, 3)", "x * x * x"):
+        assert re.search(rf"^  {re.escape(stmt)} +[0-9.]+ (µs|ms)", done.stdout, re.MULTILINE), stmt

@@ -493,6 +493,16 @@ def _data_of(v) -> np.ndarray:
     return v if _is_array(v) else v.data
 
 
+class Join(Concatenate):
+    """``hstack``/``vstack``: a concatenation under the NumPy name the code called."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, axis: int) -> None:
+        super().__init__(axis)
+        self.name = name
+
+
 class Take(Index):
     """``np.take(x, indices, axis)``: indexing along one axis (the whole array flattened when axis is None)."""
 
