@@ -282,6 +282,8 @@ def test_a_forward_that_runs_on_tensors_is_checked_against_autodiff_and_can_be_d
     text = str(report)
     assert "against autodiff (m = 6 examples)" in text.splitlines()[0] and "reference" in text.splitlines()[1]
     assert list(report.to_frame()["reference"]) == ["autodiff"] * 3
+    page = report._repr_html_()  # in Jupyter: the same table, the reference column included
+    assert "<th" in page and page.count(">autodiff</td>") == 3
     assert isinstance(report.output, Tensor)
     source = ag.draw_graph(report.output, compare=report).source
     assert source.count("ok, rel. err") == 3  # x, gamma and beta drawn green with their verdicts
