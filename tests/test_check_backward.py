@@ -11,10 +11,12 @@ from __future__ import annotations
 import course_layers as L
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autograd_nn as ag
 from autograd_nn import Tensor
-from autograd_nn.checking.compare import VERDICTS
+from autograd_nn.checking.compare import VERDICTS, _close_to_largest, classify
 from autograd_nn.errors import AutogradError
 
 N = 6  # examples in a batch
@@ -486,3 +488,25 @@ def test_an_extra_bessel_factor_is_named_m_over_m_minus_1():
     report = ag.check_backward(L.variance_forward, lambda dout, diff: 2 / 7 * diff * dout * 8 / 7, x)
     assert report.first_mismatch.factor == pytest.approx(8 / 7)
     assert "(= m/(m-1))" in str(report)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(2, 4), min_size=1, max_size=3),
+    kept=st.lists(st.booleans(), min_size=3, max_size=3),
+    lead=st.integers(0, 2),
+)
+def test_any_broadcast_not_undone_is_named_by_the_sum_that_undoes_it(shape, kept, lead):
+    """A gradient of the broadcast shape against the operand's: the note names the axes to sum."""
+    reference_shape = tuple(n if keep else 1 for n, keep in zip(shape, kept, strict=False))
+    mine = np.random.default_rng(0).standard_normal((3,) * lead + tuple(shape))
+    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(reference_shape) if n == 1)
+    if not axes:
+        return  # nothing was broadcast
+    reference = mine.sum(axis=axes, keepdims=True).reshape(reference_shape)
+    row = classify("b", mine, reference, _close_to_largest(1e-9, 1e-12))
+    assert row.verdict == "shape"
+    assert (
+        f"summing yours over {'axis ' + str(axes[0]) if len(axes) == 1 else 'axes ' + str(axes)}" in row.note
+    )
+    assert "and then the values agree" in row.note
