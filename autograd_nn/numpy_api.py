@@ -39,6 +39,7 @@ __all__ = [
     "PASS_THROUGH_FUNCTIONS",
     "PASS_THROUGH_UFUNCS",
     "UFUNCS",
+    "UFUNC_OPS",
     "ZERO_GRADIENT_FUNCTIONS",
     "ZERO_GRADIENT_UFUNCS",
     "array_function",
@@ -63,38 +64,37 @@ def _power(x, y):
     return _tensor.apply(ops.Power(), x, y)
 
 
-def _positive(x):
-    return _tensor.apply(ops.Pos(), x)
-
-
-# ufunc -> the engine's recorded op (every ufunc's VJP is in ops/arithmetic.py or ops/elementwise.py)
-UFUNCS = {
-    np.add: _apply(ops.Add),
-    np.subtract: _apply(ops.Sub),
-    np.multiply: _apply(ops.Mul),
-    np.true_divide: _apply(ops.Div),  # np.divide is the same ufunc
-    np.negative: _apply(ops.Neg),
-    np.positive: _positive,
-    np.power: _power,
-    np.square: _apply(ops.Square),
-    np.reciprocal: _apply(ops.Reciprocal),
-    np.matmul: _apply(ops.MatMul),
-    np.exp: _apply(ops.Exp),
-    np.expm1: _apply(ops.Expm1),
-    np.log: _apply(ops.Log),
-    np.log1p: _apply(ops.Log1p),
-    np.log2: _apply(ops.Log2),
-    np.log10: _apply(ops.Log10),
-    np.sqrt: _apply(ops.Sqrt),
-    np.absolute: _apply(ops.Abs),  # np.abs is the same ufunc
-    np.sign: _apply(ops.Sign),
-    np.tanh: _apply(ops.Tanh),
-    np.sin: _apply(ops.Sin),
-    np.cos: _apply(ops.Cos),
-    np.maximum: _apply(ops.Maximum),
-    np.minimum: _apply(ops.Minimum),
-    np.logaddexp: _apply(ops.LogAddExp),
+# ufunc -> the engine's op class (every ufunc's VJP is in ops/arithmetic.py or ops/elementwise.py).
+# Tensor.__array_ufunc__ looks a plain call up here first: ``ndarray * t`` costs one lookup more than ``t * a``.
+UFUNC_OPS = {
+    np.add: ops.Add,
+    np.subtract: ops.Sub,
+    np.multiply: ops.Mul,
+    np.true_divide: ops.Div,  # np.divide is the same ufunc
+    np.negative: ops.Neg,
+    np.positive: ops.Pos,
+    np.square: ops.Square,
+    np.reciprocal: ops.Reciprocal,
+    np.matmul: ops.MatMul,
+    np.exp: ops.Exp,
+    np.expm1: ops.Expm1,
+    np.log: ops.Log,
+    np.log1p: ops.Log1p,
+    np.log2: ops.Log2,
+    np.log10: ops.Log10,
+    np.sqrt: ops.Sqrt,
+    np.absolute: ops.Abs,  # np.abs is the same ufunc
+    np.sign: ops.Sign,
+    np.tanh: ops.Tanh,
+    np.sin: ops.Sin,
+    np.cos: ops.Cos,
+    np.maximum: ops.Maximum,
+    np.minimum: ops.Minimum,
+    np.logaddexp: ops.LogAddExp,
 }
+
+# Every differentiable ufunc -> a function of its operands giving the recorded result.
+UFUNCS = {**{ufunc: _apply(op_class) for ufunc, op_class in UFUNC_OPS.items()}, np.power: _power}
 
 # Results that are not differentiable: NumPy runs on the arrays (booleans, or values without a gradient).
 PASS_THROUGH_UFUNCS = frozenset(
@@ -135,11 +135,10 @@ _UFUNC_DEFAULTS = {"dtype": None, "casting": "same_kind", "order": "K", "subok":
 
 
 def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
-    """``Tensor.__array_ufunc__``: a ufunc called with a Tensor among its operands (or its ``out``)."""
-    if method == "__call__" and not kwargs:  # the common case: one lookup
-        record = UFUNCS.get(ufunc)
-        if record is not None:
-            return record(*inputs)
+    """``Tensor.__array_ufunc__``: a ufunc called with a Tensor among its operands (or its ``out``), other
+    than the plain calls of ``UFUNC_OPS``, which the Tensor records itself."""
+    if method == "__call__" and not kwargs and ufunc in UFUNCS:
+        return UFUNCS[ufunc](*inputs)
     name = f"numpy.{ufunc.__name__}"
     if ufunc not in UFUNCS and ufunc not in ZERO_GRADIENT_UFUNCS and not _records(inputs):
         return _leave(ufunc if method == "__call__" else getattr(ufunc, method), inputs, kwargs)

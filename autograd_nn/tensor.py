@@ -201,6 +201,10 @@ class Tensor:
     # record the engine's ops (``np.exp(t)``, ``ndarray * t``, ``np.dot(X, t)``, ``np.sum(t)``) or refuse
     # with a TypeError naming the NumPy function. Tensor's own operators never come through here.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:  # ndarray * t, X @ t, np.exp(t): one lookup, then the op
+            op_class = numpy_api.UFUNC_OPS.get(ufunc)
+            if op_class is not None:
+                return apply(op_class(), *inputs)
         return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -1000,7 +1004,10 @@ def _user_location() -> str:
 
 
 def _is_engine_module(name: str) -> bool:
-    return name == __name__ or name == ops.__name__ or name.startswith(ops.__name__ + ".")
+    """The engine's recording modules, and NumPy's (``np.sum(t)`` reaches the engine through them)."""
+    if name in (__name__, numpy_api.__name__, ops.__name__, "numpy") or name.startswith(ops.__name__ + "."):
+        return True
+    return name.startswith("numpy.")
 
 
 def _first_bad(array: np.ndarray) -> str | None:

@@ -5,7 +5,8 @@ Run ``python benchmarks/numpy_dispatch.py`` (``--quick`` for a smoke run). Best 
 1. **Per-op overhead** on shape-(2,) tensors, forward only: ``ndarray * t`` and ``X @ t`` (NumPy hands the
    ufunc to ``Tensor.__array_ufunc__``, which looks the op up in ``numpy_api.UFUNCS``), ``np.exp(t)`` and
    ``np.dot(X, t)`` (``__array_function__``), beside ``t * s``, ``t.exp()`` and ``t @ w``, which call the
-   op directly and never pass through the tables.
+   op directly and never pass through the tables. Imported objects are frozen (``gc.freeze``), as in
+   ``train_step.py``'s per-op figures.
 2. **Small integer powers** on a mixed-sign (32, 32, 256) float64 array: ``x ** 3`` and ``np.power(x, 3)``
    (multiplications, ``ops.arithmetic._integer_power``) against ``x * x * x``, forward and forward + backward.
 """
@@ -13,6 +14,7 @@ Run ``python benchmarks/numpy_dispatch.py`` (``--quick`` for a smoke run). Best 
 from __future__ import annotations
 
 import argparse
+import gc
 import timeit
 
 import numpy as np
@@ -30,6 +32,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few loops: a smoke run, not real numbers")
     args = parser.parse_args()
     loops, big_loops = (200, 2) if args.quick else (20000, 20)
+    gc.collect()
+    gc.freeze()  # as train_step's per-op figures: the cyclic collector would rescan the imported objects
 
     a = np.array([0.5, -0.25])
     t = Tensor(np.array([1.0, 2.0]), requires_grad=True)

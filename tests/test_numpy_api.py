@@ -191,6 +191,8 @@ def test_gradient_equals_central_differences(name):
     call, shapes, domain = CASES[name]
     tensors = [Tensor(a, requires_grad=True) for a in draw(shapes, domain, seed=1)]
     assert ag.gradcheck(lambda *ts: weighted(call(*ts), seed=2), *tensors)
+    # on intermediates too: an op that keeps no input gets the node that computed it (shape only)
+    assert ag.gradcheck(lambda *ts: weighted(call(*[t * 1.5 for t in ts]), seed=2), *tensors)
 
 
 NOT_TWICE_DIFFERENTIABLE_HERE = {"sign"}  # (its VJP is g * 0: nothing second-order to check)
@@ -576,3 +578,23 @@ def test_the_tables_name_numpys_own_objects():
     assert all(isinstance(u, np.ufunc) for u in numpy_api.UFUNCS)
     assert not set(numpy_api.UFUNCS) & set(numpy_api.PASS_THROUGH_UFUNCS)
     assert not set(numpy_api.FUNCTIONS) & set(numpy_api.PASS_THROUGH_FUNCTIONS)
+
+
+def test_anomaly_mode_names_the_users_line_for_a_numpy_call():
+    t = Tensor(np.array([np.inf, -np.inf]), requires_grad=True)
+    with (
+        np.errstate(invalid="ignore"),
+        ag.detect_anomaly(),
+        pytest.raises(ag.AnomalyError, match=r"sum.*created at .*test_numpy_api.py"),
+    ):
+        np.sum(t)  # (through numpy_api's reduction: its frames are the engine's, not the user's)
+
+
+def test_a_list_of_tensors_goes_through_the_joining_functions():
+    """NumPy converts a plain list of Tensors entry by entry (as np.array([t1, t2]), documented as leaving
+    the graph); np.stack/np.concatenate see each Tensor in their list and record."""
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    joined = np.mean(np.stack([a, b]))
+    assert isinstance(joined, Tensor) and joined.item() == 2.5
+    joined.backward()
+    np.testing.assert_array_equal(a.grad, [0.25, 0.25])

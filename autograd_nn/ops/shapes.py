@@ -353,7 +353,8 @@ class Repeat(Op):
 
     def vjp(self, g, out, x):
         if self.axis is None:  # x was flattened first
-            n, position, shape = x.size, 0, (x.size,)
+            n = int(np.prod(x.shape))  # (x may be the node that computed it: shape only)
+            position, shape = 0, (n,)
         else:
             n, position, shape = x.shape[self.position], self.position, tuple(x.shape)
         if np.ndim(self.repeats) == 0:  # every entry the same number of times: a reshape and a sum
