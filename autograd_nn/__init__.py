@@ -37,6 +37,7 @@ from .ops import (
     tanh,
     where,
 )
+from .sampling import multinomial  # issue 21, branch recurrent
 from .tensor import Tensor, grad
 from .viz import draw_graph, save_graph
 
@@ -98,3 +99,6 @@ __all__ = [
     "vjp",
     "where",
 ]
+
+# sampling (issue 21, branch recurrent)
+__all__ += ["multinomial"]

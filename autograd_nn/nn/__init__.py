@@ -9,6 +9,9 @@ from .conv import Conv2d, MaxPool2d
 from .layers import Dropout, Flatten, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
 
+# recurrent layers (issue 21, branch recurrent)
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+
 __all__ = [
     "Conv2d",
     "Dropout",
@@ -28,3 +31,6 @@ __all__ = [
     "clip_grad_norm_",
     "init",
 ]
+
+# recurrent layers (issue 21, branch recurrent)
+__all__ += ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]

@@ -11,12 +11,12 @@ saved the old values refuses to backpropagate through them. ``params`` may be an
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SGD", "Adam", "AdamW", "GradientDescent", "Momentum", "Optimizer", "make_optimizer"]
+__all__ = ["SGD", "Adam", "AdamW", "GradientDescent", "Momentum", "Optimizer", "ParamGroup", "make_optimizer"]
 
 
 def _check_lr(lr: float) -> float:
@@ -67,6 +67,11 @@ class Optimizer:
                 )
             seen.add(id(p))
 
+    @property
+    def param_groups(self) -> list[ParamGroup]:
+        """PyTorch's view of the settings: one group holding every parameter (``group["lr"] = x`` sets ``lr``)."""
+        return [ParamGroup(self)]
+
     def _grads(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """(index, data, grad) of each parameter that has a grad; all shapes are checked before any update."""
         found = []
@@ -101,6 +106,39 @@ class Optimizer:
             f"{k}={v!r}" for k, v in vars(self).items() if k != "params" and not k.startswith("_")
         )
         return f"{type(self).__name__}({len(self.params)} params, {settings})"
+
+
+class ParamGroup(Mapping):
+    """An optimizer's settings as PyTorch's ``param_groups[0]`` dict: ``"params"`` and the hyperparameters
+    the optimizer has (``"lr"``, ``"momentum"``, ``"betas"``, ...), read live; only ``"lr"`` may be set,
+    as learning-rate schedules do (any finite number >= 0)."""
+
+    _KEYS = ("params", "lr", "momentum", "nesterov", "betas", "eps", "weight_decay")
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self._optimizer = optimizer
+
+    def _keys(self) -> list[str]:
+        return [k for k in self._KEYS if hasattr(self._optimizer, k)]
+
+    def __getitem__(self, key: str):
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self._optimizer, key)
+
+    def __setitem__(self, key: str, value) -> None:
+        if key != "lr":
+            raise KeyError(f"param_groups: only 'lr' can be set through a group, not {key!r}")
+        lr = float(value)
+        if not (lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"param_groups: lr must be a finite number >= 0, got {value!r}")
+        self._optimizer.lr = lr
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
 
 
 class GradientDescent(Optimizer):
