@@ -159,8 +159,22 @@ class CompiledFunction:
                 f"compile: {_name_of(self.fn)} must return one Tensor, got {type(result).__name__}"
             )
         wrapped = {id(a): a is not g for a, g in zip(arguments, given, strict=True)}
+        if self.check:
+            _refuse_state_updates_under_check(tape, _name_of(self.fn))
         program = _Program(tape, result, arguments, _name_of(self.fn), wrapped)
         return program.as_eager_gives(result), program
+
+
+def _refuse_state_updates_under_check(tape: list, name: str) -> None:
+    """check=True runs each checked call eagerly and replayed: an op that updates state outside the graph
+    (BatchNorm's running statistics in training) would be updated twice, so it is refused."""
+    for op, *_ in tape:
+        if getattr(op, "updates_state", False) and getattr(op, "training", False):
+            raise AutogradError(
+                f"compile: {name} uses {op.label()}, which updates running statistics in place; check=True "
+                "would run each checked call twice (eagerly and replayed) and update them twice: compile it "
+                "without check=True, or check it in evaluation mode (model.eval())"
+            )
 
 
 class CompiledCall(ops.Op):
@@ -1117,9 +1131,10 @@ def _version_of(t: Tensor) -> int:
 
 def _array_parameters(op: ops.Op):
     """(attribute, position in a tuple or None, array) for each ndarray an op holds as a parameter."""
+    saved = getattr(op, "saved", ())  # arrays the forward computes for its VJP afresh at every call
     for cls in type(op).__mro__:
         for attribute in getattr(cls, "__slots__", ()):
-            if attribute in ("output", "parents", "targets"):
+            if attribute in ("output", "parents", "targets") or attribute in saved:
                 continue
             value = getattr(op, attribute, None)
             if isinstance(value, np.ndarray):

@@ -201,7 +201,7 @@ _RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node
 
 def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
     """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
-    exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set())
+    exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set()) | set(getattr(op, "saved", ()))
     for cls in type(op).__mro__:
         for slot in getattr(cls, "__slots__", ()):
             if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):

@@ -132,3 +132,32 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+# ---------------------------------------------------------------- sequence blocks
+
+
+class GELU(Module):
+    """The Gaussian error linear unit x * Phi(x); ``approximate="tanh"`` for the tanh form (GPT-2's)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x) -> Tensor:
+        return ops.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder where a layer is optional); arguments are ignored."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
+
+    def forward(self, x):
+        return x

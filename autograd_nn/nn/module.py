@@ -56,6 +56,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})  # local name -> Parameter, in assignment order
         object.__setattr__(self, "_modules", {})  # local name -> Module, in assignment order
+        object.__setattr__(self, "_buffers", {})  # local name -> ndarray (register_buffer), in order
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_path", None)  # its dotted name in the model it was assigned into
 
@@ -68,6 +69,13 @@ class Module:
             )
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:  # assigning a registered buffer replaces its array
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(
+                    f"{type(self).__name__}: buffer {name!r} must be an ndarray or None, got {type(value).__name__}"
+                )
+            buffers[name] = value
         if isinstance(value, Parameter):
             self._parameters[name] = value
             value.name = name
@@ -82,7 +90,28 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array) -> None:
+        """Keep ``array`` (an ndarray, or None) as state that is not a parameter: running statistics, say.
+
+        A buffer is an attribute (``self.name``), is saved in ``state_dict()`` and by ``save``/``load`` after
+        the parameters, and ``to(dtype)`` converts it when it holds floats; optimizers never see it.
+        """
+        if not isinstance(name, str) or not name.isidentifier() or "." in name:
+            raise ValueError(f"register_buffer: the name must be an identifier, got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise ValueError(
+                f"register_buffer: {type(self).__name__} already has a parameter or module {name!r}"
+            )
+        if array is not None and (isinstance(array, Tensor) or not isinstance(array, np.ndarray)):
+            raise TypeError(
+                f"register_buffer: {name!r} must be an ndarray (or None), got {type(array).__name__}; a "
+                "tensor to train is a Parameter"
+            )
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}: a Module subclass must define forward()")
@@ -136,6 +165,18 @@ class Module:
                     seen.add(id(parameter))
                     yield (f"{prefix}.{local}" if prefix else local), parameter
 
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(dotted name, array) for every buffer that is not None, e.g. ``("norm.running_mean", m)``."""
+        for prefix, module in self.named_modules():
+            for local, array in module._buffers.items():
+                if array is not None:
+                    yield (f"{prefix}.{local}" if prefix else local), array
+
+    def buffers(self) -> Iterator[np.ndarray]:
+        """Every buffer's array, in the order of ``named_buffers``."""
+        for _, array in self.named_buffers():
+            yield array
+
     def parameters(self) -> Iterator[Parameter]:
         """Every parameter, each once, in the order of ``named_parameters`` (what an optimizer updates)."""
         for _, parameter in self.named_parameters():
@@ -171,12 +212,19 @@ class Module:
                 parameter.data = parameter.data.astype(dtype)
                 parameter.grad = None
                 _bump_version(parameter)
+        for module in self.modules():
+            for name, array in module._buffers.items():
+                if array is not None and array.dtype.kind == "f" and array.dtype != dtype:
+                    setattr(module, name, array.astype(dtype))
         return self
 
     # ------------------------------------------------------------ state: dicts and files
     def state_dict(self) -> dict[str, np.ndarray]:
-        """{dotted name: a copy of the parameter's array}, in the order of ``named_parameters``."""
-        return {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        """{dotted name: a copy of the parameter's array}, in the order of ``named_parameters``, then the
+        buffers' (``named_buffers``)."""
+        state = {name: parameter.data.copy() for name, parameter in self.named_parameters()}
+        state.update((name, np.array(array)) for name, array in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy the arrays of ``state`` into the parameters of the same names.
@@ -187,7 +235,7 @@ class Module:
         self._load_state(state, strict, where=f"{type(self).__name__}.load_state_dict")
 
     def _load_state(self, state: dict, strict: bool, where: str) -> None:
-        own = dict(self.named_parameters())
+        own = {**dict(self.named_parameters()), **dict(self.named_buffers())}
         if strict:
             missing = [name for name in own if name not in state]
             if missing:
@@ -205,13 +253,16 @@ class Module:
             value = np.asarray(state[name])
             if value.dtype.kind not in "biuf":
                 raise StateDictError(f"{where}: {name!r} holds {value.dtype} values, not numbers")
-            if value.shape != parameter.shape:
+            if value.shape != np.shape(parameter):
                 raise StateDictError(
                     f"{where}: {name!r} has shape {value.shape}, but the model's parameter has shape "
-                    f"{parameter.shape}"
+                    f"{np.shape(parameter)}"
                 )
             updates.append((parameter, value))
         for parameter, value in updates:
+            if isinstance(parameter, np.ndarray):  # a buffer: in place too (an op may hold the array)
+                parameter[...] = value
+                continue
             parameter.data[...] = value  # in place: whoever holds the array sees the new values
             _bump_version(parameter)
 
@@ -302,3 +353,48 @@ class Sequential(ModuleList):
         for module in self._items:
             x = module(x)
         return x
+
+
+class ModuleDict(Module):
+    """Modules by name (``ModuleDict({"wte": Embedding(...), "h": ModuleList(...)})``), registered under those
+    names in insertion order, as PyTorch's: ``d["wte"]``, ``d.keys()``, ``d.items()``, ``len(d)``, ``in``."""
+
+    def __init__(self, modules=None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"ModuleDict: keys must be identifiers (they become dotted names), got {key!r}")
+        (module,) = _check_modules([module], f"ModuleDict[{key!r}]")
+        setattr(self, key, module)
+
+    def __delitem__(self, key: str) -> None:
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def items(self):
+        return self._modules.items()
+
+    def values(self):
+        return self._modules.values()
+
+    def update(self, modules) -> None:
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, module in pairs:
+            self[key] = module

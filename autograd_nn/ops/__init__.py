@@ -71,9 +71,13 @@ from .selection import Clip, Maximum, Minimum, Where, clip, maximum, minimum, wh
 from .shapes import BroadcastTo, Concatenate, Index, Reshape, ScatterAdd, Stack, Transpose, concatenate, stack
 
 __all__ = [
+    "GELU",
     "Abs",
     "Add",
+    "AvgPool2d",
+    "AvgPoolScatter",
     "BCEWithLogits",
+    "BatchNorm",
     "BroadcastTo",
     "Cast",
     "Clip",
@@ -83,13 +87,17 @@ __all__ = [
     "Conv2dWeightGrad",
     "Div",
     "Dropout",
+    "Embedding",
+    "Erf",
     "Exp",
     "Index",
+    "LayerNormalization",
     "LeakyReLU",
     "Log",
     "LogSoftmax",
     "LogSumExp",
     "MSELoss",
+    "MaskedSoftmax",
     "MatMul",
     "Max",
     "MaxPool2d",
@@ -107,6 +115,7 @@ __all__ = [
     "Reshape",
     "ScatterAdd",
     "Sigmoid",
+    "SmoothedNLLLoss",
     "SoftNLLLoss",
     "Softmax",
     "Softplus",
@@ -122,13 +131,19 @@ __all__ = [
     "WindowGather",
     "WindowScatter",
     "abs",
+    "avg_pool2d",
+    "batch_norm",
     "binary_cross_entropy_with_logits",
     "clip",
     "concatenate",
     "conv2d",
     "cross_entropy",
     "dropout",
+    "embedding",
+    "erf",
     "exp",
+    "gelu",
+    "layer_norm",
     "leaky_relu",
     "log",
     "log_softmax",
@@ -138,7 +153,9 @@ __all__ = [
     "minimum",
     "mse_loss",
     "nll_loss",
+    "one_hot",
     "relu",
+    "scaled_dot_product_attention",
     "sigmoid",
     "softmax",
     "softplus",
@@ -149,3 +166,11 @@ __all__ = [
     "tanh",
     "where",
 ]
+
+# sequence blocks (seq-blocks)
+from .attention import MaskedSoftmax, scaled_dot_product_attention
+from .conv import AvgPool2d, AvgPoolScatter, avg_pool2d
+from .elementwise import GELU, Erf, erf, gelu
+from .embedding import Embedding, embedding, one_hot
+from .losses import SmoothedNLLLoss
+from .normalization import BatchNorm, LayerNormalization, batch_norm, layer_norm

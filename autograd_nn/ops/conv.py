@@ -376,3 +376,69 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> _tensor.Tensor:
 def max_pool2d(x, kernel_size, stride=None) -> _tensor.Tensor:
     """The maximum over kernel_size windows of x (N, C, H, W), ``stride`` apart (default: kernel_size)."""
     return _tensor.apply(MaxPool2d(kernel_size, stride), x)
+
+
+# ---------------------------------------------------------------- sequence blocks: average pooling
+
+
+class AvgPool2d(Op):
+    """The mean of each kh x kw window of x (N, C, H, W), windows ``stride`` apart (no padding); rows and
+    columns past the last whole window are left out, as in PyTorch. Its VJP spreads each window's gradient
+    evenly over the window (``AvgPoolScatter``, its adjoint)."""
+
+    __slots__ = ("kernel", "stride")
+    keeps_inputs = False
+    name = "avg_pool2d"
+
+    def __init__(self, kernel_size, stride=None) -> None:
+        self.kernel = _pair(kernel_size, "kernel_size", self.name, 1)
+        self.stride = self.kernel if stride is None else _pair(stride, "stride", self.name, 1)
+
+    def details(self) -> str:
+        kernel = self.kernel[0] if self.kernel[0] == self.kernel[1] else self.kernel
+        return f"{kernel}" if self.stride == self.kernel else f"{kernel}, stride={self.stride}"
+
+    def forward(self, x):
+        if x.ndim != 4 or self.kernel[0] > x.shape[2] or self.kernel[1] > x.shape[3]:
+            raise ShapeError(
+                f"avg_pool2d: needs an (N, C, H, W) input at least as large as the kernel {self.kernel}, "
+                f"got shape {x.shape}"
+            )
+        out = None
+        for _, _, rows, cols in _offset_slices(
+            self.kernel, self.stride, _pool_output_size(x.shape, self.kernel, self.stride)
+        ):
+            out = x[:, :, rows, cols].copy() if out is None else np.add(out, x[:, :, rows, cols], out=out)
+        out *= x.dtype.type(1 / (self.kernel[0] * self.kernel[1]))
+        return out
+
+    def vjp(self, g, out, x):
+        scatter = AvgPoolScatter(self.kernel, self.stride, x.shape)
+        return (scatter.forward(g) if _is_array(g) else _tensor.apply(scatter, g),)
+
+
+class AvgPoolScatter(Op):
+    """Each window's value divided evenly over the window's kh * kw places: avg_pool2d's VJP, linear in g."""
+
+    __slots__ = ("kernel", "stride", "x_shape")
+    keeps_inputs = False
+    name = "avg_pool_scatter"
+
+    def __init__(self, kernel, stride, x_shape) -> None:
+        self.kernel, self.stride, self.x_shape = kernel, stride, tuple(x_shape)
+
+    def forward(self, g):
+        share = g * g.dtype.type(1 / (self.kernel[0] * self.kernel[1]))
+        result = np.zeros(self.x_shape, dtype=g.dtype)
+        for _, _, rows, cols in _offset_slices(self.kernel, self.stride, g.shape[2:]):
+            result[:, :, rows, cols] += share
+        return result
+
+    def vjp(self, h, out, g):
+        pool = AvgPool2d(self.kernel, self.stride)
+        return (pool.forward(h) if _is_array(h) else _tensor.apply(pool, h),)
+
+
+def avg_pool2d(x, kernel_size, stride=None) -> _tensor.Tensor:
+    """The mean over kernel_size windows of x (N, C, H, W), ``stride`` apart (default: kernel_size)."""
+    return _tensor.apply(AvgPool2d(kernel_size, stride), x)

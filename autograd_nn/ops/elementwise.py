@@ -371,3 +371,233 @@ def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None 
     mask = (rng.random(x.shape, dtype=x.dtype) >= p).astype(x.dtype)
     mask *= 1 / (1 - p)
     return _tensor.apply(Dropout(mask, float(p)), x)
+
+
+# ---------------------------------------------------------------- sequence blocks: erf and GELU
+# erf and erfc to full float64 precision by W. J. Cody's rational approximations (Math. Comp. 23, 1969,
+# "Rational Chebyshev approximations for the error function"): one rational function on each of three
+# ranges of |x|. Written here from the paper's tables; tests compare it with math.erf and math.erfc.
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03)
+_ERF_A4 = 1.85777706184603153e-1
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
+_ERFC_C = (
+    5.64188496988670089e-1,
+    8.88314979438837594e00,
+    6.61191906371416295e01,
+    2.98635138197400131e02,
+    8.81952221241769090e02,
+    1.71204761263407058e03,
+    2.05107837782607147e03,
+    1.23033935479799725e03,
+)
+_ERFC_C8 = 2.15311535474403846e-8
+_ERFC_D = (
+    1.57449261107098347e01,
+    1.17693950891312499e02,
+    5.37181101862009858e02,
+    1.62138957456669019e03,
+    3.29079923573345963e03,
+    4.36261909014324716e03,
+    3.43936767414372164e03,
+    1.23033935480374942e03,
+)
+_ERFC_P = (
+    3.05326634961232344e-1,
+    3.60344899949804439e-1,
+    1.25781726111229246e-1,
+    1.60837851487422766e-2,
+    6.58749161529837803e-4,
+)
+_ERFC_P5 = 1.63153871373020978e-2
+_ERFC_Q = (
+    2.56852019228982242e00,
+    1.87295284992346725e00,
+    5.27905102951428412e-1,
+    6.05183413124413191e-2,
+    2.33520497626869185e-3,
+)
+_INV_SQRT_PI = 0.56418958354775628695
+_SQRT_HALF = 0.70710678118654752440
+_INV_SQRT_2PI = 0.39894228040143267794
+
+
+def _erf_small(x: np.ndarray) -> np.ndarray:
+    """erf(x) for |x| <= 0.5: x P(x^2) / Q(x^2)."""
+    z = x * x
+    num, den = _ERF_A4 * z, z.copy()
+    for a, b in zip(_ERF_A[:3], _ERF_B[:3], strict=True):
+        num += a
+        num *= z
+        den += b
+        den *= z
+    return x * (num + _ERF_A[3]) / (den + _ERF_B[3])
+
+
+def _erfc_positive(y: np.ndarray) -> np.ndarray:
+    """erfc(y) for y >= 0.5: Cody's ranges [0.5, 4] and (4, inf), exp(-y^2) split as exp(-r^2) exp(-(y-r)(y+r))
+    with r = y rounded down to 1/16, so the large exponent keeps its precision."""
+    result = np.empty_like(y)
+    middle = y <= 4.0
+    ym = y[middle]
+    num, den = _ERFC_C8 * ym, ym.copy()
+    for c, d in zip(_ERFC_C[:7], _ERFC_D[:7], strict=True):
+        num += c
+        num *= ym
+        den += d
+        den *= ym
+    result[middle] = (num + _ERFC_C[7]) / (den + _ERFC_D[7])
+    far = ~middle
+    yf = y[far]
+    with np.errstate(over="ignore", divide="ignore"):
+        z = 1.0 / (yf * yf)
+    num, den = _ERFC_P5 * z, z.copy()
+    for p, q in zip(_ERFC_P[:4], _ERFC_Q[:4], strict=True):
+        num += p
+        num *= z
+        den += q
+        den *= z
+    result[far] = (_INV_SQRT_PI - z * (num + _ERFC_P[4]) / (den + _ERFC_Q[4])) / yf
+    rounded = np.floor(y * 16.0) / 16.0
+    with np.errstate(under="ignore", over="ignore", invalid="ignore"):
+        result *= np.exp(-rounded * rounded) * np.exp(-(y - rounded) * (y + rounded))
+    result[np.isinf(y)] = 0.0
+    return result
+
+
+def erf_array(x: np.ndarray) -> np.ndarray:
+    """erf(x) elementwise for a float array, to about 1 ulp (computed in float64, returned in x's dtype)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    y = np.abs(x64)
+    small = y <= 0.5
+    result = np.empty_like(x64)
+    result[small] = _erf_small(x64[small])
+    large = ~small
+    result[large] = np.copysign(1.0 - _erfc_positive(y[large]), x64[large])  # (NaN stays NaN)
+    return result.astype(np.asarray(x).dtype, copy=False)
+
+
+def erfc_array(x: np.ndarray) -> np.ndarray:
+    """erfc(x) = 1 - erf(x) elementwise, without the cancellation of 1 - erf(x) for large x."""
+    x64 = np.asarray(x, dtype=np.float64)
+    y = np.abs(x64)
+    small = y <= 0.5
+    result = np.empty_like(x64)
+    result[small] = 1.0 - _erf_small(x64[small])
+    large = ~small
+    tail = _erfc_positive(y[large])
+    result[large] = np.where(x64[large] > 0, tail, 2.0 - tail)
+    return result.astype(np.asarray(x).dtype, copy=False)
+
+
+def _erf(v):
+    return erf_array(v) if _is_array(v) else _tensor.apply(Erf(), v)
+
+
+class Erf(Op):
+    """The error function 2/sqrt(pi) * integral of e^(-t^2) from 0 to x; its derivative is 2/sqrt(pi) e^(-x^2)."""
+
+    __slots__ = ()
+    name = "erf"
+
+    def forward(self, x):
+        return erf_array(x)
+
+    def vjp(self, g, out, x):
+        return (g * (2 * _INV_SQRT_PI) * _exp_of(-(x * x)),)
+
+
+def _exp_of(v):
+    return np.exp(v) if _is_array(v) else v.exp()
+
+
+_TANH_SCALE = 0.79788456080286535588  # sqrt(2 / pi)
+_TANH_CUBIC = 0.044715
+
+
+class GELU(Op):
+    """x * Phi(x), Phi the standard normal's distribution function ("none"), or the tanh approximation
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ("tanh"), as PyTorch's GELU.
+
+    Exact: x Phi(x) is computed as 0.5 x erfc(-x / sqrt(2)), accurate for very negative x too; its
+    derivative is Phi(x) + x phi(x). Tanh: with t the tanh, 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi)
+    (1 + 3 * 0.044715 x^2). The plain backward reads x and recomputes t (one tanh): no saved array.
+    """
+
+    __slots__ = ("approximate",)
+    name = "gelu"
+
+    def __init__(self, approximate: str = "none") -> None:
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def details(self) -> str:
+        return "" if self.approximate == "none" else "tanh"
+
+    def forward(self, x):
+        if self.approximate == "none":
+            out = erfc_array(x * -x.dtype.type(_SQRT_HALF))
+            out *= x
+            out *= x.dtype.type(0.5)
+            return out
+        t = self._tanh_argument(x)
+        np.tanh(t, out=t)
+        t += 1
+        t *= x
+        t *= x.dtype.type(0.5)
+        return t
+
+    @staticmethod
+    def _tanh_argument(x):
+        """sqrt(2/pi) (x + 0.044715 x^3), in a new buffer of x's dtype."""
+        u = x * x
+        u *= x.dtype.type(_TANH_CUBIC)
+        u += 1
+        u *= x
+        u *= x.dtype.type(_TANH_SCALE)
+        return u
+
+    def vjp(self, g, out, x):
+        if not _is_array(x):  # recorded backward (create_graph): the same formulas as tensor ops
+            if self.approximate == "none":
+                phi = 0.5 * (1 + _erf(x * _SQRT_HALF))
+                return (g * (phi + x * _INV_SQRT_2PI * (x * x * -0.5).exp()),)
+            t = (_TANH_SCALE * (x + _TANH_CUBIC * x * x * x)).tanh()
+            slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_SCALE * (1 + 3 * _TANH_CUBIC * x * x)
+            return (g * slope,)
+        one = x.dtype.type(1)
+        if self.approximate == "none":  # Phi(x) + x phi(x), in two buffers
+            d = erfc_array(x * -x.dtype.type(_SQRT_HALF))
+            d *= x.dtype.type(0.5)
+            e = x * x
+            e *= x.dtype.type(-0.5)
+            np.exp(e, out=e)
+            e *= x
+            e *= x.dtype.type(_INV_SQRT_2PI)
+            d += e
+        else:  # 0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3c x^2), in two buffers
+            t = self._tanh_argument(x)
+            np.tanh(t, out=t)
+            d = x * x
+            d *= x.dtype.type(3 * _TANH_CUBIC * _TANH_SCALE)
+            d += x.dtype.type(_TANH_SCALE)  # s (1 + 3c x^2)
+            d *= x
+            e = t * t
+            np.subtract(one, e, out=e)
+            d *= e  # x (1 - t^2) s (1 + 3c x^2)
+            d += t
+            d += one
+            d *= x.dtype.type(0.5)
+        d *= g
+        return (d,)
+
+
+def erf(x) -> _tensor.Tensor:
+    """The error function, elementwise (to about 1 ulp in float64)."""
+    return _tensor.apply(Erf(), x)
+
+
+def gelu(x, approximate: str = "none") -> _tensor.Tensor:
+    """The Gaussian error linear unit x * Phi(x) (``approximate="none"``), or its tanh approximation
+    (``approximate="tanh"``), as PyTorch's ``F.gelu``."""
+    return _tensor.apply(GELU(approximate), x)

@@ -312,24 +312,111 @@ def mse_loss(pred, target, reduction: str = "mean") -> _tensor.Tensor:
     return _tensor.apply(MSELoss(reduction), pred, target)
 
 
-def cross_entropy(logits, target, reduction: str = "mean") -> _tensor.Tensor:
+def cross_entropy(
+    logits, target, reduction: str = "mean", ignore_index: int = -100, label_smoothing: float = 0.0
+) -> _tensor.Tensor:
     """The softmax cross-entropy of ``logits`` (N, K), classes along the last axis, from log_softmax
     (never log(0)).
 
     ``target``: integer class labels 0..K-1 of shape (N,), or class probabilities of the logits'
     shape (a Tensor target gets a gradient too). ``reduction``: "mean" over the examples, "sum" or
-    "none" (one loss per example).
+    "none" (one loss per example). As PyTorch's: a label equal to ``ignore_index`` contributes 0 and
+    "mean" averages over the other examples only; ``label_smoothing`` = e mixes the target with the
+    uniform distribution, (1 - e) target + e / K.
     """
     logits_shape, target_shape = _shape(logits), _shape(target)
     if len(logits_shape) == 0:
         raise ShapeError("cross_entropy: logits must have a class axis, got a 0-d tensor")
+    if isinstance(label_smoothing, bool) or not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    label_smoothing = float(label_smoothing)
     if len(target_shape) == len(logits_shape):  # probabilities (labels have one axis fewer)
         if target_shape != logits_shape:
             raise ShapeError(
                 f"cross_entropy: target probabilities of shape {target_shape} must have the logits' shape "
                 f"{logits_shape} (integer labels have shape {logits_shape[:-1]})"
             )
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / logits_shape[-1]
         op = SoftNLLLoss(reduction)
         return _tensor.apply(op, log_softmax(logits, axis=-1), target)
+    array = np.asarray(target) if not isinstance(target, _tensor.Tensor) else target
+    if label_smoothing or (
+        isinstance(array, np.ndarray) and array.dtype.kind in "iu" and (array == ignore_index).any()
+    ):
+        labels, valid = _labels_ignoring(array, logits_shape, int(ignore_index))
+        op = SmoothedNLLLoss(labels, valid, label_smoothing, reduction)
+        return _tensor.apply(op, log_softmax(logits, axis=-1))
     op = NLLLoss(_labels(target, logits_shape, "cross_entropy"), reduction)
     return _tensor.apply(op, log_softmax(logits, axis=-1))
+
+
+# ---------------------------------------------------------------- sequence blocks: ignore_index, label smoothing
+
+
+def _labels_ignoring(
+    labels, log_probs_shape: tuple[int, ...], ignore_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels with the ignored ones replaced by 0, checked as ``_labels``; a float mask of the kept rows)."""
+    if isinstance(labels, _tensor.Tensor) or np.asarray(labels).dtype.kind not in "iu":
+        _labels(labels, log_probs_shape, "cross_entropy")  # raises the usual error
+    array = np.asarray(labels)
+    ignored = array == ignore_index
+    checked = _labels(np.where(ignored, 0, array), log_probs_shape, "cross_entropy")
+    return checked, (~ignored).astype(np.float64)
+
+
+class SmoothedNLLLoss(Op):
+    """Cross-entropy from log-probabilities against integer labels, with PyTorch's ``ignore_index`` and
+    ``label_smoothing`` = e: per row -(1 - e) log_probs[label] - e/K sum_k log_probs[k], 0 for an ignored row;
+    "mean" divides the sum by the number of rows not ignored."""
+
+    __slots__ = ("index", "labels", "reduction", "smoothing", "valid")
+    keeps_inputs = False  # the VJP needs only the input's shape
+    name = "smoothed_nll_loss"
+
+    def __init__(
+        self, labels: np.ndarray, valid: np.ndarray, smoothing: float, reduction: str = "mean"
+    ) -> None:
+        self.labels, self.valid, self.smoothing = labels, valid, smoothing
+        self.reduction = _check_reduction(self.name, reduction)
+        self.index = (*np.indices(labels.shape, sparse=True), labels)
+
+    def details(self) -> str:
+        return f"{self.reduction}, smoothing={self.smoothing:g}" if self.smoothing else self.reduction
+
+    def _count(self):
+        return self.valid.sum()
+
+    def forward(self, log_probs):
+        e, k = self.smoothing, log_probs.shape[-1]
+        per_row = log_probs[self.index] * log_probs.dtype.type(-(1 - e))
+        if e:
+            per_row -= log_probs.sum(axis=-1) * log_probs.dtype.type(e / k)
+        per_row *= self.valid.astype(log_probs.dtype, copy=False)
+        if self.reduction == "none":
+            return per_row
+        total = per_row.sum()
+        if self.reduction == "sum":
+            return total
+        with np.errstate(invalid="ignore", divide="ignore"):  # every row ignored: NaN, as PyTorch
+            return total / log_probs.dtype.type(self._count())
+
+    def vjp(self, g, out, log_probs):
+        e, k = self.smoothing, log_probs.shape[-1]
+        if self.reduction == "none":
+            per_row = g * self.valid.astype(g.dtype, copy=False)
+        else:
+            scale = g / self._count() if self.reduction == "mean" else g
+            per_row = _broadcast_to(scale, self.labels.shape) * self.valid.astype(g.dtype, copy=False)
+        picked = per_row * -(1 - e)
+        if _is_array(picked):
+            result = np.zeros(log_probs.shape, dtype=picked.dtype)
+            if e:
+                result += (per_row * -(e / k))[..., None]
+            result[self.index] += picked
+            return (result,)
+        result = _scatter_add(picked, self.index, log_probs.shape)
+        if e:
+            result = result + (per_row * -(e / k)).reshape((*self.labels.shape, 1))
+        return (result,)
