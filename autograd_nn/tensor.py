@@ -22,7 +22,7 @@ from copy import deepcopy
 
 import numpy as np
 
-from . import ops
+from . import numpy_api, ops
 from .errors import AnomalyError, AutogradError, ShapeError
 from .grad_mode import STATE, kept_values
 
@@ -77,7 +77,6 @@ class Tensor:
         "data",
         "scope",
     )
-    __array_ufunc__ = None  # `ndarray + Tensor` then defers to Tensor.__radd__ (and so on)
     __hash__ = object.__hash__  # by identity, although == compares elementwise (as in PyTorch)
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None) -> None:
@@ -194,7 +193,18 @@ class Tensor:
         self.grad = None
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return np.array(self.data, dtype=dtype, copy=copy)  # np.array(t) copies, np.asarray(t) shares
+        """Explicit conversion (``np.asarray(t)`` shares the array, ``np.array(t)`` copies it): the result
+        is a plain array that leaves the graph, as ``t.numpy()``."""
+        return np.array(self.data, dtype=dtype, copy=copy)
+
+    # NumPy's ufuncs and functions on Tensors (NEP 13, NEP 18): looked up in numpy_api's tables, which
+    # record the engine's ops (``np.exp(t)``, ``ndarray * t``, ``np.dot(X, t)``, ``np.sum(t)``) or refuse
+    # with a TypeError naming the NumPy function. Tensor's own operators never come through here.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_api.array_function(func, types, args, kwargs)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -364,31 +374,102 @@ class Tensor:
                 "(a copy of a whole graph is neither cheap nor connected to the original). Copy t.detach() instead"
             )
 
-    # ------------------------------------------------------------ shapes
+    # ------------------------------------------------------------ shapes (NumPy's meanings and keywords)
     @property
     def T(self) -> Tensor:
         return apply(ops.Transpose(None), self)
 
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped (a batch of matrices transposed), as ``ndarray.mT``."""
+        if self.data.ndim < 2:
+            raise ShapeError(f"mT: needs at least 2 dimensions, got a tensor of shape {self.shape}")
+        return ops.swapaxes(self, -2, -1)
+
     def transpose(self, *axes) -> Tensor:
-        """Permute axes as ``ndarray.transpose``: no axes reverses them."""
+        """Permute axes as ``ndarray.transpose``: no axes reverses them. Two axes of a tensor with more
+        than two is PyTorch's ``transpose(a, b)``: an error that says ``swapaxes(a, b)``."""
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
-        return apply(ops.Transpose(tuple(axes) if axes else None), self)
+        if not axes:
+            return apply(ops.Transpose(None), self)
+        return numpy_api.transpose("Tensor.transpose", self, axes)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Two axes exchanged, as ``ndarray.swapaxes`` (PyTorch's ``transpose(a, b)``)."""
+        return ops.swapaxes(self, axis1, axis2)
 
     def reshape(self, *shape) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
         return apply(ops.Reshape(tuple(shape)), self)
 
+    def ravel(self) -> Tensor:
+        """One axis, in C order (a view where NumPy gives one)."""
+        return ops.ravel(self)
+
+    def flatten(self) -> Tensor:
+        """One axis, in C order, always a copy (as ``ndarray.flatten``)."""
+        return apply(ops.Flatten("flatten", (self.data.size,)), self)
+
+    def squeeze(self, axis=None) -> Tensor:
+        """Without its size-1 axes (only those in ``axis`` when given), as ``ndarray.squeeze``."""
+        return ops.squeeze(self, axis)
+
+    def expand_dims(self, axis) -> Tensor:
+        """With a new size-1 axis at ``axis`` (an int or a tuple), as ``np.expand_dims``."""
+        return ops.expand_dims(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """PyTorch's name for ``expand_dims``."""
+        return ops.expand_dims(self, axis)
+
+    def split(self, sections_or_indices, axis: int = 0) -> list[Tensor]:
+        """Pieces along ``axis``, NumPy's meaning: an int N gives N equal pieces, a list the split points."""
+        return ops.split(self, sections_or_indices, axis)
+
     # ------------------------------------------------------------ reductions and functions
-    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
+    # NumPy's signatures: sum(axis, dtype, out, keepdims), max(axis, out, keepdims), ... The keywords the
+    # engine cannot honour (out=, a dtype= other than the tensor's, where=) and PyTorch's spellings
+    # (dim=, keepdim=) raise a TypeError that says what to write instead.
+    def sum(self, axis=None, dtype=None, out=None, keepdims: bool = False, **more) -> Tensor:
+        if dtype is not None or out is not None or more:
+            return numpy_api.reduction(ops.Sum, "Tensor.sum", self, axis, dtype, out, keepdims, **more)
         return apply(ops.Sum(axis, keepdims), self)
 
-    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis=None, dtype=None, out=None, keepdims: bool = False, **more) -> Tensor:
+        if dtype is not None or out is not None or more:
+            return numpy_api.reduction(ops.Mean, "Tensor.mean", self, axis, dtype, out, keepdims, **more)
         return apply(ops.Mean(axis, keepdims), self)
 
-    def max(self, axis=None, keepdims: bool = False) -> Tensor:
+    def prod(self, axis=None, dtype=None, out=None, keepdims: bool = False, **more) -> Tensor:
+        return numpy_api.reduction(ops.Prod, "Tensor.prod", self, axis, dtype, out, keepdims, **more)
+
+    def max(self, axis=None, out=None, keepdims: bool = False, **more) -> Tensor:
+        if out is not None or more:
+            return numpy_api.extreme(ops.Max, "Tensor.max", self, axis, out, keepdims, **more)
         return apply(ops.Max(axis, keepdims), self)
+
+    def min(self, axis=None, out=None, keepdims: bool = False, **more) -> Tensor:
+        if out is not None or more:
+            return numpy_api.extreme(ops.Min, "Tensor.min", self, axis, out, keepdims, **more)
+        return apply(ops.Min(axis, keepdims), self)
+
+    def var(self, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False, **more) -> Tensor:
+        return numpy_api.spread(ops.Var, "Tensor.var", self, axis, dtype, out, ddof, keepdims, **more)
+
+    def std(self, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False, **more) -> Tensor:
+        return numpy_api.spread(ops.Std, "Tensor.std", self, axis, dtype, out, ddof, keepdims, **more)
+
+    def cumsum(self, axis=None, dtype=None, out=None, **more) -> Tensor:
+        """Running sums along ``axis`` (of the flattened tensor when None), as ``ndarray.cumsum``."""
+        return numpy_api.cumsum("Tensor.cumsum", self, axis, dtype, out, **more)
+
+    def dot(self, b, out=None) -> Tensor:
+        """``np.dot(self, b)``, as ``ndarray.dot``."""
+        if out is not None:
+            numpy_api.check_keywords("Tensor.dot", self, None, out)
+        return ops.dot(self, b)
 
     def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
         return ops.logsumexp(self, axis, keepdims)
@@ -414,15 +495,6 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> Tensor:
         return ops.log_softmax(self, axis)
 
-    def min(self, axis=None, keepdims: bool = False) -> Tensor:
-        return apply(ops.Min(axis, keepdims), self)
-
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return apply(ops.Var(axis, keepdims, ddof), self)
-
-    def std(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return apply(ops.Std(axis, keepdims, ddof), self)
-
     def argmax(self, axis=None) -> np.ndarray:
         """The index of the maximum (over all entries, or along ``axis``): an integer ndarray, not a Tensor."""
         return np.asarray(self.data.argmax(axis=axis))
@@ -433,8 +505,11 @@ class Tensor:
     def sqrt(self) -> Tensor:
         return ops.sqrt(self)
 
-    def clip(self, lo, hi) -> Tensor:
-        return ops.clip(self, lo, hi)
+    def clip(self, min=None, max=None, out=None, **more) -> Tensor:
+        """Limited to [min, max], as ``ndarray.clip`` (``t.clip(lo, hi)`` positionally, as ``ag.clip``)."""
+        if "lo" in more or "hi" in more:  # this engine's earlier keyword names
+            min, max = more.pop("lo", min), more.pop("hi", max)
+        return numpy_api.clip("Tensor.clip", self, min, max, out, **more)
 
     # ------------------------------------------------------------ differentiation
     def backward(self, grad=None, create_graph: bool = False) -> None:
@@ -482,6 +557,11 @@ def _grad_array(grad):
 
 
 # ---------------------------------------------------------------- recording
+
+
+def _as_tensor(x) -> Tensor:
+    """x itself when a Tensor, else a constant Tensor around it (an operand of NumPy's functions)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _constant(value, dtype: np.dtype, op: ops.Op) -> Tensor:

@@ -4,7 +4,6 @@
 """
 
 from . import init
-
 from .attention import MultiheadAttention
 from .clip_grad import clip_grad_norm_
 from .conv import Conv2d, MaxPool2d

@@ -601,3 +601,141 @@ def gelu(x, approximate: str = "none") -> _tensor.Tensor:
     """The Gaussian error linear unit x * Phi(x) (``approximate="none"``), or its tanh approximation
     (``approximate="tanh"``), as PyTorch's ``F.gelu``."""
     return _tensor.apply(GELU(approximate), x)
+# ---------------------------------------------------------------- NumPy's other elementwise ufuncs
+# (reached through ``np.sin(t)`` and friends, see numpy_api.py; ``ag.sin``/``ag.cos`` are public too).
+# Their VJPs call NumPy's ufuncs, which record on Tensors (create_graph) as they compute on arrays.
+
+
+class Sin(Op):
+    __slots__ = ()
+    name = "sin"
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def vjp(self, g, out, x):
+        return (g * np.cos(x),)
+
+
+class Cos(Op):
+    __slots__ = ()
+    name = "cos"
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def vjp(self, g, out, x):
+        return (-g * np.sin(x),)
+
+
+class Expm1(Op):
+    """e^x - 1, exact near 0; the gradient is e^x = out + 1."""
+
+    __slots__ = ()
+    keeps_inputs, keeps_output = False, True
+    name = "expm1"
+
+    def forward(self, x):
+        return np.expm1(x)
+
+    def vjp(self, g, out, x):
+        return (g * (out + 1),)
+
+
+class Log1p(Op):
+    """log(1 + x), exact near 0."""
+
+    __slots__ = ()
+    name = "log1p"
+
+    def forward(self, x):
+        return np.log1p(x)
+
+    def vjp(self, g, out, x):
+        return (g / (x + 1),)
+
+
+class Log2(Op):
+    __slots__ = ()
+    name = "log2"
+
+    def forward(self, x):
+        return np.log2(x)
+
+    def vjp(self, g, out, x):
+        return (g / (x * np.log(2.0)),)
+
+
+class Log10(Op):
+    __slots__ = ()
+    name = "log10"
+
+    def forward(self, x):
+        return np.log10(x)
+
+    def vjp(self, g, out, x):
+        return (g / (x * np.log(10.0)),)
+
+
+class Sign(Op):
+    """-1, 0 or 1: piecewise constant, so its gradient is 0 (and 0 at x = 0, where it jumps)."""
+
+    __slots__ = ()
+    keeps_inputs = False
+    name = "sign"
+
+    def forward(self, x):
+        return np.sign(x)
+
+    def vjp(self, g, out, x):
+        return (g * 0,)
+
+
+class Square(Op):
+    __slots__ = ()
+    name = "square"
+
+    def forward(self, x):
+        return np.square(x)
+
+    def vjp(self, g, out, x):
+        return (g * 2 * x,)
+
+
+class Reciprocal(Op):
+    """1 / x; the gradient -1 / x^2 = -out^2."""
+
+    __slots__ = ()
+    keeps_inputs, keeps_output = False, True
+    name = "reciprocal"
+
+    def forward(self, x):
+        return 1 / x  # a division: np.reciprocal is slower in float64 and gives the same bits
+
+    def vjp(self, g, out, x):
+        return (-g * out * out,)
+
+
+class LogAddExp(Op):
+    """log(e^a + e^b) without overflow; each operand's gradient is its softmax weight e^(a - out)."""
+
+    __slots__ = ()
+    keeps_output = True
+    name = "logaddexp"
+
+    def forward(self, a, b):
+        return np.logaddexp(a, b)
+
+    def vjp(self, g, out, a, b):
+        need_a, need_b = self.needs_grad
+        return (g * np.exp(a - out) if need_a else None), (g * np.exp(b - out) if need_b else None)
+
+
+def sin(x) -> _tensor.Tensor:
+    """The sine, elementwise."""
+    return _tensor.apply(Sin(), x)
+
+
+def cos(x) -> _tensor.Tensor:
+    """The cosine, elementwise."""
+    return _tensor.apply(Cos(), x)

@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import tensor as _tensor
 from ..errors import ShapeError
-from .base import Op, _data, _exp, _kept_shape, _normalize_axes, _reduced_shape, _reduction_details
+from .base import Op, _data, _exp, _is_array, _kept_shape, _normalize_axes, _reduced_shape, _reduction_details
+from .selection import Where
 from .shapes import _broadcast_to
 
 
@@ -226,3 +227,105 @@ def log_softmax(x, axis: int = -1) -> _tensor.Tensor:
 def logsumexp(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
     """log(sum(exp(x))) over ``axis`` (None: all), without overflow."""
     return _tensor.apply(LogSumExp(axis, keepdims), x)
+
+
+# ---------------------------------------------------------------- prod, cumsum, norm (NumPy's names)
+
+
+def _others_product(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """For each entry, the product of the other entries it was multiplied with over ``axes``: the
+    exclusive products from the left times those from the right (exact with zeros, unlike prod / x)."""
+    rest = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, rest + list(axes))
+    flat = moved.reshape(*moved.shape[: len(rest)], -1)
+    left = np.ones_like(flat)
+    np.cumprod(flat[..., :-1], axis=-1, out=left[..., 1:])
+    right = np.ones_like(flat)
+    np.cumprod(flat[..., :0:-1], axis=-1, out=right[..., -2::-1])
+    products = (left * right).reshape(moved.shape)
+    return np.transpose(products, np.argsort(rest + list(axes)))
+
+
+class Prod(Sum):
+    """The product; an entry's gradient is the product of the others (right where entries are 0)."""
+
+    __slots__ = ()
+    keeps_inputs = True
+    name = "prod"
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        return x.prod(axis=self.axes, keepdims=self.keepdims)
+
+    def vjp(self, g, out, x):
+        g = _expand_reduced(g, x.shape, self.axes, self.keepdims)
+        if _is_array(x):
+            return (g * _others_product(x, self.axes),)
+        # Recorded (create_graph): the product over j of x_j, with x_i replaced by 1 on row i.
+        rest = [i for i in range(x.ndim) if i not in self.axes]
+        moved = x.transpose(tuple(rest + list(self.axes)))
+        flat = moved.reshape((*moved.shape[: len(rest)], -1))
+        n = flat.shape[-1]
+        rows = _tensor.apply(Where(np.eye(n, dtype=bool)), 1.0, flat.reshape((*flat.shape[:-1], 1, n)))
+        others = rows.prod(axis=-1).reshape(moved.shape)
+        return (g * others.transpose(tuple(int(i) for i in np.argsort(rest + list(self.axes)))),)
+
+
+class Cumsum(Op):
+    """Running sums along ``axis`` (of flattened x when None); the gradient is the running sum of g
+    taken from the end."""
+
+    __slots__ = ("axis",)
+    keeps_inputs = False
+    name = "cumsum"
+
+    def __init__(self, axis) -> None:
+        self.axis = axis
+
+    def details(self) -> str:
+        return "" if self.axis is None else f"axis={self.axis}"
+
+    def forward(self, x):
+        if self.axis is not None:
+            _normalize_axes(self.axis, x.ndim, self.name)
+        return np.cumsum(x, axis=self.axis)
+
+    def vjp(self, g, out, x):
+        axis = -1 if self.axis is None else self.axis
+        backwards = (*(slice(None),) * (axis % g.ndim), slice(None, None, -1))
+        summed = g[backwards]
+        summed = np.cumsum(summed, axis=axis) if _is_array(summed) else _tensor.apply(Cumsum(axis), summed)
+        return (summed[backwards].reshape(x.shape),)
+
+
+class Norm(Sum):
+    """The 2-norm sqrt(sum(x^2)) over axes (the Frobenius norm of a matrix); where it is 0 the gradient
+    is 0, the subgradient PyTorch picks, rather than 0/0."""
+
+    __slots__ = ()
+    keeps_inputs, keeps_output = True, True
+    name = "norm"
+
+    def forward(self, x):
+        self.axes = _normalize_axes(self.axis, x.ndim, self.name)
+        return np.sqrt(np.sum(x * x, axis=self.axes, keepdims=self.keepdims))
+
+    def vjp(self, g, out, x):
+        zero = (_data(out) == 0).astype(out.dtype)  # divide by 1 there, and multiply by 0
+        scale = _expand_reduced(g / (out + zero) * (1 - zero), x.shape, self.axes, self.keepdims)
+        return (scale * x,)
+
+
+def prod(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
+    """The product of the entries over ``axis`` (None: all), as ``np.prod``."""
+    return _tensor.apply(Prod(axis, keepdims), x)
+
+
+def cumsum(x, axis: int | None = None) -> _tensor.Tensor:
+    """Running sums along ``axis`` (of flattened x when None), as ``np.cumsum``."""
+    return _tensor.apply(Cumsum(axis), x)
+
+
+def norm(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
+    """The 2-norm over ``axis`` (None: all entries, the Frobenius norm of a matrix)."""
+    return _tensor.apply(Norm(axis, keepdims), x)
