@@ -4,7 +4,15 @@ Usage: ``from autograd_nn import Tensor, no_grad, gradcheck`` and ``import autog
 """
 
 from . import nn, optim
-from .checking import GradientMismatchError, GradientReport, compare_gradients, gradcheck, numerical_gradient
+from .checking import (
+    GradientMismatchError,
+    GradientReport,
+    check_backward,
+    check_value_and_grad,
+    compare_gradients,
+    gradcheck,
+    numerical_gradient,
+)
 from .compile import compile
 from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
 from .export import ExportError, export_onnx
@@ -120,3 +128,4 @@ __all__ = [
 
 # sampling (issue 21, branch recurrent)
 __all__ += ["multinomial"]
+__all__ += ["check_backward", "check_value_and_grad"]  # issue 20: layer pairs and cost-and-gradient functions

@@ -4,14 +4,18 @@
 ``loss``, collects autodiff's gradient at every tensor asked about (parameters and intermediates,
 found by name in the recorded graph), and classifies each of the user's arrays m against autodiff's
 a. Least squares gives the best constant c = <m, a> / <a, a>: when m = c a fits, c = -1 is a sign
-error and another c a scale error (often the number of examples m, a missing or extra 1/m); m.T = a
-is a transposed gradient. The rows come nearest the loss first, because a wrong gradient there makes
+error and another c a scale error (often the number of examples m, a missing or extra 1/m, or
+(m-1)/m, a Bessel correction on one side only); m.T = a is a transposed gradient. When the shapes
+differ, the verdict says how they relate: "broadcast" when m has a's shape only after broadcasting
+(NumPy would accept it silently), else "shape" naming the sum, transpose or reshape that relates them. The rows come nearest the loss first, because a wrong gradient there makes
 every gradient computed from it wrong too: the first mismatch is the one to fix.
 """
 
 from __future__ import annotations
 
 import html
+import itertools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -24,7 +28,7 @@ from .numeric import directional_derivative, numerical_gradient, random_directio
 
 __all__ = ["VERDICTS", "GradientMismatchError", "GradientReport", "GradientRow", "compare_gradients"]
 
-VERDICTS = ("ok", "sign", "scale", "transpose", "shape", "nonfinite", "mismatch")
+VERDICTS = ("ok", "sign", "scale", "transpose", "shape", "broadcast", "nonfinite", "unused", "mismatch")
 
 NUMERIC_TOLERANCE = 1e-5  # autodiff and float64 central differences agree far better than this
 NUMERIC_FULL_SIZE = 1000  # leaves up to this many entries are differenced entry by entry
@@ -51,6 +55,7 @@ class GradientRow:
     factor: float | None = None  # m = factor * a, when the verdict is "scale"
     numeric_relative_error: float | None = None  # autodiff against central differences, when asked
     note: str = ""  # the verdict in words, e.g. "yours = -1 × autodiff"
+    reference: str | None = None  # what the row was checked against, when a report mixes references
     autodiff: np.ndarray | None = field(default=None, repr=False)
     manual: np.ndarray | None = field(default=None, repr=False)
     target: object = field(default=None, repr=False, compare=False)  # the graph node or leaf compared
@@ -67,16 +72,19 @@ class GradientReport:
         not_compared: Iterable[str] = (),
         title: str = "gradients compared with autodiff",
         reference: str = "autodiff",
-        computed_from_first: Iterable[str] = (),
+        computed_from_first: Iterable[str] | None = (),
+        notes: Iterable[str] = (),
     ) -> None:
         self.rows = list(rows)
-        self.computed_from_first = list(
-            computed_from_first
-        )  # rows whose gradient flows through the first mismatch
+        # rows whose gradient flows through the first mismatch; None when the rows are independent
+        # (the inputs of one function, as check_backward compares them)
+        self.computed_from_first = None if computed_from_first is None else list(computed_from_first)
         self.num_examples = num_examples
         self.not_compared = list(not_compared)
         self.title = title
         self.reference = reference
+        self.notes = list(notes)  # lines printed between the table and the summary (how it was checked)
+        self.output = None  # the recorded output a drawing starts from, when the report has one
 
     @property
     def ok(self) -> bool:
@@ -123,6 +131,7 @@ class GradientReport:
             "factor",
             "numeric_relative_error",
             "note",
+            "reference",
         ]
         return pd.DataFrame([{c: getattr(row, c) for c in columns} for row in self.rows], columns=columns)
 
@@ -136,6 +145,13 @@ class GradientReport:
         first = self.first_mismatch
         if first is not None:
             what = f"First mismatch: {first.name} ({first.verdict}{': ' + first.note if first.note else ''})."
+            if self.computed_from_first is None:
+                others = [
+                    f"{row.name} ({row.verdict}{': ' + row.note if row.note else ''})"
+                    for row in self.rows
+                    if row.verdict != "ok" and row is not first
+                ]
+                return what + "".join(f"\nAlso wrong: {other}." for other in others)
             if self.computed_from_first:
                 return (
                     f"{what} The gradients of {', '.join(self.computed_from_first)} are computed from it, "
@@ -154,9 +170,12 @@ class GradientReport:
     def _table(self) -> list[list[str]]:
         """The header and one line of cells per row, as ``str`` and ``_repr_html_`` show them."""
         numeric = any(row.numeric_relative_error is not None for row in self.rows)
+        references = any(row.reference is not None for row in self.rows)
         header = ["tensor", "shape", "verdict", "rel. error", "max abs error", "worst at", "factor"]
         if numeric:
             header.append("vs central diff.")
+        if references:
+            header.append("reference")
         table = [header]
         for row in self.rows:
             cells = [
@@ -172,6 +191,8 @@ class GradientReport:
                 cells.append(
                     "" if row.numeric_relative_error is None else _number(row.numeric_relative_error)
                 )
+            if references:
+                cells.append(row.reference or "")
             table.append(cells)
         return table
 
@@ -188,6 +209,7 @@ class GradientReport:
             )
         if self.not_compared:
             lines.append(f"Not compared (no array given): {', '.join(self.not_compared)}")
+        lines.extend(self.notes)
         lines.append(self.summary())
         return "\n".join(lines)
 
@@ -208,7 +230,7 @@ class GradientReport:
                 for k, text in enumerate(cells)
             )
             body.append(f'<tr class="verdict-{row.verdict}"{weight}>{tds}</tr>')
-        notes = [self.summary()]
+        notes = [*self.notes, self.summary()]
         if self.not_compared:
             notes.insert(0, f"Not compared (no array given): {', '.join(self.not_compared)}")
         return (
@@ -427,15 +449,9 @@ def classify(
         name, shape, "mismatch", float("nan"), float("nan"), None, autodiff=reference, manual=mine
     )
     if mine.shape != reference.shape:
-        if (
-            mine.ndim == 2
-            and mine.T.shape == shape
-            and np.isfinite(mine).all()
-            and close(mine.T, reference).all()
-        ):
-            row.verdict, row.note = "transpose", f"{yours} is {theirs} transposed"
-        else:
-            row.verdict, row.note = "shape", f"{yours} has shape {mine.shape}, {theirs} {shape}"
+        row.verdict, row.note = shape_verdict(
+            mine, shape, lambda candidate: bool(close(candidate, reference).all()), words
+        )
         return row
     bad = ~np.isfinite(mine)
     if bad.any():
@@ -475,16 +491,83 @@ def classify(
         else:
             row.verdict, row.factor = "scale", c
             row.note = f"{yours} = {_factor_text(c, num_examples)} × {theirs}"
-            if num_examples and np.isclose(c, num_examples, rtol=1e-3):
+            named = _named_factor(c, num_examples)
+            if named == "m":
                 row.note += ": a missing 1/m?"
-            elif num_examples and np.isclose(c, 1 / num_examples, rtol=1e-3):
+            elif named == "1/m":
                 row.note += ": divided by m once too often?"
+            elif named is not None:  # (m-1)/m or m/(m-1)
+                row.note += ": a Bessel correction on one side only (m - 1 where the other divides by m)?"
         return row
     if mine.ndim == 2 and mine.shape[0] == mine.shape[1] and close(mine.T, reference).all():
         row.verdict, row.note = "transpose", f"{yours} is {theirs} transposed"
         return row
     row.note = f"largest difference at {row.worst_index}"
     return row
+
+
+def shape_verdict(
+    mine: np.ndarray,
+    shape: tuple[int, ...],
+    agrees: Callable[[np.ndarray], bool],
+    words: tuple[str, str] = ("yours", "autodiff"),
+) -> tuple[str, str]:
+    """The verdict and note for an array whose shape is not the reference's ``shape``: how they relate.
+
+    ``agrees(candidate)`` says whether an array of ``shape`` (``mine`` transposed, summed or reshaped)
+    agrees with the reference. "transpose" when a permutation of the axes makes it agree; "broadcast"
+    when ``mine`` has ``shape`` only after broadcasting (it is not compared: NumPy would hide the
+    difference); else "shape", saying which sum over broadcast axes, transpose or reshape gives
+    ``shape`` and whether the values then agree.
+    """
+    yours, theirs = words
+    mine_shape, shape = tuple(mine.shape), tuple(shape)
+    head = f"{yours} has shape {mine_shape}, {theirs} {shape}"
+    finite = bool(np.isfinite(mine).all())
+    if mine.ndim == len(shape) and 2 <= mine.ndim <= 4 and sorted(mine_shape) == sorted(shape):
+        for axes in itertools.permutations(range(mine.ndim)):
+            if axes == tuple(range(mine.ndim)) or tuple(mine_shape[a] for a in axes) != shape:
+                continue
+            if finite and agrees(mine.transpose(axes)):
+                if mine.ndim == 2:
+                    return "transpose", f"{yours} is {theirs} transposed"
+                return (
+                    "transpose",
+                    f"{yours} is {theirs} with its axes in another order: yours.transpose{axes} agrees",
+                )
+    try:
+        joint = np.broadcast_shapes(mine_shape, shape)
+    except ValueError:
+        joint = None
+    same_size = mine.size == math.prod(shape)
+    if joint == shape:
+        note = f"{head}: it has {theirs}'s shape only after broadcasting, so it was not compared; return an array of shape {shape}"
+        if same_size:
+            values = "agree" if finite and agrees(mine.reshape(shape)) else "differ"
+            note += f" (reshaped to {shape}, its values {values})"
+        return "broadcast", note
+    if joint == mine_shape:  # the reference broadcasts to yours: summing yours undoes that broadcast
+        lead = len(mine_shape) - len(shape)
+        kept = [lead + k for k, n in enumerate(shape) if n == 1 and mine_shape[lead + k] != 1]
+        axes = list(range(lead)) + kept
+        where = f"axis {axes[0]}" if len(axes) == 1 else f"axes {tuple(axes)}"
+        if kept:
+            where += " (keepdims)" if not lead else f" (keepdims for {', '.join(map(str, kept))})"
+        summed = mine.sum(axis=tuple(axes), keepdims=True).reshape(shape)
+        relation = f"summing {yours} over {where} gives {theirs}'s {shape}"
+        if finite and agrees(summed):
+            return "shape", f"{head}: {relation}, and then the values agree (a broadcast not undone)"
+        return "shape", f"{head}: {relation}, but even then the values differ"
+    if same_size:
+        if finite and agrees(mine.reshape(shape)):
+            return "shape", f"{head}: {yours} is {theirs} reshaped"
+        if mine.ndim == 2 and mine.T.shape == shape:
+            return (
+                "shape",
+                f"{head}: {yours} has {theirs}'s shape transposed, but even transposed the values differ",
+            )
+        return "shape", f"{head}: the same number of entries, but even reshaped the values differ"
+    return "shape", head
 
 
 # ---------------------------------------------------------------- central differences by replay
@@ -558,13 +641,24 @@ def _number(x: float | None) -> str:
     return f"{x:.2g}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.3g}"
 
 
+def _named_factor(factor: float, num_examples: int | None) -> str | None:
+    """ "m", "1/m", "(m-1)/m" or "m/(m-1)" when ``factor`` is one of them (to 1e-3 relative, and nearer
+    it than to any other), else None."""
+    if not num_examples:
+        return None
+    m = float(num_examples)
+    candidates = {"m": m, "1/m": 1 / m}
+    if m > 1:
+        candidates |= {"(m-1)/m": (m - 1) / m, "m/(m-1)": m / (m - 1)}
+    name, value = min(
+        candidates.items(), key=lambda item: abs(np.log(abs(factor) or 1e-300) - np.log(item[1]))
+    )
+    return name if factor > 0 and np.isclose(factor, value, rtol=min(1e-3, 0.25 / m**2)) else None
+
+
 def _factor_text(factor: float | None, num_examples: int | None) -> str:
     if factor is None:
         return ""
     text = f"{factor:.4g}"
-    if num_examples:
-        if np.isclose(factor, num_examples, rtol=1e-3):
-            return f"{text} (= m)"
-        if np.isclose(factor, 1 / num_examples, rtol=1e-3):
-            return f"{text} (= 1/m)"
-    return text
+    named = _named_factor(factor, num_examples)
+    return text if named is None else f"{text} (= {named})"
