@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import embedding as _embedding
+from ..ops.embedding import embedding
 from ..tensor import Tensor
 from . import init
 from .layers import _check_dtype, _check_positive
@@ -24,7 +24,7 @@ class Embedding(Module):
         self.weight = Parameter(values.astype(dtype))
 
     def forward(self, indices) -> Tensor:
-        return _embedding.embedding(indices, self.weight)
+        return embedding(indices, self.weight)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
