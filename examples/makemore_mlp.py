@@ -126,12 +126,13 @@ def main(argv: list[str] | None = None) -> float:
     for step in range(args.steps):
         batch = rng.integers(0, len(Xtr), args.batch_size)
         loss = ag.cross_entropy(model(Xtr[batch]), Ytr[batch])
+        lr = optimizer.lr  # this step's rate (the scheduler sets the next one)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         scheduler.step()
         if step % max(1, args.steps // 10) == 0 or step == args.steps - 1:
-            print(f"step {step:6d}  lr {optimizer.lr:.3f}  batch loss {loss.item():.4f}")
+            print(f"step {step:6d}  lr {lr:.3f}  batch loss {loss.item():.4f}")
     train_time = time.perf_counter() - start
 
     train_loss, val_loss = evaluate(model, Xtr, Ytr), evaluate(model, Xva, Yva)
