@@ -120,10 +120,16 @@ def test_the_backprop_ninja_notebook_checks_every_hand_derived_gradient_and_name
     reports = [
         o.data["text/plain"] for o in outputs if "GradientReport" in o.get("data", {}).get("text/plain", "")
     ]
-    assert len(reports) == 5  # the op-by-op pass, the two one-formula shortcuts, the three planted mistakes
-    by_hand, shortcuts, bessel, bias, sign = reports
+    assert len(reports) == 7  # op by op, the shortcuts (in the graph, then alone), the three planted mistakes
+    by_hand, shortcuts, cross_entropy, batchnorm, bessel, bias, sign = reports
     assert by_hand == "<GradientReport ok=True [" + ", ".join(f"{row}: ok" for row in NINJA_ROWS) + "]>"
     assert shortcuts == "<GradientReport ok=True [logits: ok, hprebn: ok]>"
+    assert cross_entropy == "<GradientReport ok=True [logits: ok]>"  # check_value_and_grad
+    assert batchnorm == "<GradientReport ok=True [x: ok, gamma: ok, beta: ok]>"  # check_backward
+    html = [
+        o.data["text/html"] for o in outputs if "GradientReport" in o.get("data", {}).get("text/plain", "")
+    ]
+    assert html[2].count(">autodiff<") == 1 and html[3].count(">autodiff<") == 3  # the reference: autodiff
 
     def verdicts(report: str) -> dict[str, str]:
         inside = report[report.index("[") + 1 : report.rindex("]")]
@@ -142,7 +148,7 @@ def test_the_backprop_ninja_notebook_checks_every_hand_derived_gradient_and_name
         assert (first_wrong, rows[first_wrong]) == (first, verdict)
     assert [v for v in verdicts(bias).values() if v != "ok"] == ["shape"]  # nothing is computed from db2
     text = "".join(o.data.get("text/plain", "") for o in outputs if "data" in o)
-    assert "0.9688" in text or "(n-1)/n" in text  # the Bessel factor 31/32 is named in the verdict table
+    assert "0.9688 (= (m-1)/m) × autodiff: a Bessel correction on one side only" in text  # 31/32, named
     svgs = [o.data["image/svg+xml"] for o in outputs if "image/svg+xml" in o.get("data", {})]
     assert len(svgs) == 1 and "hpreact" in svgs[0]
 
