@@ -360,7 +360,7 @@ def np_layer_norm(x, w, b, g, eps=1e-5):
 
 def np_gelu_tanh(x, g):
     s = math.sqrt(2 / math.pi)
-    t = np.tanh(s * (x + 0.044715 * x**3))
+    t = np.tanh(s * (x + 0.044715 * x * x * x))  # (x**3 calls pow: 50x slower than two products)
     y = 0.5 * x * (1 + t)
     gx = g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * s * (1 + 3 * 0.044715 * x * x))
     return y, gx
@@ -515,7 +515,7 @@ def numpy_gpt_step(params: dict[str, np.ndarray], idx: np.ndarray, targets: np.n
         x2 = x + o @ params[p + "attn.out_proj.weight"].T + params[p + "attn.out_proj.bias"]
         h2, ln2 = ln_forward(x2, p + "ln_2")
         f = h2 @ params[p + "fc.weight"].T + params[p + "fc.bias"]
-        t = np.tanh(math.sqrt(2 / math.pi) * (f + 0.044715 * f**3))
+        t = np.tanh(math.sqrt(2 / math.pi) * (f + 0.044715 * f * f * f))
         gl = 0.5 * f * (1 + t)
         x = x2 + gl @ params[p + "proj.weight"].T + params[p + "proj.bias"]
         caches.append((h, ln1, q, k, v, att, o, h2, ln2, f, t, gl))

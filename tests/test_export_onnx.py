@@ -295,6 +295,15 @@ def test_every_mapped_op_matches_the_engine(tmp_path, name, dtype):
 def test_the_op_table_is_exercised_by_the_tests():
     """Every op with an ONNX mapping appears in some program above, or in a test of its own below."""
     seen = {ops.ScatterAdd, ops.BroadcastTo, ops.NLLLoss, ops.Dropout, ops.Conv2d, ops.MaxPool2d}
+    seen |= {  # the sequence blocks: exported and run in tests/test_export_sequence.py
+        ops.Embedding,
+        ops.Erf,
+        ops.GELU,
+        ops.LayerNormalization,
+        ops.BatchNorm,
+        ops.MaskedSoftmax,
+        ops.AvgPool2d,
+    }
     for fn in OP_CASES.values():
         out = fn(Tensor(np.ones((2, 3, 4)), requires_grad=True))
         seen |= {type(v) for v in topological_order([value_of(out)]) if not isinstance(v, Tensor)}

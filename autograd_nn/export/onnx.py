@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import ops
 from ..files import write_atomically
+from ..ops import elementwise
 from ..tensor import Tensor
 from .trace import ExportError, TracedGraph, ValueInfo, arguments, trace_forward, value_of
 
@@ -46,12 +47,15 @@ def export_onnx(
     dynamic_batch: bool = True,
     opset: int | None = None,
     overwrite: bool = False,
+    dynamic_sequence: bool = False,
 ):
     """Trace ``model_or_fn(*example_inputs)`` and write it to ``path`` as an ONNX model; return the
     ``onnx.ModelProto``.
 
     ``example_inputs``: one array or Tensor, or a tuple/list of them (one per input). With
-    ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``. The file
+    ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``; with
+    ``dynamic_sequence`` the second axis of every input is the symbolic dimension ``sequence`` (token ids
+    (batch, sequence); positions 0..T-1 and causal masks are then built from the length at run time). The file
     is written atomically and an existing one is replaced only with ``overwrite=True``. ``opset``
     defaults to 18, the first whose reductions all take their axes as an input. Needs the ``onnx`` extra
     (``pip install "autograd-nn[onnx]"``).
@@ -65,7 +69,7 @@ def export_onnx(
         raise TypeError(f"export_onnx: the model must be callable, got {type(model_or_fn).__name__}")
     arrays = _example_arrays(example_inputs)
     input_names = _check_names(input_names, len(arrays), "input_names", "input")
-    graph = trace_forward(model_or_fn, arrays, dynamic_batch)
+    graph = trace_forward(model_or_fn, arrays, dynamic_batch, dynamic_sequence)
     output_names = _check_names(output_names, len(graph.first.outputs), "output_names", "output")
     if set(input_names) & set(output_names):
         raise ValueError(
@@ -117,6 +121,9 @@ def _example_arrays(example_inputs) -> list[np.ndarray]:
         raise ValueError("export_onnx: example_inputs is empty; give one example array per input")
     arrays = []
     for i, item in enumerate(items):
+        if isinstance(item, np.ndarray) and item.dtype.kind in "iu":  # token ids stay integers: int64 inputs
+            arrays.append(item.astype(np.int64, copy=False))
+            continue
         try:
             arrays.append(Tensor(item).data)
         except TypeError as error:
@@ -158,6 +165,8 @@ class _Writer:
         self.initializers: list = []
         self.used: set[str] = set()
         self.counts: Counter = Counter()
+        self.int_inputs: dict[int, str] = {}  # id(integer input array) -> its graph input's name
+        self.first_input = ""  # the first graph input: its axis 1 is the sequence length (dynamic_sequence)
         self.scope: str | None = None  # the name_scope of the op being written, prefixed to node names
         self.op_start = 0  # how many nodes were written before the op being written
 
@@ -212,8 +221,13 @@ class _Writer:
         helper, infos, first = self.helper, graph.infos, graph.first
         for name in (*input_names, *output_names):
             self.used.add(name)
+        self.first_input = input_names[0]
         graph_inputs = []
         for i, (tensor, name) in enumerate(zip(first.inputs, input_names, strict=True)):
+            if isinstance(tensor, np.ndarray):  # integer ids: an int64 input that ops read as a parameter
+                self.int_inputs[id(tensor)] = name
+                graph_inputs.append(self._int_value_info(name, tensor, graph))
+                continue
             info = infos.get(id(tensor))
             if info is None:
                 raise ExportError(
@@ -252,6 +266,13 @@ class _Writer:
                 _Node(value, graph.twins.get(id(value)), [infos[id(a)] for a in arguments(value)], info),
             )
         self.scope = None
+        read = {name for node in self.nodes for name in node.input}
+        for i, name in enumerate(input_names):
+            if name in self.int_inputs.values() and name not in read:
+                raise ExportError(
+                    f"export_onnx: integer input {i} ({name!r}) does not lead to any output: only an embedding "
+                    "that takes the very array given (not a copy, a slice or a reshape of it) reads it"
+                )
         graph_outputs = []
         for tensor, name in zip(first.outputs, output_names, strict=True):
             info = infos[id(value_of(tensor))]
@@ -272,12 +293,30 @@ class _Writer:
             ir_version=helper.find_min_ir_version_for(opsets),
         )
 
+    def _int_value_info(self, name: str, array: np.ndarray, graph: TracedGraph):
+        dims: list = list(array.shape)
+        if graph.second is not None:
+            dims[0] = "batch"
+        if graph.third is not None:
+            dims[1] = "sequence"
+        return self.helper.make_tensor_value_info(name, self.onnx.TensorProto.INT64, dims)
+
     def _value_info(self, name: str, info: ValueInfo, graph: TracedGraph, dims_of_batch: bool):
         batch = graph.first.inputs[0].shape[0] if graph.second is not None else None
         dims: list = list(info.shape)
+        length = graph.first.inputs[0].shape[1] if graph.third is not None else None
         for k in info.dynamic:  # "batch" where the length is the batch size in both traces; else unnamed
-            is_batch = (info.shape[k], info.second_shape[k]) == (batch, batch + 1)
-            dims[k] = "batch" if dims_of_batch or is_batch else None
+            is_batch = bool(info.second_shape) and (info.shape[k], info.second_shape[k]) == (batch, batch + 1)
+            is_sequence = k in info.sequence_axes and (info.shape[k], info.third_shape[k]) == (
+                length,
+                length + 1,
+            )
+            if dims_of_batch:
+                is_batch, is_sequence = (
+                    k == 0 and graph.second is not None,
+                    k == 1 and graph.third is not None,
+                )
+            dims[k] = "batch" if is_batch else "sequence" if is_sequence else None
         return self.helper.make_tensor_value_info(name, _element_type(info.dtype, name), dims)
 
 
@@ -423,16 +462,31 @@ def _bce_with_logits(w: _Writer, n: _Node) -> None:
 
 
 def _reshape(w: _Writer, n: _Node) -> None:
-    """The traced output shape, with -1 on its one batch-dependent axis (the rest stay as traced)."""
-    shape = list(n.out.shape)
-    if len(n.out.dynamic) > 1:
-        raise ExportError(
-            f"export_onnx: {n.op.label()} gives shape {n.out.shape}, in which {len(n.out.dynamic)} axes grow "
-            "with the batch; a reshape may leave only one batch-dependent axis (or pass dynamic_batch=False)"
-        )
+    """The traced output shape, with 0 (copy the input's length) on each batch- or sequence-dependent axis
+    the input has at the same place with the same lengths, and -1 on at most one other; the rest as traced."""
+    shape, source = list(n.out.shape), n.inputs[0]
+    free = []
     for k in n.out.dynamic:
+        same = (
+            k in source.dynamic
+            and source.shape[k] == n.out.shape[k]
+            and source.second_shape[k : k + 1] == n.out.second_shape[k : k + 1]
+            and source.third_shape[k : k + 1] == n.out.third_shape[k : k + 1]
+        )
+        if same:
+            shape[k] = 0
+        else:
+            free.append(k)
+    copies = len(n.out.dynamic) - len(free)
+    if len(free) > 1 or (copies and 0 in n.out.shape):
+        raise ExportError(
+            f"export_onnx: {n.op.label()} gives shape {n.out.shape}, in which {len(free)} axes grow with the "
+            "batch or sequence without copying an input axis; a reshape may leave only one batch-dependent axis "
+            "that is not an input axis kept in place (or pass dynamic_batch=False)"
+        )
+    for k in free:
         shape[k] = -1
-    zero = 0 in shape and -1 not in shape
+    zero = 0 in shape and -1 not in shape and not n.out.dynamic
     w.node("Reshape", [n.x, w.int64s(shape)], out=n.out.name, allowzero=int(zero))
 
 
@@ -694,6 +748,195 @@ def _max_pool2d(w: _Writer, n: _Node) -> None:
     w.node("MaxPool", [n.x], out=n.out.name, kernel_shape=list(n.op.kernel), strides=list(n.op.stride))
 
 
+# ---------------------------------------------------------------- sequence blocks
+
+
+def _embedding(w: _Writer, n: _Node) -> None:
+    """Gather of the weight's rows at the token ids: an int64 graph input, or constant ids (positions)."""
+    ids = w.int_inputs.get(id(n.op.indices))
+    if ids is None and n.out.sequence_axes:  # positions 0..T-1, T the sequence length at run time
+        ids = w.node("Range", [w.int64s(0), _sequence_length(w), w.int64s(1)])
+    elif ids is None:
+        ids = w.int64s(n.op.indices)
+    w.node("Gather", [n.x, ids], out=n.out.name, axis=0)
+
+
+def _sequence_length(w: _Writer) -> str:
+    """The sequence length at run time, an int64 scalar: axis 1 of the first input."""
+    return w.node("Gather", [w.node("Shape", [w.first_input]), w.int64s(1)], axis=0)
+
+
+def _horner(w: _Writer, z: str, top: float, coefficients, dtype: np.dtype) -> str:
+    """(...((top z + c0) z + c1) z ...) + c_last: a polynomial in z, as in the engine's erf."""
+    value = w.node("Mul", [w.scalar(top, dtype), z])
+    for c in coefficients[:-1]:
+        value = w.node("Mul", [w.node("Add", [value, w.scalar(c, dtype)]), z])
+    return w.node("Add", [value, w.scalar(coefficients[-1], dtype)])
+
+
+def _monic(w: _Writer, z: str, coefficients, dtype: np.dtype) -> str:
+    """(...((z + c0) z + c1) z ...) + c_last."""
+    value = z
+    for c in coefficients[:-1]:
+        value = w.node("Mul", [w.node("Add", [value, w.scalar(c, dtype)]), z])
+    return w.node("Add", [value, w.scalar(coefficients[-1], dtype)])
+
+
+def _erfc_of_abs(w: _Writer, y: str, dtype: np.dtype) -> str:
+    """erfc(y) for y = |x| >= 0.5 by Cody's two rational functions (as ``elementwise._erfc_positive``),
+    both computed everywhere and picked by Where (the unused one may be inf or NaN)."""
+    e = elementwise
+    middle = w.node("Div", [_horner(w, y, e._ERFC_C8, e._ERFC_C, dtype), _monic(w, y, e._ERFC_D, dtype)])
+    z = w.node("Div", [w.scalar(1.0, dtype), w.node("Mul", [y, y])])
+    ratio = w.node("Div", [_horner(w, z, e._ERFC_P5, e._ERFC_P, dtype), _monic(w, z, e._ERFC_Q, dtype)])
+    far = w.node("Div", [w.node("Sub", [w.scalar(e._INV_SQRT_PI, dtype), w.node("Mul", [z, ratio])]), y])
+    rational = w.node("Where", [w.node("LessOrEqual", [y, w.scalar(4.0, dtype)]), middle, far])
+    sixteen = w.scalar(16.0, dtype)
+    r = w.node("Div", [w.node("Floor", [w.node("Mul", [y, sixteen])]), sixteen])
+    first = w.node("Exp", [w.node("Neg", [w.node("Mul", [r, r])])])
+    rest = w.node("Exp", [w.node("Neg", [w.node("Mul", [w.node("Sub", [y, r]), w.node("Add", [y, r])])])])
+    tail = w.node("Mul", [rational, w.node("Mul", [first, rest])])
+    return w.node("Where", [w.node("IsInf", [y]), w.scalar(0.0, dtype), tail])
+
+
+def _erf_parts(w: _Writer, x: str, dtype: np.dtype) -> tuple[str, str, str]:
+    """(|x| <= 0.5, erf(x) there, erfc(|x|) elsewhere) in float64, Cody's formulas as the engine's."""
+    e = elementwise
+    y = w.node("Abs", [x])
+    small = w.node("LessOrEqual", [y, w.scalar(0.5, dtype)])
+    z = w.node("Mul", [x, x])
+    near = w.node(
+        "Mul", [x, w.node("Div", [_horner(w, z, e._ERF_A4, e._ERF_A, dtype), _monic(w, z, e._ERF_B, dtype)])]
+    )
+    return small, near, _erfc_of_abs(w, y, dtype)
+
+
+def _erf_graph(w: _Writer, x: str, dtype: np.dtype, out: str | None = None) -> str:
+    """erf(x): ONNX's Erf in float32; in float64 (where onnxruntime has no Erf kernel) Cody's rational
+    functions, the engine's own formulas, so both agree to a few ulps."""
+    if dtype == np.float32:
+        return w.node("Erf", [x], out=out)
+    small, near, tail = _erf_parts(w, x, dtype)
+    one = w.scalar(1.0, dtype)
+    far = w.node("Mul", [w.node("Sign", [x]), w.node("Sub", [one, tail])])
+    return w.node("Where", [small, near, far], out=out)
+
+
+def _erfc_graph(w: _Writer, x: str, dtype: np.dtype) -> str:
+    """erfc(x) = 1 - erf(x): 1 - Erf in float32, Cody's erfc (no cancellation) in float64."""
+    one = w.scalar(1.0, dtype)
+    if dtype == np.float32:
+        return w.node("Sub", [one, w.node("Erf", [x])])
+    small, near, tail = _erf_parts(w, x, dtype)
+    positive = w.node("Greater", [x, w.scalar(0.0, dtype)])
+    far = w.node("Where", [positive, tail, w.node("Sub", [w.scalar(2.0, dtype), tail])])
+    return w.node("Where", [small, w.node("Sub", [one, near]), far])
+
+
+def _erf(w: _Writer, n: _Node) -> None:
+    _erf_graph(w, n.x, n.out.dtype, out=n.out.name)
+
+
+def _gelu(w: _Writer, n: _Node) -> None:
+    """Exact: 0.5 x erfc(-x / sqrt(2)); tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    dtype, x = n.out.dtype, n.x
+    half = w.node("Mul", [x, w.scalar(0.5, dtype)])
+    if n.op.approximate == "none":
+        scaled = w.node("Mul", [x, w.scalar(-elementwise._SQRT_HALF, dtype)])
+        w.node("Mul", [_erfc_graph(w, scaled, dtype), half], out=n.out.name)
+        return
+    cubic = w.node(
+        "Mul", [w.node("Mul", [w.node("Mul", [x, x]), w.scalar(elementwise._TANH_CUBIC, dtype)]), x]
+    )
+    inner = w.node("Mul", [w.node("Add", [cubic, x]), w.scalar(elementwise._TANH_SCALE, dtype)])
+    t = w.node("Add", [w.node("Tanh", [inner]), w.scalar(1.0, dtype)])
+    w.node("Mul", [t, half], out=n.out.name)
+
+
+def _affine_names(w: _Writer, n: _Node, shape: tuple[int, ...]) -> tuple[str | None, str | None]:
+    rest = [w.as_dtype(v, n.out.dtype) for v in n.inputs[1:]]
+    weight = rest.pop(0) if n.op.has_weight else None
+    bias = rest.pop(0) if n.op.has_bias else None
+    if shape:
+        weight = weight and w.node("Reshape", [weight, w.int64s(shape)])
+        bias = bias and w.node("Reshape", [bias, w.int64s(shape)])
+    return weight, bias
+
+
+def _layer_norm(w: _Writer, n: _Node) -> None:
+    """LayerNormalization in float32; in float64 its decomposition (onnxruntime's kernel keeps float32
+    statistics), the engine's own formula: (x - mean) / sqrt(var + eps) * w + b."""
+    dtype, k = n.out.dtype, len(n.op.normalized_shape)
+    weight, bias = _affine_names(w, n, ())
+    if dtype == np.float32:
+        scale = weight or w.constant(np.ones(n.op.normalized_shape, dtype), "ones")
+        inputs = [n.x, scale] + ([bias] if bias else [])
+        w.node("LayerNormalization", inputs, out=n.out.name, axis=-k, epsilon=n.op.eps)
+        return
+    axes = w.int64s(list(range(-k, 0)))
+    centered = w.node("Sub", [n.x, w.node("ReduceMean", [n.x, axes], keepdims=1)])
+    var = w.node("ReduceMean", [w.node("Mul", [centered, centered]), axes], keepdims=1)
+    rstd = w.node(
+        "Div", [w.scalar(1.0, dtype), w.node("Sqrt", [w.node("Add", [var, w.scalar(n.op.eps, dtype)])])]
+    )
+    value = w.node("Mul", [centered, rstd])
+    if weight:
+        value = w.node("Mul", [value, weight])
+    if bias:
+        value = w.node("Add", [value, bias])
+    w.finish(value, n.out.name)
+
+
+def _batch_norm(w: _Writer, n: _Node) -> None:
+    """Evaluation mode: (x - running_mean) * (1 / sqrt(running_var + eps)) * w + b, per channel (axis 1)."""
+    if n.op.training:
+        raise ExportError(
+            f"export_onnx: {n.op.label()} normalises by the batch's statistics and updates running ones; "
+            "export in evaluation mode (model.eval()), where it uses the running statistics"
+        )
+    dtype = n.out.dtype
+    shape = n.op.affine_shape
+    weight, bias = _affine_names(w, n, shape)
+    mean = w.constant(np.asarray(n.op.mean, dtype=dtype).reshape(shape), "running_mean")
+    rstd = w.constant(np.asarray(n.op.rstd, dtype=dtype).reshape(shape), "running_rstd")
+    value = w.node("Mul", [w.node("Sub", [n.x, mean]), rstd])
+    if weight:
+        value = w.node("Mul", [value, weight])
+    if bias:
+        value = w.node("Add", [value, bias])
+    w.finish(value, n.out.name)
+
+
+def _masked_softmax(w: _Writer, n: _Node) -> None:
+    """Where(keep, x, -inf), then Softmax: masked entries get probability 0."""
+    if n.out.sequence_axes:  # a causal mask as long as the scores: lower-triangular ones, built at run time
+        square = w.node("Slice", [w.node("Shape", [n.x]), w.int64s([-2]), w.int64s([_INT64_MAX])])
+        ones = w.node("ConstantOfShape", [square], value=w.numpy_helper.from_array(np.ones(1, n.out.dtype)))
+        keep = w.node("Cast", [w.node("Trilu", [ones], upper=0)], to=w.onnx.TensorProto.BOOL)
+    else:
+        keep = w.constant(np.asarray(n.op.keep, dtype=bool), "keep")
+    masked = w.node("Where", [keep, n.x, w.scalar(-np.inf, n.out.dtype)])
+    w.node("Softmax", [masked], out=n.out.name, axis=int(n.op.axis))
+
+
+def _avg_pool2d(w: _Writer, n: _Node) -> None:
+    """AveragePool in float32; in float64 (no onnxruntime kernel) the sum of the strided slices, scaled."""
+    kernel, stride = list(n.op.kernel), list(n.op.stride)
+    if n.out.dtype == np.float32:
+        w.node("AveragePool", [n.x], out=n.out.name, kernel_shape=kernel, strides=stride)
+        return
+    ho, wo = n.out.shape[2], n.out.shape[3]
+    total = None
+    for a in range(kernel[0]):
+        for b in range(kernel[1]):
+            ends = [a + stride[0] * (ho - 1) + 1, b + stride[1] * (wo - 1) + 1]
+            piece = w.node(
+                "Slice", [n.x, w.int64s([a, b]), w.int64s(ends), w.int64s([2, 3]), w.int64s(stride)]
+            )
+            total = piece if total is None else w.node("Add", [total, piece])
+    w.node("Mul", [total, w.scalar(1 / (kernel[0] * kernel[1]), n.out.dtype)], out=n.out.name)
+
+
 _EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
     ops.Add: _binary("Add"),
     ops.Sub: _binary("Sub"),
@@ -740,4 +983,11 @@ _EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
     ops.SoftNLLLoss: _soft_nll_loss,
     ops.Conv2d: _conv2d,
     ops.MaxPool2d: _max_pool2d,
+    ops.Embedding: _embedding,
+    ops.Erf: _erf,
+    ops.GELU: _gelu,
+    ops.LayerNormalization: _layer_norm,
+    ops.BatchNorm: _batch_norm,
+    ops.MaskedSoftmax: _masked_softmax,
+    ops.AvgPool2d: _avg_pool2d,
 }

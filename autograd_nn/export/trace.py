@@ -26,17 +26,28 @@ class ExportError(AutogradError, ValueError):
     depends on the batch size but was computed outside the graph, ...)."""
 
 
-def trace_forward(fn: Callable, arrays: list[np.ndarray], dynamic_batch: bool) -> TracedGraph:
-    """Run ``fn`` on the example ``arrays`` (twice with ``dynamic_batch``) and return its graph."""
+def trace_forward(
+    fn: Callable, arrays: list[np.ndarray], dynamic_batch: bool, dynamic_sequence: bool = False
+) -> TracedGraph:
+    """Run ``fn`` on the example ``arrays`` (twice with ``dynamic_batch``, once more with ``dynamic_sequence``)
+    and return its graph."""
     if dynamic_batch:
         _check_batch(arrays)
     first = trace(fn, arrays)
-    second = None
+    second = third = None
     if dynamic_batch:
         # Rows reversed and the first repeated: a mask or statistic computed from the data outside
         # the graph then changes too, and is caught instead of frozen into the file.
         second = trace(fn, [np.concatenate([a[::-1], a[:1]]) for a in arrays])
-    return TracedGraph(first, second)
+    if dynamic_sequence:  # one more position along axis 1 (the first repeated at the end)
+        for i, a in enumerate(arrays):
+            if a.ndim < 2:
+                raise ValueError(
+                    f"export_onnx: with dynamic_sequence axis 1 of every input is the sequence, but example "
+                    f"input {i} has shape {a.shape}"
+                )
+        third = trace(fn, [np.concatenate([a, a[:, :1]], axis=1) for a in arrays])
+    return TracedGraph(first, second, third=third)
 
 
 def _check_batch(arrays: list[np.ndarray]) -> None:
@@ -74,8 +85,13 @@ def arguments(node: ops.Op) -> list:
 
 
 def trace(fn: Callable, arrays: list[np.ndarray]) -> Trace:
-    """Run ``fn`` once on copies of ``arrays`` that require grad, so every op after them is recorded."""
-    inputs = [Tensor(np.array(a), requires_grad=True) for a in arrays]
+    """Run ``fn`` once on copies of ``arrays`` that require grad, so every op after them is recorded. An
+    integer array (token ids) is passed as an int64 array: an op holds it as a parameter (an embedding's
+    indices), and the writer makes it an int64 graph input."""
+    inputs = [
+        np.array(a, dtype=np.int64) if a.dtype.kind in "iu" else Tensor(np.array(a), requires_grad=True)
+        for a in arrays
+    ]
     with enable_grad():
         result = fn(*inputs)
     outputs = list(result) if isinstance(result, (tuple, list)) else [result]
@@ -121,6 +137,8 @@ class ValueInfo:
     name: str = ""
     constant: np.ndarray | None = None  # the array of a constant leaf
     second_shape: tuple[int, ...] = ()  # the shape in the trace with one more example
+    third_shape: tuple[int, ...] = ()  # the shape in the trace with one more position (dynamic_sequence)
+    sequence_axes: tuple[int, ...] = ()  # the axes that grow with the sequence length
 
 
 @dataclass
@@ -131,14 +149,16 @@ class TracedGraph:
     second: Trace | None
     infos: dict = field(default_factory=dict)  # id(value) -> ValueInfo
     twins: dict = field(default_factory=dict)  # id(node in the first trace) -> the same node in the second
+    third: Trace | None = None  # the trace with one more position along axis 1 (dynamic_sequence)
 
     def __post_init__(self) -> None:
-        first, second = self.first, self.second
-        if second is not None and len(second.order) != len(first.order):
-            raise ExportError(
-                "export_onnx: the forward records a different graph for another batch size; "
-                "it cannot be exported with dynamic_batch (pass dynamic_batch=False)"
-            )
+        first, second, third = self.first, self.second, self.third
+        for other in (second, third):
+            if other is not None and len(other.order) != len(first.order):
+                raise ExportError(
+                    "export_onnx: the forward records a different graph for another batch size or sequence "
+                    "length; it cannot be exported with dynamic_batch or dynamic_sequence"
+                )
         input_index = {id(t): i for i, t in enumerate(first.inputs)}
         for position, value in enumerate(first.order):
             shape = _shape(value)
@@ -146,7 +166,17 @@ class TracedGraph:
             if second is not None:
                 other = second.order[position]
                 dynamic = self._compare(value, other, input_index, second)
+            grows: tuple[int, ...] = ()
+            if third is not None:
+                twins = self.twins.get(id(value))
+                grows = self._compare(value, third.order[position], input_index, third)
+                if twins is not None:
+                    self.twins[id(value)] = twins  # the batch trace's twin is the one the exporters read
+                dynamic = tuple(sorted(set(dynamic) | set(grows)))
             info = ValueInfo(shape, _dtype(value), dynamic)
+            info.sequence_axes = grows
+            if third is not None:
+                info.third_shape = _shape(third.order[position])
             if second is not None:
                 info.second_shape = _shape(second.order[position])
             if isinstance(value, Tensor) and id(value) not in input_index:
@@ -176,7 +206,7 @@ class TracedGraph:
                     "operations, or pass dynamic_batch=False"
                 )
         else:
-            changed = _changed_parameter(value, other)
+            changed = _changed_parameter(value, other, self.first.inputs, second is self.third)
             if changed is not None:
                 raise ExportError(
                     f"export_onnx: the {changed!r} of {value.label()} changes with the batch size (it was built "
@@ -199,16 +229,42 @@ _TRACE_DEPENDENT_PARAMETERS = {
 _RECORDING_SLOTS = set(ops.Op.__slots__)  # what the engine stores on every node, not the op's parameters
 
 
-def _changed_parameter(op: ops.Op, twin: ops.Op) -> str | None:
-    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any."""
+def _changed_parameter(op: ops.Op, twin: ops.Op, inputs: list = (), sequence: bool = False) -> str | None:
+    """The name of a parameter (axis, index, mask, ...) that differs between the two traces, if any. Arrays
+    the forward computes for its VJP (``op.saved``) and integer graph inputs held as parameters (token ids)
+    may differ."""
     exempt = _TRACE_DEPENDENT_PARAMETERS.get(type(op), set()) | set(getattr(op, "saved", ()))
+    given = [a for a in inputs if isinstance(a, np.ndarray)]
     for cls in type(op).__mro__:
         for slot in getattr(cls, "__slots__", ()):
             if slot in _RECORDING_SLOTS or slot in exempt or not hasattr(op, slot):
                 continue
+            if any(getattr(op, slot) is a for a in given):
+                continue
+            if sequence and _follows_the_length(op, slot, getattr(twin, slot, None)):
+                continue
             if not _same_parameter(getattr(op, slot), getattr(twin, slot, None)):
                 return slot
     return None
+
+
+def _is_positions(a) -> bool:
+    return isinstance(a, np.ndarray) and a.ndim == 1 and np.array_equal(a, np.arange(a.size))
+
+
+def _is_causal(a) -> bool:
+    return isinstance(a, np.ndarray) and a.ndim == 2 and np.array_equal(a, np.tril(np.ones(a.shape, bool)))
+
+
+def _follows_the_length(op: ops.Op, slot: str, other) -> bool:
+    """Parameters the exporters build from the sequence length at run time: an embedding's positions
+    0..T-1 (``Range``) and a causal mask (``Trilu``)."""
+    value = getattr(op, slot)
+    if isinstance(op, ops.Embedding) and slot == "indices":
+        return _is_positions(value) and _is_positions(other)
+    if isinstance(op, ops.MaskedSoftmax) and slot == "keep":
+        return _is_causal(value) and _is_causal(other)
+    return False
 
 
 def _same_parameter(a, b) -> bool:

