@@ -94,7 +94,13 @@ def check_by_hand(rng: np.random.Generator) -> None:
     inputs, targets = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
     h0 = rng.normal(0, 0.5, (B, H))
     report = ag.check_value_and_grad(
-        loss_and_gradients, *weights, inputs, targets, h0, wrt=["Wxh", "Whh", "Why", "bh", "by"]
+        loss_and_gradients,
+        *weights,
+        inputs,
+        targets,
+        h0,
+        wrt=["Wxh", "Whh", "Why", "bh", "by"],
+        num_examples=B * T,
     )
     print("1. hand-derived backprop through time against autodiff (check_value_and_grad):")
     print(report)

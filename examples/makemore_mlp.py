@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> float:
     nn.init.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = MLP(block_size, rng=rng)
-    print(model)
-    print(f"{model.num_parameters():,} parameters")
+    print(model)  # ends with the number of parameters
 
     optimizer = optim.SGD(model.parameters(), lr=args.lr)
     scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=max(1, args.steps * 3 // 4), gamma=0.1)
