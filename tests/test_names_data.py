@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,3 +125,19 @@ def test_the_wheel_carries_the_names_and_loads_them_without_the_source_tree(tmp_
     loaded = _load_in_a_subprocess(elsewhere, tmp_path / "installed")
     assert loaded["file"].startswith(str(tmp_path / "installed"))
     assert loaded["sizes"] == [91_910, 73_528, 9_191, 9_191]
+
+
+def test_the_readme_example_prints_the_sizes_it_says(tmp_path):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- example: names data -->\n```python\n(.*?)```", text, re.DOTALL)
+    assert match, "README.md must hold the names example after '<!-- example: names data -->'"
+    done = subprocess.run(
+        [sys.executable, "-c", match.group(1)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "91910 73528 9191 9191\n"
