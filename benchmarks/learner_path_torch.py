@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     print(f"PyTorch {torch.__version__}, one thread, float64, validation split of load_names() (seed 42)")
     print(f"the uniform guess: {math.log(27):.4f}")
-    runs = {"mlp": (mlp, 30_000, "makemore MLP"), "gpt": (gpt, 3000, "2-layer GPT")}
+    runs = {"mlp": (mlp, 30_000, "makemore MLP"), "gpt": (gpt, 6000, "2-layer GPT")}
     for key in ["mlp", "gpt"] if args.model == "both" else [args.model]:
         train, default_steps, title = runs[key]
         steps = args.steps or default_steps

@@ -155,7 +155,7 @@ def onnx_check(model: GPT, block_size: int, seed: int, engine_names: list[str]) 
 
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000, help="training steps (default: 3000)")
+    parser.add_argument("--steps", type=int, default=6000, help="training steps (default: 6000)")
     parser.add_argument("--batch-size", type=int, default=32, help="names per step (default: 32)")
     parser.add_argument("--lr", type=float, default=3e-3, help="AdamW's peak learning rate (default: 3e-3)")
     parser.add_argument(

@@ -46,6 +46,7 @@ def test_the_split_is_80_10_10_disjoint_and_covers_every_name():
     assert not (train & validation) and not (train & test) and not (validation & test)
     assert train | validation | test == set(data.names)
     assert data.train != sorted(data.train)  # shuffled, not cut from the alphabetical list
+    assert repr(data) == "Names(91,910 names: train 73,528, validation 9,191, test 9,191)"
 
 
 def test_the_split_is_seeded():

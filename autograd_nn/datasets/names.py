@@ -22,6 +22,12 @@ class Names(NamedTuple):
     validation: list[str]
     test: list[str]
 
+    def __repr__(self) -> str:  # not the 91,910 names themselves
+        return (
+            f"Names({len(self.names):,} names: train {len(self.train):,}, validation {len(self.validation):,}, "
+            f"test {len(self.test):,})"
+        )
+
 
 def load_names(seed: int = 42, fractions: tuple[float, float] = (0.8, 0.1)) -> Names:
     """The names and a split: a permutation drawn with ``seed``, cut at ``fractions`` (train, validation);
