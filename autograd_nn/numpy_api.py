@@ -14,7 +14,10 @@ When a Tensor is among the arguments of a NumPy ufunc (``np.exp(t)``, ``ndarray 
   on others they give a Tensor that requires no grad.
 - Anything else, and any keyword the engine does not support (``out=``, ``where=`` on a ufunc, the ufunc
   methods ``reduce``, ``accumulate``, ``outer``, ``at``), raises ``TypeError`` naming ``numpy.<name>`` and
-  saying what to write instead. NumPy never silently turns a Tensor into a plain array here.
+  saying what to write instead, when a tensor among the arguments requires grad (and grad mode is on).
+  Where nothing would be recorded (``t.detach()``, tensors without grad, ``no_grad``) NumPy runs an unknown
+  function on the arrays and returns its own result, as for ``t.numpy()``: no gradient is lost there.
+  NumPy never silently turns a Tensor that requires grad into a plain array here.
 
 Explicit conversion (``np.asarray(t)``, ``np.array(t)``, ``t.numpy()``) is the one way out of the graph:
 the result is a plain array that backward never reaches. Tensor's own operators (``t * s``, ``t @ w``)
@@ -36,6 +39,7 @@ __all__ = [
     "PASS_THROUGH_FUNCTIONS",
     "PASS_THROUGH_UFUNCS",
     "UFUNCS",
+    "UFUNC_OPS",
     "ZERO_GRADIENT_FUNCTIONS",
     "ZERO_GRADIENT_UFUNCS",
     "array_function",
@@ -60,38 +64,37 @@ def _power(x, y):
     return _tensor.apply(ops.Power(), x, y)
 
 
-def _positive(x):
-    return _tensor.apply(ops.Pos(), x)
-
-
-# ufunc -> the engine's recorded op (every ufunc's VJP is in ops/arithmetic.py or ops/elementwise.py)
-UFUNCS = {
-    np.add: _apply(ops.Add),
-    np.subtract: _apply(ops.Sub),
-    np.multiply: _apply(ops.Mul),
-    np.true_divide: _apply(ops.Div),  # np.divide is the same ufunc
-    np.negative: _apply(ops.Neg),
-    np.positive: _positive,
-    np.power: _power,
-    np.square: _apply(ops.Square),
-    np.reciprocal: _apply(ops.Reciprocal),
-    np.matmul: _apply(ops.MatMul),
-    np.exp: _apply(ops.Exp),
-    np.expm1: _apply(ops.Expm1),
-    np.log: _apply(ops.Log),
-    np.log1p: _apply(ops.Log1p),
-    np.log2: _apply(ops.Log2),
-    np.log10: _apply(ops.Log10),
-    np.sqrt: _apply(ops.Sqrt),
-    np.absolute: _apply(ops.Abs),  # np.abs is the same ufunc
-    np.sign: _apply(ops.Sign),
-    np.tanh: _apply(ops.Tanh),
-    np.sin: _apply(ops.Sin),
-    np.cos: _apply(ops.Cos),
-    np.maximum: _apply(ops.Maximum),
-    np.minimum: _apply(ops.Minimum),
-    np.logaddexp: _apply(ops.LogAddExp),
+# ufunc -> the engine's op class (every ufunc's VJP is in ops/arithmetic.py or ops/elementwise.py).
+# Tensor.__array_ufunc__ looks a plain call up here first: ``ndarray * t`` costs one lookup more than ``t * a``.
+UFUNC_OPS = {
+    np.add: ops.Add,
+    np.subtract: ops.Sub,
+    np.multiply: ops.Mul,
+    np.true_divide: ops.Div,  # np.divide is the same ufunc
+    np.negative: ops.Neg,
+    np.positive: ops.Pos,
+    np.square: ops.Square,
+    np.reciprocal: ops.Reciprocal,
+    np.matmul: ops.MatMul,
+    np.exp: ops.Exp,
+    np.expm1: ops.Expm1,
+    np.log: ops.Log,
+    np.log1p: ops.Log1p,
+    np.log2: ops.Log2,
+    np.log10: ops.Log10,
+    np.sqrt: ops.Sqrt,
+    np.absolute: ops.Abs,  # np.abs is the same ufunc
+    np.sign: ops.Sign,
+    np.tanh: ops.Tanh,
+    np.sin: ops.Sin,
+    np.cos: ops.Cos,
+    np.maximum: ops.Maximum,
+    np.minimum: ops.Minimum,
+    np.logaddexp: ops.LogAddExp,
 }
+
+# Every differentiable ufunc -> a function of its operands giving the recorded result.
+UFUNCS = {**{ufunc: _apply(op_class) for ufunc, op_class in UFUNC_OPS.items()}, np.power: _power}
 
 # Results that are not differentiable: NumPy runs on the arrays (booleans, or values without a gradient).
 PASS_THROUGH_UFUNCS = frozenset(
@@ -132,12 +135,13 @@ _UFUNC_DEFAULTS = {"dtype": None, "casting": "same_kind", "order": "K", "subok":
 
 
 def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
-    """``Tensor.__array_ufunc__``: a ufunc called with a Tensor among its operands (or its ``out``)."""
-    if method == "__call__" and not kwargs:  # the common case: one lookup
-        record = UFUNCS.get(ufunc)
-        if record is not None:
-            return record(*inputs)
+    """``Tensor.__array_ufunc__``: a ufunc called with a Tensor among its operands (or its ``out``), other
+    than the plain calls of ``UFUNC_OPS``, which the Tensor records itself."""
+    if method == "__call__" and not kwargs and ufunc in UFUNCS:
+        return UFUNCS[ufunc](*inputs)
     name = f"numpy.{ufunc.__name__}"
+    if ufunc not in UFUNCS and ufunc not in ZERO_GRADIENT_UFUNCS and not _records(inputs):
+        return _leave(ufunc if method == "__call__" else getattr(ufunc, method), inputs, kwargs)
     if method != "__call__":
         hint = _METHOD_HINTS.get((ufunc.__name__, method), LEAVE_THE_GRAPH)
         raise TypeError(f"{name}.{method}: this ufunc method is not supported on Tensors; {hint}")
@@ -186,6 +190,27 @@ def _zero_gradient(name: str, compute, args: tuple, kwargs: dict):
     return _tensor.Tensor(compute(*[_unwrap(x) for x in args], **kwargs))
 
 
+def _records(values) -> bool:
+    """Whether an op on these arguments would be recorded: grad mode is on and a Tensor among them (or in
+    a list or tuple among them) requires grad."""
+    if not STATE.enabled:
+        return False
+    for v in values:
+        if isinstance(v, _tensor.Tensor) and v.requires_grad:
+            return True
+        if isinstance(v, (list, tuple)) and _records(v):
+            return True
+    return False
+
+
+def _leave(func, args, kwargs: dict):
+    """A call nothing would record (no tensor requires grad, or under no_grad) that the tables do not know:
+    NumPy runs it on the arrays, as on ``t.numpy()``, and its result is NumPy's."""
+    if any(isinstance(o, _tensor.Tensor) for o in kwargs.get("out", ()) or ()):
+        raise TypeError(f"{_function_name(func)}: out= cannot be a Tensor; assign the result instead")
+    return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+
+
 def _unwrap(value):
     """A Tensor's array; lists and tuples of them as lists and tuples of arrays; anything else as it is."""
     if isinstance(value, _tensor.Tensor):
@@ -207,12 +232,16 @@ def array_function(func, types: tuple, args: tuple, kwargs: dict):
         return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
     if func in ZERO_GRADIENT_FUNCTIONS:
         return _zero_gradient(name, func, args, kwargs)
+    if not _records(args) and not _records(kwargs.values()):
+        return _leave(func, args, kwargs)
     hint = _FUNCTION_HINTS.get(func)
     hint = f"{hint}; or, {LEAVE_THE_GRAPH}" if hint else LEAVE_THE_GRAPH
     raise TypeError(f"{name} is not differentiable in autograd_nn; {hint}")
 
 
 def _function_name(func) -> str:
+    if isinstance(func, np.ufunc):
+        return f"numpy.{func.__name__}"
     module = getattr(func, "__module__", None) or "numpy"
     return f"{module}.{func.__name__}" if module.startswith("numpy") else f"numpy.{func.__name__}"
 
@@ -226,6 +255,11 @@ def check_keywords(who: str, tensor, dtype=None, out=None, **more) -> None:
         raise TypeError(
             f"{who}: out= is not supported on Tensors: the engine records a new tensor rather than writing "
             "into an array; assign the result instead (y = ...)"
+        )
+    if isinstance(dtype, bool):
+        raise TypeError(
+            f"{who}: dtype={dtype} is not a dtype: as in NumPy the second positional argument is dtype; "
+            "pass keepdims=True by keyword"
         )
     if dtype is not None and np.dtype(dtype) != tensor.dtype:
         raise TypeError(
@@ -416,13 +450,15 @@ def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 def _np_vstack(tup, *, dtype=None, casting="same_kind"):
     _no_joining_keywords("numpy.vstack", None, dtype, casting)
     xs = [x.reshape((1, -1)) if x.ndim < 2 else x for x in _tensors(tup, "numpy.vstack")]
-    return ops.concatenate(xs, 0)
+    return _tensor.apply(shapes.Join("vstack", 0), *xs)
 
 
 def _np_hstack(tup, *, dtype=None, casting="same_kind"):
     _no_joining_keywords("numpy.hstack", None, dtype, casting)
     xs = [x.reshape((1,)) if x.ndim == 0 else x for x in _tensors(tup, "numpy.hstack")]
-    return ops.concatenate(xs, 0 if xs and xs[0].ndim == 1 else 1)
+    if not xs:
+        raise ValueError("numpy.hstack: needs at least one array, got an empty sequence")
+    return _tensor.apply(shapes.Join("hstack", 0 if xs[0].ndim == 1 else 1), *xs)
 
 
 def _np_split(ary, indices_or_sections, axis=0):

@@ -201,6 +201,10 @@ class Tensor:
     # record the engine's ops (``np.exp(t)``, ``ndarray * t``, ``np.dot(X, t)``, ``np.sum(t)``) or refuse
     # with a TypeError naming the NumPy function. Tensor's own operators never come through here.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:  # ndarray * t, X @ t, np.exp(t): one lookup, then the op
+            op_class = numpy_api.UFUNC_OPS.get(ufunc)
+            if op_class is not None:
+                return apply(op_class(), *inputs)
         return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -412,20 +416,29 @@ class Tensor:
         """One axis, in C order, always a copy (as ``ndarray.flatten``)."""
         return apply(ops.Flatten("flatten", (self.data.size,)), self)
 
-    def squeeze(self, axis=None) -> Tensor:
+    def squeeze(self, axis=None, **more) -> Tensor:
         """Without its size-1 axes (only those in ``axis`` when given), as ``ndarray.squeeze``."""
+        if more:
+            numpy_api.check_keywords("Tensor.squeeze", self, **more)
         return ops.squeeze(self, axis)
 
-    def expand_dims(self, axis) -> Tensor:
+    def expand_dims(self, axis, **more) -> Tensor:
         """With a new size-1 axis at ``axis`` (an int or a tuple), as ``np.expand_dims``."""
+        numpy_api.check_keywords("Tensor.expand_dims", self, **more)
         return ops.expand_dims(self, axis)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        """PyTorch's name for ``expand_dims``."""
+    def unsqueeze(self, axis=None, **more) -> Tensor:
+        """PyTorch's name for ``expand_dims`` (with NumPy's keyword: ``axis=``, not ``dim=``)."""
+        numpy_api.check_keywords("Tensor.unsqueeze", self, **more)
+        if axis is None:
+            raise TypeError("Tensor.unsqueeze: give the axis of the new size-1 axis, e.g. t.unsqueeze(0)")
         return ops.expand_dims(self, axis)
 
-    def split(self, sections_or_indices, axis: int = 0) -> list[Tensor]:
-        """Pieces along ``axis``, NumPy's meaning: an int N gives N equal pieces, a list the split points."""
+    def split(self, sections_or_indices, axis: int = 0, **more) -> list[Tensor]:
+        """Pieces along ``axis``, NumPy's meaning: an int N gives N equal pieces, a list the split points
+        (PyTorch's ``split(size)`` gives pieces of that size: a different meaning, so ``dim=`` is refused)."""
+        if more:
+            numpy_api.check_keywords("Tensor.split", self, **more)
         return ops.split(self, sections_or_indices, axis)
 
     # ------------------------------------------------------------ reductions and functions
@@ -991,7 +1004,10 @@ def _user_location() -> str:
 
 
 def _is_engine_module(name: str) -> bool:
-    return name == __name__ or name == ops.__name__ or name.startswith(ops.__name__ + ".")
+    """The engine's recording modules, and NumPy's (``np.sum(t)`` reaches the engine through them)."""
+    if name in (__name__, numpy_api.__name__, ops.__name__, "numpy") or name.startswith(ops.__name__ + "."):
+        return True
+    return name.startswith("numpy.")
 
 
 def _first_bad(array: np.ndarray) -> str | None:

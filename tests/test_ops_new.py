@@ -269,7 +269,7 @@ REDUCTIONS = {
         "any",
     ),
     "var ddof=1": (
-        lambda t, axis, k: t.var(axis, k, ddof=1),
+        lambda t, axis, k: t.var(axis, keepdims=k, ddof=1),
         lambda a, axis, k: a.var(axis, keepdims=k, ddof=1),
         "any",
     ),
@@ -279,7 +279,7 @@ REDUCTIONS = {
         "any",
     ),
     "std ddof=1": (
-        lambda t, axis, k: t.std(axis, k, ddof=1),
+        lambda t, axis, k: t.std(axis, keepdims=k, ddof=1),
         lambda a, axis, k: a.std(axis, keepdims=k, ddof=1),
         "any",
     ),

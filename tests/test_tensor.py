@@ -274,9 +274,15 @@ def test_reductions_match_numpy():
     t = Tensor(x)
     for axis in (None, 0, 1, -1, (0, 1)):
         for keepdims in (False, True):
-            np.testing.assert_allclose(t.sum(axis, keepdims).data, x.sum(axis=axis, keepdims=keepdims))
-            np.testing.assert_allclose(t.mean(axis, keepdims).data, x.mean(axis=axis, keepdims=keepdims))
-            np.testing.assert_allclose(t.max(axis, keepdims).data, x.max(axis=axis, keepdims=keepdims))
+            np.testing.assert_allclose(
+                t.sum(axis, keepdims=keepdims).data, x.sum(axis=axis, keepdims=keepdims)
+            )
+            np.testing.assert_allclose(
+                t.mean(axis, keepdims=keepdims).data, x.mean(axis=axis, keepdims=keepdims)
+            )
+            np.testing.assert_allclose(
+                t.max(axis, keepdims=keepdims).data, x.max(axis=axis, keepdims=keepdims)
+            )
 
 
 def test_operations_on_constants_record_nothing():

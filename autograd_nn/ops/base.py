@@ -6,7 +6,9 @@ input, given ``g``, the gradient with respect to ``out``. VJPs are written with 
 methods that NumPy arrays and Tensors share (``*``, ``@``, ``.sum``, ``.reshape``, ...), so the
 same line runs as plain NumPy during an ordinary backward pass and is recorded as new graph nodes
 under ``backward(create_graph=True)``; the few functions the two do not share are small helpers
-(``_exp`` here, ``_sigmoid`` in elementwise, ``_broadcast_to`` and ``_scatter_add`` in shapes).
+(``_exp`` here, ``_sigmoid`` in elementwise, ``_broadcast_to`` and ``_scatter_add`` in shapes, ``_run``
+for an op that is its own adjoint). NumPy's ufuncs and functions in ``numpy_api``'s tables are shared
+too: ``np.cos(x)`` in a VJP computes on an array and records ``cos`` on a Tensor.
 A VJP may return a gradient with broadcast extra axes: the engine sums it back to the input's
 shape in one place (``tensor._unbroadcast``). An op instance is also the graph node. It declares
 what its VJP reads (``keeps_inputs``, ``keeps_output``) and the engine keeps just that; an input

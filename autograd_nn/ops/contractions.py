@@ -108,14 +108,14 @@ class Einsum(Op):
     operand). Operand k's gradient is the einsum of g with the other operands giving k's letters; letters
     only k has (summed away in the forward pass) come back by broadcasting."""
 
-    __slots__ = ("inputs", "optimize", "output")
+    __slots__ = ("inputs", "optimize", "result")  # (Op.output is the saved output array)
     name = "einsum"
 
     def __init__(self, inputs: tuple[str, ...], output: str, optimize=False) -> None:
-        self.inputs, self.output, self.optimize = inputs, output, optimize
+        self.inputs, self.result, self.optimize = inputs, output, optimize
 
     def details(self) -> str:
-        return f"{','.join(self.inputs)}->{self.output}"
+        return f"{','.join(self.inputs)}->{self.result}"
 
     def shape_error(self, *shapes) -> str:
         return f"einsum: operands of shapes {' and '.join(map(str, shapes))} do not fit {self.details()!r}"
@@ -130,9 +130,9 @@ class Einsum(Op):
                 grads.append(None)
                 continue
             others = [i for i in range(len(xs)) if i != k]
-            known = set(self.output).union(*(self.inputs[i] for i in others))
+            known = set(self.result).union(*(self.inputs[i] for i in others))
             kept = "".join(letter for letter in self.inputs[k] if letter in known)
-            gk = _einsum((self.output, *(self.inputs[i] for i in others)), kept, g, *(xs[i] for i in others))
+            gk = _einsum((self.result, *(self.inputs[i] for i in others)), kept, g, *(xs[i] for i in others))
             if kept != self.inputs[k]:  # letters only operand k has: each of its entries got g's value
                 shape = tuple(xs[k].shape)
                 gk = gk.reshape(

@@ -353,7 +353,8 @@ class Repeat(Op):
 
     def vjp(self, g, out, x):
         if self.axis is None:  # x was flattened first
-            n, position, shape = x.size, 0, (x.size,)
+            n = int(np.prod(x.shape))  # (x may be the node that computed it: shape only)
+            position, shape = 0, (n,)
         else:
             n, position, shape = x.shape[self.position], self.position, tuple(x.shape)
         if np.ndim(self.repeats) == 0:  # every entry the same number of times: a reshape and a sum
@@ -491,6 +492,16 @@ class Sort(Op):
 
 def _data_of(v) -> np.ndarray:
     return v if _is_array(v) else v.data
+
+
+class Join(Concatenate):
+    """``hstack``/``vstack``: a concatenation under the NumPy name the code called."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str, axis: int) -> None:
+        super().__init__(axis)
+        self.name = name
 
 
 class Take(Index):
