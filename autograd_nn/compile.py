@@ -39,6 +39,12 @@ effect of ``fn`` are frozen at trace time; the second-call check catches a froze
 changes, and ``check=True`` runs ``fn`` eagerly beside the next replays of each signature and raises,
 naming the first op that differs, when they disagree (a branch taken differently later). Under
 ``detect_anomaly`` and inside another trace, the function runs eagerly.
+
+State outside the graph: an op whose forward updates arrays it was given (``updates_state``: BatchNorm's
+running statistics in training) runs its plain forward at every replay, so the update happens once per call
+as in eager mode; ``check=True`` refuses such a function (it would run each checked call twice). Dropout is
+refused at trace time (a replay would reuse one mask). Arrays an op's forward computes for its own VJP
+(``op.saved``, e.g. LayerNorm's mean and inverse std) are not constants: the second-call check skips them.
 """
 
 from __future__ import annotations

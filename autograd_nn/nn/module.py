@@ -3,7 +3,8 @@
 A ``Module`` registers every ``Parameter`` and every sub-``Module`` assigned to one of its attributes, in the
 order they were assigned. From that tree come the dotted parameter names (``hidden.weight``, which also
 become the tensors' names in drawings), ``parameters()`` for an optimizer, ``state_dict()`` and ``save``/``load``
-(``.npz``, no pickle), ``train()``/``eval()`` and a readable ``repr``. Calling a module calls its ``forward``
+(``.npz``, no pickle), ``train()``/``eval()`` and a readable ``repr``. ``register_buffer`` keeps state that is not
+trained (running statistics): in ``state_dict`` and files after the parameters, converted by ``to(dtype)``. Calling a module calls its ``forward``
 inside a ``name_scope`` named after its dotted name, so the ops of ``model.hidden`` fall in scope ``hidden``
 and drawings frame and collapse a model by layer. A module called by its parent's forward nests inside the
 parent's scope by the rest of its name (``features/0`` for ``features.0``).
