@@ -157,7 +157,10 @@ class TracedGraph:
             if other is not None and len(other.order) != len(first.order):
                 raise ExportError(
                     "export_onnx: the forward records a different graph for another batch size or sequence "
-                    "length; it cannot be exported with dynamic_batch or dynamic_sequence"
+                    "length; it cannot be exported with dynamic_batch or dynamic_sequence (pass "
+                    "dynamic_batch=False). A loop over the first axis does that, such as a recurrent layer with "
+                    "batch_first=False, which is unrolled over its sequence (its first axis): make the batch the "
+                    "first axis (batch_first=True)"
                 )
         input_index = {id(t): i for i, t in enumerate(first.inputs)}
         for position, value in enumerate(first.order):

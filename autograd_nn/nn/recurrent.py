@@ -13,7 +13,11 @@ x the input, h the previous hidden state and W_* / b_* the gate's rows of the we
 Every weight and bias starts uniform in ±1/sqrt(hidden_size) (PyTorch's default). The layers compute the
 input's contribution to every gate of every time step in one matmul before the time loop; each step then
 does one matmul for all the gates of the hidden state, and the outputs are stacked once at the end. A
-missing initial state is zero, and the first step skips its (zero) hidden-state matmul.
+missing initial state is zero, and the first step skips its (zero) hidden-state matmul (which also keeps a
+zero array sized from the batch out of an exported graph).
+
+``ag.export_onnx`` writes a layer unrolled over the traced sequence: the sequence length is fixed in the file
+(the batch stays symbolic when it is the first axis, i.e. with ``batch_first=True``).
 """
 
 from __future__ import annotations
@@ -215,6 +219,25 @@ class LSTMCell(_CellBase):
 # ---------------------------------------------------------------- layers over a sequence
 
 
+def _time_steps(xw: Tensor, axis: int) -> list[Tensor]:
+    """``xw``'s slices along its time ``axis``, one per step, taken in two levels: blocks of about sqrt(T)
+    steps, then the steps of each block. Backward writes each slice's gradient into zeros the size of what
+    it was cut from, so this costs about 2 sqrt(T) whole arrays instead of T (T slices of the whole)."""
+    steps = xw.shape[axis]
+    block = math.isqrt(steps)
+
+    def cut(v: Tensor, index):
+        return v[:, index] if axis else v[index]
+
+    if block < 2:
+        return [cut(xw, t) for t in range(steps)]
+    pieces = []
+    for start in range(0, steps, block):
+        chunk = cut(xw, slice(start, start + block))
+        pieces.extend(cut(chunk, k) for k in range(chunk.shape[axis]))
+    return pieces
+
+
 class _RNNBase(Module):
     """A stack of recurrent layers over a sequence, each optionally in both directions."""
 
@@ -249,7 +272,6 @@ class _RNNBase(Module):
         self._activation = _nonlinearity(nonlinearity, where) if self.kind == "RNN" else None
         dtype = _check_dtype(dtype, where)
         rng = init.generator(rng)
-        self.dropout_rng = np.random.default_rng(rng.integers(2**63))  # masks between layers
         rows = _GATES[self.kind] * self.hidden_size
         directions = 2 if self.bidirectional else 1
         for layer in range(self.num_layers):
@@ -265,6 +287,7 @@ class _RNNBase(Module):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for parameter in self.parameters():  # PyTorch's order and bound
             init.uniform_(parameter, -bound, bound, rng)
+        self.dropout_rng = np.random.default_rng(rng.integers(2**63))  # masks between layers
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"] if self.bidirectional else [f"_l{layer}"]
@@ -293,10 +316,10 @@ class _RNNBase(Module):
         order) and the final state."""
         _, w_hh, _, b_hh = self._weights(suffix)
         step, size = _STEPS[self.kind], self.hidden_size
-        steps = xw.shape[time_axis]
-        outputs = [None] * steps
-        for t in reversed(range(steps)) if reverse else range(steps):
-            state = step(xw[:, t] if time_axis else xw[t], state, w_hh, b_hh, size, self._activation)
+        inputs = _time_steps(xw, time_axis)
+        outputs = [None] * len(inputs)
+        for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
+            state = step(inputs[t], state, w_hh, b_hh, size, self._activation)
             outputs[t] = state[0] if self.kind == "LSTM" else state
         return outputs, state
 
