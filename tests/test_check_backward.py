@@ -11,10 +11,12 @@ from __future__ import annotations
 import course_layers as L
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autograd_nn as ag
 from autograd_nn import Tensor
-from autograd_nn.checking.compare import VERDICTS
+from autograd_nn.checking.compare import VERDICTS, _close_to_largest, classify
 from autograd_nn.errors import AutogradError
 
 N = 6  # examples in a batch
@@ -71,7 +73,7 @@ def layernorm_case():
 
 def conv_case():
     r = rng()
-    x, w, b = r.standard_normal((2, 3, 7, 7)), r.standard_normal((4, 3, 3, 3)), r.standard_normal(4)
+    x, w, b = r.standard_normal((2, 2, 5, 5)), r.standard_normal((3, 2, 3, 3)), r.standard_normal(3)
     return L.conv_forward_naive, L.conv_backward_naive, (x, w, b, {"stride": 2, "pad": 1})
 
 
@@ -282,6 +284,8 @@ def test_a_forward_that_runs_on_tensors_is_checked_against_autodiff_and_can_be_d
     text = str(report)
     assert "against autodiff (m = 6 examples)" in text.splitlines()[0] and "reference" in text.splitlines()[1]
     assert list(report.to_frame()["reference"]) == ["autodiff"] * 3
+    page = report._repr_html_()  # in Jupyter: the same table, the reference column included
+    assert "<th" in page and page.count(">autodiff</td>") == 3
     assert isinstance(report.output, Tensor)
     source = ag.draw_graph(report.output, compare=report).source
     assert source.count("ok, rel. err") == 3  # x, gamma and beta drawn green with their verdicts
@@ -315,17 +319,18 @@ def test_a_forward_writing_into_np_zeros_falls_back_to_central_differences_and_s
     assert report["x"].reference == "central differences" and report.output is None
     assert any(note.startswith("Reference: central differences, because") for note in report.notes)
     assert "central differences" in str(report).splitlines()[2]  # in the row itself
+    forward, backward, args = conv_case()
+    report = ag.check_backward(forward, backward, *args)
+    assert report.ok and report.reference == "central differences"
+    assert "left the graph (results written into a preallocated array such as np.zeros" in report.notes[0]
 
 
 def test_a_forward_that_leaves_the_graph_only_partly_is_caught_by_the_random_direction():
     def leaky_forward(x):
         return 2 * x + np.asarray(x) ** 2  # np.asarray is an explicit exit from the graph
 
-    def leaky_backward(dout):
-        return None  # replaced below
-
     x = rng().standard_normal((N, 3))
-    report = ag.check_backward(leaky_forward, lambda dout: 2 * dout + 0 * dout, x)
+    report = ag.check_backward(leaky_forward, lambda dout: 2 * dout, x)
     assert report.first_mismatch is not None  # autodiff alone would have called 2 * dout right
     report = ag.check_backward(leaky_forward, lambda dout: dout * (2 + 2 * x), x)
     assert report.ok and report["x"].reference == "central differences"
@@ -445,3 +450,63 @@ def test_the_wrong_number_of_gradients_is_an_error_naming_the_arguments():
         ag.check_value_and_grad(L.nn_cost_function, params, 4, 5, 3, X, Y, 0.5, wrt=["theta"])
     with pytest.raises(ValueError, match="no gradient to check"):
         ag.check_backward(lambda n: n, lambda d: d, 3)
+
+
+# ---------------------------------------------------------------- the sharpened verdicts, for compare_gradients too
+
+
+def test_compare_gradients_says_broadcast_and_how_shapes_relate_too():
+    x = Tensor(rng().standard_normal((N, 4)), requires_grad=True)
+    b = Tensor(np.zeros((1, 4)), requires_grad=True, name="b")
+    loss = ((x + b) ** 2).sum()
+    right = (2 * (x.data + b.data)).sum(axis=0, keepdims=True)
+    report = ag.compare_gradients(loss, {"b": right[0]})
+    assert report["b"].verdict == "broadcast"
+    assert "(reshaped to (1, 4), its values agree)" in report["b"].note
+    report = ag.compare_gradients(loss, {"b": 2 * (x.data + b.data)})
+    assert report["b"].verdict == "shape"
+    assert (
+        "summing yours over axis 0 (keepdims) gives autodiff's (1, 4), and then the values agree"
+        in report["b"].note
+    )
+
+
+def test_a_conv_weight_gradient_with_its_axes_swapped_is_a_transpose_saying_which_order():
+    _, backward, args = conv_case()
+
+    def swapped(dout, cache):
+        dx, dw, db = backward(dout, cache)
+        return dx, dw.transpose(1, 0, 2, 3), db
+
+    report = ag.check_backward(L.conv_forward_vectorised, swapped, *args)
+    assert (report.first_mismatch.name, report.first_mismatch.verdict) == ("w", "transpose")
+    assert "yours.transpose(1, 0, 2, 3) agrees" in report.first_mismatch.note
+
+
+def test_an_extra_bessel_factor_is_named_m_over_m_minus_1():
+    x = rng().standard_normal((8, 3))
+    report = ag.check_backward(L.variance_forward, lambda dout, diff: 2 / 7 * diff * dout * 8 / 7, x)
+    assert report.first_mismatch.factor == pytest.approx(8 / 7)
+    assert "(= m/(m-1))" in str(report)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.lists(st.integers(2, 4), min_size=1, max_size=3),
+    kept=st.lists(st.booleans(), min_size=3, max_size=3),
+    lead=st.integers(0, 2),
+)
+def test_any_broadcast_not_undone_is_named_by_the_sum_that_undoes_it(shape, kept, lead):
+    """A gradient of the broadcast shape against the operand's: the note names the axes to sum."""
+    reference_shape = tuple(n if keep else 1 for n, keep in zip(shape, kept, strict=False))
+    mine = np.random.default_rng(0).standard_normal((3,) * lead + tuple(shape))
+    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(reference_shape) if n == 1)
+    if not axes:
+        return  # nothing was broadcast
+    reference = mine.sum(axis=axes, keepdims=True).reshape(reference_shape)
+    row = classify("b", mine, reference, _close_to_largest(1e-9, 1e-12))
+    assert row.verdict == "shape"
+    assert (
+        f"summing yours over {'axis ' + str(axes[0]) if len(axes) == 1 else 'axes ' + str(axes)}" in row.note
+    )
+    assert "and then the values agree" in row.note

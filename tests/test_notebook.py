@@ -41,6 +41,11 @@ def test_the_tutorial_notebook_runs_from_a_clean_kernel(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "held-out accuracy" in text
+    # section 11: the tutorial's NumPy backprop with three mistakes, checked with check_value_and_grad
+    assert "First mismatch: theta1 (sign: yours = -1 × autodiff)." in text
+    assert "Also wrong: b1 (mismatch: yours is all zeros: a gradient never computed?)." in text
+    assert "First mismatch: theta2 (mismatch: largest difference at" in text
+    assert text.rstrip().endswith("All 4 gradients agree with autodiff.")
     reports = [o.data for o in outputs if "text/html" in o.get("data", {})]
     assert len(reports) == 2  # the hand-derived backprop's gradient report, then the one with a sign mistake
     right, mistaken = reports

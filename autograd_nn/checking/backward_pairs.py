@@ -64,13 +64,15 @@ def check_backward(
     ``backward(dout)`` without a cache) returns one gradient per float-array positional argument, in
     order (a single array when there is one). Other arguments (ints, dicts such as ``conv_param``,
     integer label arrays) are passed through untouched. ``dout`` defaults to a standard-normal array
-    of ``out``'s shape drawn with ``seed``. Rows are named after the forward's parameters.
+    of ``out``'s shape drawn from ``seed`` (a stream of its own, never ``default_rng(seed)``'s). Rows
+    are named after the forward's parameters.
 
     Entries agree when ``|yours - reference| <= atol + rtol * max|reference|``; rtol is at least 1e-5
     against central differences and 1e-4 when an input is float32. ``numeric=True`` forces central
     differences, ``numeric=False`` refuses them (an error when autodiff cannot run the forward).
     ``num_examples`` is the m that names a factor (m, 1/m, (m-1)/m); by default the leading dimension
-    of the first float-array argument with at least two dimensions. The user's arrays and ``dout``
+    of the first float-array argument with at least two dimensions (for ``check_value_and_grad``, one
+    that is not differentiated comes first: X rather than theta). The user's arrays and ``dout``
     are never changed (every call gets copies), and every call of the forward starts from the same
     global NumPy random state and its own copy of the other arguments, so a seeded dropout draws the
     same mask each time.
@@ -81,7 +83,7 @@ def check_backward(
     has_cache = isinstance(result, tuple) and len(result) == 2
     out = _float_output(where, result[0] if has_cache else result)
     if dout is None:
-        dout = np.random.default_rng(seed).standard_normal(out.shape)
+        dout = _stream(seed, 0).standard_normal(out.shape)
     else:
         dout = np.array(dout.data if isinstance(dout, Tensor) else dout, dtype=np.float64)  # a copy
         if dout.shape != out.shape:
@@ -171,8 +173,8 @@ class _Spec:
                 f"{where}: none of {_name(forward)}'s arguments is a float ndarray, so there is no gradient to check"
             )
         self.float32 = any(np.asarray(args[i]).dtype == np.float32 for i in self.checked)
-        if num_examples is None:
-            arrays = [args[i] for i in floats]
+        if num_examples is None:  # X when it is an argument not differentiated, else the first array
+            arrays = [args[i] for i in floats if i not in self.checked] + [args[i] for i in self.checked]
             first = next((a for a in arrays if a.ndim >= 2), next((a for a in arrays if a.ndim >= 1), None))
             num_examples = None if first is None else int(first.shape[0])
         self.num_examples = num_examples
@@ -221,6 +223,12 @@ class _Spec:
         return {i: np.array(self.args[i], dtype=np.float64) for i in self.checked}
 
 
+def _stream(seed: int, purpose: int) -> np.random.Generator:
+    """A random stream of ``seed`` of our own: not ``default_rng(seed)``'s, from which the user's own
+    inputs may come (a dout equal to a rescaled x would hide most of a batchnorm's gradient)."""
+    return np.random.default_rng([seed, purpose, 0xBAC4])
+
+
 def _parameter_names(fn: Callable, count: int) -> list[str]:
     """The forward's parameter names for ``count`` positional arguments (``args[2]`` for a ``*args``)."""
     try:
@@ -256,6 +264,7 @@ def _float_output(where: str, out) -> np.ndarray:
 
 
 def _name(fn) -> str:
+    fn = getattr(fn, "func", fn)  # functools.partial: the function it calls
     return getattr(fn, "__name__", type(fn).__name__)
 
 
@@ -277,7 +286,7 @@ def _compare(spec: _Spec, mine, output_of, out, dout, seed, rtol, atol, numeric,
         notes.append(
             f"Float32 inputs: the reference is computed in float64, and entries agree within rtol={rtol:g}."
         )
-    rng = np.random.default_rng(seed + 1)
+    rng = _stream(seed, 1)
     values = spec.float64_args()
 
     def evaluate(replaced: dict[int, np.ndarray]) -> float:
@@ -292,15 +301,15 @@ def _compare(spec: _Spec, mine, output_of, out, dout, seed, rtol, atol, numeric,
     if numeric is True:
         notes.append("Reference: central differences, as asked (numeric=True).")
     else:
-        found, output, reason = _autodiff(spec, output_of, out, dout, values)
-        if reason is None:
-            reason = _confirm(found, evaluate, values, dout, out, rng)
-        if reason is not None:
+        try:
+            found, output = _autodiff(spec, output_of, out, dout, values)
+            _confirm(found, evaluate, values, dout, out, rng)
+        except _LeftTheGraph as reason:
             if numeric is False:
                 raise AutogradError(
                     f"{spec.where}: autodiff cannot differentiate {_name(spec.forward)} ({reason}), and numeric=False "
                     "forbids central differences"
-                )
+                ) from None
             found, output = dict.fromkeys(spec.checked), None
             notes.append(f"Reference: central differences, because {reason}.")
         else:
@@ -355,39 +364,37 @@ class _Recorded:
         self.tensor, self.leaves = tensor, leaves
 
 
-def _autodiff(spec: _Spec, output_of, out, dout, values):
-    """Autodiff of the forward run on Tensors: (gradients by argument, the recorded output, None), or
-    (None, None, the reason it could not be used)."""
+class _LeftTheGraph(Exception):
+    """Why autodiff of the forward on Tensors cannot be the reference (the message completes "because ...")."""
+
+
+def _autodiff(spec: _Spec, output_of, out, dout, values) -> tuple[dict, _Recorded]:
+    """Autodiff of the forward run on Tensors: the gradient for each checked argument (None where the
+    output does not depend on it) and the recorded output; ``_LeftTheGraph`` when it cannot be used."""
     leaves = {i: Tensor(v.copy(), requires_grad=True, name=spec.names[i]) for i, v in values.items()}
     try:
         with enable_grad():
-            result = spec.call(leaves)
+            result = output_of(spec.call(leaves))
     except Exception as error:  # the user's own run succeeded: it is the Tensors that failed
-        message = str(error).splitlines()[0] if str(error) else ""
-        return None, None, f"the forward raised {type(error).__name__} on Tensors ({message[:200]})"
-    result = output_of(result)
+        message = str(error).splitlines()[0][:200] if str(error) else ""
+        raise _LeftTheGraph(f"the forward raised {type(error).__name__} on Tensors ({message})") from None
     if not isinstance(result, Tensor):
-        return (
-            None,
-            None,
-            (
-                f"on Tensors the forward returned {_what(result)}, not a Tensor: it left the graph (results written into a "
-                "preallocated array such as np.zeros, or a NumPy call that gave a plain array)"
-            ),
+        if isinstance(result, (int, float, np.generic)):
+            how = "float() or .item() turns a Tensor into a plain number"
+        else:
+            how = "results written into a preallocated array such as np.zeros, or a NumPy call that gave a plain array"
+        raise _LeftTheGraph(
+            f"on Tensors the forward returned {_what(result)}, not a Tensor: it left the graph ({how})"
         )
     if result.shape != out.shape:
-        return None, None, f"on Tensors the forward's output has shape {result.shape}, not {out.shape}"
+        raise _LeftTheGraph(f"on Tensors the forward's output has shape {result.shape}, not {out.shape}")
     tolerance = 1e-4 if spec.float32 else 1e-7
     largest = float(np.max(np.abs(out), initial=0.0))
     difference = float(np.max(np.abs(result.data - out), initial=0.0))
-    if not difference <= tolerance * max(largest, 1e-300) + 1e-12:
-        return (
-            None,
-            None,
-            (
-                f"on Tensors the forward computes a different output (largest difference {difference:.3g} against "
-                f"values up to {largest:.3g})"
-            ),
+    if not difference <= tolerance * largest + 1e-12:
+        raise _LeftTheGraph(
+            f"on Tensors the forward computes a different output (largest difference {difference:.3g} against "
+            f"values up to {largest:.3g})"
         )
     found: dict[int, np.ndarray | None] = dict.fromkeys(values)
     if result.requires_grad:
@@ -395,15 +402,16 @@ def _autodiff(spec: _Spec, output_of, out, dout, values):
         gradients = grad(result, [leaves[i] for i in order], grad_output=dout, allow_unused=True)
         for i, g in zip(order, gradients, strict=True):
             found[i] = None if g is None else np.asarray(g, dtype=np.float64)
-    return found, _Recorded(result, leaves), None
+    return found, _Recorded(result, leaves)
 
 
-def _confirm(found, evaluate, values, dout, out, rng) -> str | None:
-    """None when autodiff agrees with central differences along one random direction of every input it
-    reached at once (two forward calls), else why not: part of the forward left the graph."""
+def _confirm(found, evaluate, values, dout, out, rng) -> None:
+    """Check autodiff against central differences along one random direction of every input it reached,
+    all at once (two forward calls); ``_LeftTheGraph`` when they disagree: part of the forward left the
+    graph (an ``np.asarray`` or a buffer write on the way), so autodiff's answer is incomplete."""
     reached = [i for i, g in found.items() if g is not None]
     if not reached:
-        return None
+        return
     directions = {i: rng.standard_normal(values[i].shape) for i in reached}
     plus = evaluate({i: values[i] + EPS * d for i, d in directions.items()})
     minus = evaluate({i: values[i] - EPS * d for i, d in directions.items()})
@@ -411,12 +419,11 @@ def _confirm(found, evaluate, values, dout, out, rng) -> str | None:
     analytic = sum(float(np.vdot(found[i], d)) for i, d in directions.items())
     magnitude = sum(float(np.vdot(np.abs(found[i]), np.abs(d))) for i, d in directions.items())
     size = float(np.vdot(np.abs(dout), np.abs(out.astype(np.float64))))  # what rounding in f scales with
-    if abs(numeric - analytic) <= 1e-5 * magnitude + 1e-8 * size + 1e-10:
-        return None
-    return (
-        f"autodiff of the forward on Tensors disagrees with central differences along a random direction "
-        f"({analytic:.6g} against {numeric:.6g}): part of the forward left the graph"
-    )
+    if abs(numeric - analytic) > 1e-5 * magnitude + 1e-8 * size + 1e-10:
+        raise _LeftTheGraph(
+            f"autodiff of the forward on Tensors disagrees with central differences along a random direction "
+            f"({analytic:.6g} against {numeric:.6g}): part of the forward left the graph"
+        )
 
 
 def _numeric_row(name, mine, i, values, evaluate, rng, rtol, atol, m) -> GradientRow:

@@ -165,6 +165,8 @@ class GradientReport:
                 f"differences for {names}: a custom op's gradient may be wrong, or the function is not "
                 "smooth at this point."
             )
+        if len(self.rows) == 1:
+            return f"The gradient agrees with {self.reference}."
         return f"All {len(self.rows)} gradients agree with {self.reference}."
 
     def _table(self) -> list[list[str]]:
@@ -230,7 +232,7 @@ class GradientReport:
                 for k, text in enumerate(cells)
             )
             body.append(f'<tr class="verdict-{row.verdict}"{weight}>{tds}</tr>')
-        notes = [*self.notes, self.summary()]
+        notes = [*self.notes, *self.summary().splitlines()]
         if self.not_compared:
             notes.insert(0, f"Not compared (no array given): {', '.join(self.not_compared)}")
         return (
@@ -502,7 +504,8 @@ def classify(
     if mine.ndim == 2 and mine.shape[0] == mine.shape[1] and close(mine.T, reference).all():
         row.verdict, row.note = "transpose", f"{yours} is {theirs} transposed"
         return row
-    row.note = f"largest difference at {row.worst_index}"
+    ratio = float(np.linalg.norm(mine)) / float(np.sqrt(aa))  # too small: a term or a sum left out?
+    row.note = f"largest difference at {row.worst_index}; {yours} has {ratio:.2g} × the norm of {theirs}"
     return row
 
 
