@@ -601,6 +601,8 @@ def gelu(x, approximate: str = "none") -> _tensor.Tensor:
     """The Gaussian error linear unit x * Phi(x) (``approximate="none"``), or its tanh approximation
     (``approximate="tanh"``), as PyTorch's ``F.gelu``."""
     return _tensor.apply(GELU(approximate), x)
+
+
 # ---------------------------------------------------------------- NumPy's other elementwise ufuncs
 # (reached through ``np.sin(t)`` and friends, see numpy_api.py; ``ag.sin``/``ag.cos`` are public too).
 # Their VJPs call NumPy's ufuncs, which record on Tensors (create_graph) as they compute on arrays.
