@@ -1,5 +1,6 @@
-"""Datasets ready to use: one call loads the data bundled with the package, from any folder."""
+"""Data sets that ship inside the package, loaded through importlib.resources so they work from any folder."""
 
 from .digits import DigitsData, load_digits
+from .names import Names, load_names
 
-__all__ = ["DigitsData", "load_digits"]
+__all__ = ["DigitsData", "Names", "load_digits", "load_names"]
