@@ -274,16 +274,11 @@ def _window_gather(h, is_max, count, kernel, stride):
     return _tensor.apply(WindowGather(is_max, count, kernel, stride), h)
 
 
-class MaxPool2d(Op):
-    """The maximum of each kh x kw window of x (N, C, H, W), windows ``stride`` apart (no padding).
-
-    Ties share the window's gradient equally, the convention of ``max``. Rows and columns past the
-    last whole window are left out, as in PyTorch.
-    """
+class _Pool2d(Op):
+    """What the pooling ops share: a kh x kw window moved ``stride`` apart over x (N, C, H, W), no padding;
+    rows and columns past the last whole window are left out, as in PyTorch."""
 
     __slots__ = ("kernel", "stride")
-    keeps_inputs, keeps_output = True, True
-    name = "max_pool2d"
 
     def __init__(self, kernel_size, stride=None) -> None:
         self.kernel = _pair(kernel_size, "kernel_size", self.name, 1)
@@ -293,18 +288,34 @@ class MaxPool2d(Op):
         kernel = self.kernel[0] if self.kernel[0] == self.kernel[1] else self.kernel
         return f"{kernel}" if self.stride == self.kernel else f"{kernel}, stride={self.stride}"
 
-    def forward(self, x):
+    def _combine_windows(self, x: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+        """``ufunc`` folded over the kh * kw offsets of every window: one strided slice per offset."""
         if x.ndim != 4 or self.kernel[0] > x.shape[2] or self.kernel[1] > x.shape[3]:
             raise ShapeError(
-                f"max_pool2d: needs an (N, C, H, W) input at least as large as the kernel {self.kernel}, "
+                f"{self.name}: needs an (N, C, H, W) input at least as large as the kernel {self.kernel}, "
                 f"got shape {x.shape}"
             )
         out = None
         for _, _, rows, cols in _offset_slices(
             self.kernel, self.stride, _pool_output_size(x.shape, self.kernel, self.stride)
         ):
-            out = x[:, :, rows, cols].copy() if out is None else np.maximum(out, x[:, :, rows, cols], out=out)
+            out = x[:, :, rows, cols].copy() if out is None else ufunc(out, x[:, :, rows, cols], out=out)
         return out
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum of each kh x kw window of x (N, C, H, W), windows ``stride`` apart (no padding).
+
+    Ties share the window's gradient equally, the convention of ``max``. Rows and columns past the
+    last whole window are left out, as in PyTorch.
+    """
+
+    __slots__ = ()
+    keeps_inputs, keeps_output = True, True
+    name = "max_pool2d"
+
+    def forward(self, x):
+        return self._combine_windows(x, np.maximum)
 
     def vjp(self, g, out, x):
         is_max, count = _maxima(_data(x), _data(out), self.kernel, self.stride)
@@ -381,34 +392,17 @@ def max_pool2d(x, kernel_size, stride=None) -> _tensor.Tensor:
 # ---------------------------------------------------------------- sequence blocks: average pooling
 
 
-class AvgPool2d(Op):
+class AvgPool2d(_Pool2d):
     """The mean of each kh x kw window of x (N, C, H, W), windows ``stride`` apart (no padding); rows and
     columns past the last whole window are left out, as in PyTorch. Its VJP spreads each window's gradient
     evenly over the window (``AvgPoolScatter``, its adjoint)."""
 
-    __slots__ = ("kernel", "stride")
+    __slots__ = ()
     keeps_inputs = False
     name = "avg_pool2d"
 
-    def __init__(self, kernel_size, stride=None) -> None:
-        self.kernel = _pair(kernel_size, "kernel_size", self.name, 1)
-        self.stride = self.kernel if stride is None else _pair(stride, "stride", self.name, 1)
-
-    def details(self) -> str:
-        kernel = self.kernel[0] if self.kernel[0] == self.kernel[1] else self.kernel
-        return f"{kernel}" if self.stride == self.kernel else f"{kernel}, stride={self.stride}"
-
     def forward(self, x):
-        if x.ndim != 4 or self.kernel[0] > x.shape[2] or self.kernel[1] > x.shape[3]:
-            raise ShapeError(
-                f"avg_pool2d: needs an (N, C, H, W) input at least as large as the kernel {self.kernel}, "
-                f"got shape {x.shape}"
-            )
-        out = None
-        for _, _, rows, cols in _offset_slices(
-            self.kernel, self.stride, _pool_output_size(x.shape, self.kernel, self.stride)
-        ):
-            out = x[:, :, rows, cols].copy() if out is None else np.add(out, x[:, :, rows, cols], out=out)
+        out = self._combine_windows(x, np.add)
         out *= x.dtype.type(1 / (self.kernel[0] * self.kernel[1]))
         return out
 
