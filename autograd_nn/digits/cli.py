@@ -1008,15 +1008,9 @@ def _reference_backprop(params: dict, X: np.ndarray, Y: np.ndarray) -> dict:
 
 def _load_backprop(spec: str):
     """The function FUNCTION of FILE.py, loaded from its path, and how messages name it."""
-    from .user_model import import_file, split_spec
+    from .user_model import load_callable
 
-    path, name = split_spec(spec, "--backprop", "FUNCTION")
-    module = import_file(path, "--backprop")
-    function = getattr(module, name, None)
-    if not callable(function):
-        defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
-        also = f"; it defines {', '.join(defined)}" if defined else ""
-        raise AutogradError(f"--backprop: {path} has no function {name!r}{also}")
+    path, name, function = load_callable(spec, "--backprop", "FUNCTION", "function")
     return function, f"{name}(params, X, Y) in {path}"
 
 

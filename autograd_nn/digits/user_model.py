@@ -82,16 +82,23 @@ def where_raised(error: BaseException, path: Path) -> str:
     return f"{type(error).__name__}{': ' + text if text else ''}" + (f" (line {line})" if line else "")
 
 
+def load_callable(spec: str, option: str, placeholder: str, kind: str) -> tuple[Path, str, object]:
+    """(path, name, the callable) for FILE.py:NAME given to ``option``; a missing name is one line that
+    lists what the file does define."""
+    path, name = split_spec(spec, option, placeholder)
+    module = import_file(path, option)
+    found = getattr(module, name, None)
+    if not callable(found):
+        defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
+        also = f"; it defines {', '.join(defined)}" if defined else ""
+        raise UserModelError(f"{option}: {path} has no {kind} {name!r}{also}")
+    return path, name, found
+
+
 def build_model(spec: str, seed: int | None = None) -> UserModel:
     """Call NAME of FILE.py (after seeding ``nn.init``'s generator with ``seed``, so layers built without
     ``rng=`` start the same every time) and check that it returned an ``nn.Module`` with parameters."""
-    path, name = split_spec(spec, "--model", "NAME")
-    module = import_file(path, "--model")
-    factory = getattr(module, name, None)
-    if not callable(factory):
-        defined = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
-        also = f"; it defines {', '.join(defined)}" if defined else ""
-        raise UserModelError(f"--model: {path} has no function or class {name!r}{also}")
+    path, name, factory = load_callable(spec, "--model", "NAME", "function or class")
     if seed is not None:
         manual_seed(seed)
     try:
