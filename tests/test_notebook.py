@@ -21,7 +21,7 @@ NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"
 README = ROOT / "README.md"
 
 
-def _notebook_tools():
+def notebook_tools():
     try:
         import nbclient
         import nbformat
@@ -38,7 +38,7 @@ def code_cells(notebook) -> list:
 
 
 def test_the_tutorial_notebook_runs_from_a_clean_kernel(tmp_path):
-    nbclient, nbformat = _notebook_tools()
+    nbclient, nbformat = notebook_tools()
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -77,7 +77,7 @@ def test_the_tutorial_notebook_runs_from_a_clean_kernel(tmp_path):
 
 
 def test_the_stored_notebook_holds_the_outputs_of_every_code_cell():
-    _, nbformat = _notebook_tools()
+    _, nbformat = notebook_tools()
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(notebook)
     cells = code_cells(notebook)
@@ -89,7 +89,7 @@ def test_the_stored_notebook_holds_the_outputs_of_every_code_cell():
 
 def test_the_notebook_loads_its_data_with_load_digits_and_no_path():
     """A path built from the package folder (or relative to the clone) breaks after a non-editable install."""
-    _, nbformat = _notebook_tools()
+    _, nbformat = notebook_tools()
     source = "\n".join(cell.source for cell in code_cells(nbformat.read(NOTEBOOK, as_version=4)))
     assert "digits = load_digits()" in source
     for path_making in ("__file__", "Path(", "digits.xlsx", "load_dataset("):
@@ -158,7 +158,7 @@ def test_the_readme_says_how_to_open_the_notebook_and_how_to_run_it():
 
 def test_the_readmes_nbconvert_command_runs_the_notebook(tmp_path):
     """The README's command, as written, on a copy of the notebook (so the clone gets no new files)."""
-    _notebook_tools()
+    notebook_tools()
     _, _, command = readme_command("run the notebook").partition(" && ")
     bin_dir = Path(sys.executable).parent
     if not (bin_dir / "jupyter-nbconvert").exists():
@@ -177,7 +177,7 @@ def test_the_readmes_nbconvert_command_runs_the_notebook(tmp_path):
         shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
-    _, nbformat = _notebook_tools()
+    _, nbformat = notebook_tools()
     executed = nbformat.read(tmp_path / "examples" / "tutorial-run.ipynb", as_version=4)
     outputs = [output for cell in code_cells(executed) for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -7,28 +7,11 @@ Skipped when nbclient is missing, unless ``AUTOGRAD_NN_REQUIRE_NOTEBOOK=1`` (set
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
+from test_notebook import code_cells, notebook_tools
 
 NINJA = Path(__file__).resolve().parent.parent / "examples" / "backprop_ninja.ipynb"
-
-
-def _notebook_tools():
-    try:
-        import nbclient
-        import nbformat
-    except ImportError:
-        message = "nbclient and nbformat are not installed (pip install -e '.[notebook]')"
-        if os.environ.get("AUTOGRAD_NN_REQUIRE_NOTEBOOK") == "1":
-            pytest.fail(f"{message}, and AUTOGRAD_NN_REQUIRE_NOTEBOOK=1 requires it")
-        pytest.skip(message)
-    return nbclient, nbformat
-
-
-def code_cells(notebook) -> list:
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
 NINJA_ROWS = [
@@ -64,7 +47,7 @@ NINJA_ROWS = [
 def test_the_backprop_ninja_notebook_checks_every_hand_derived_gradient_and_names_each_planted_mistake(
     tmp_path,
 ):
-    nbclient, nbformat = _notebook_tools()
+    nbclient, nbformat = notebook_tools()
     notebook = nbformat.read(NINJA, as_version=4)
     client = nbclient.NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -109,7 +92,7 @@ def test_the_backprop_ninja_notebook_checks_every_hand_derived_gradient_and_name
 
 
 def test_the_stored_backprop_ninja_notebook_holds_its_outputs():
-    _, nbformat = _notebook_tools()
+    _, nbformat = notebook_tools()
     notebook = nbformat.read(NINJA, as_version=4)
     nbformat.validate(notebook)
     cells = code_cells(notebook)
