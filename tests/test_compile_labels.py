@@ -198,3 +198,30 @@ def test_ignored_rows_and_smoothing_gradients_first_and_second_order():
                 return (g * g).sum()
 
         assert ag.gradcheck(gradient_norm, z)
+
+
+def test_backward_through_an_older_result_uses_its_own_ignored_rows():
+    """A later call reuses the program's buffers; the older result's backward replays its forward, and with
+    it finds its own ignored rows again (they are no constant of the program)."""
+    model = Model(5, lambda logits, labels: ag.cross_entropy(logits, labels, label_smoothing=0.1))
+    plain, padded = np.array([0, 1, 4, 3, 2, 2]), np.array([0, -100, 4, -100, 2, 2])
+    model.step(model.X, plain)
+    model.step(model.X, plain)
+    for first, second in [(padded, plain), (plain, padded)]:
+        older = model.step(model.X, first)
+        model.step(model.X, second)  # (its values now fill the buffers)
+        model.W.grad = None
+        older.backward()
+        compiled_grad = model.W.grad
+        _, eager_grad = model.value_and_grad(model.eager, first)
+        np.testing.assert_allclose(compiled_grad, eager_grad, rtol=1e-12)
+    assert model.step.traces == 1
+
+
+@pytest.mark.parametrize("classes", [3, 120])
+def test_check_true_agrees_with_eager_as_ignored_rows_come_and_go(classes):
+    W = Tensor(np.random.default_rng(2).standard_normal((classes, 5)), requires_grad=True)
+    X = np.random.default_rng(3).standard_normal((6, 5))
+    step = ag.compile(lambda x, labels: ag.cross_entropy(x @ W.T, labels), check=True)
+    for labels in batches(classes, np.int64, ignore_index=-100):
+        assert step(X, labels).item() == pytest.approx(numpy_cross_entropy(X @ W.data.T, labels), rel=1e-12)
