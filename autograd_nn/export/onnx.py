@@ -698,15 +698,10 @@ def _nll_loss(w: _Writer, n: _Node) -> None:
     positions = np.take_along_axis(positions, op.picks[..., None], axis=-1)[..., 0]  # (the forward's picks)
     loss = w.node("Gather", [w.node("Reshape", [n.x, w.int64s([-1])]), w.int64s(positions)], axis=0)
     e, dtype = op.smoothing, n.out.dtype
-    if e:
-        spread = w.node("ReduceSum", [n.x, w.int64s([-1])], keepdims=0)
-        loss = w.node(
-            "Add",
-            [
-                w.node("Mul", [loss, w.scalar(1 - e, dtype)]),
-                w.node("Mul", [spread, w.scalar(e / source.shape[-1], dtype)]),
-            ],
-        )
+    if e:  # (1 - e) log_probs[..., label] + e/K sum_k log_probs[..., k]
+        row_sums = w.node("ReduceSum", [n.x, w.int64s([-1])], keepdims=0)
+        uniform = w.node("Mul", [row_sums, w.scalar(e / source.shape[-1], dtype)])
+        loss = w.node("Add", [w.node("Mul", [loss, w.scalar(1 - e, dtype)]), uniform])
     loss = w.node("Neg", [loss])
     if op.weights is None:
         _reduce_loss(w, loss, op.reduction, n.out.name)
