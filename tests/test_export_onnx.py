@@ -354,6 +354,29 @@ def test_cross_entropy_with_labels_on_a_fixed_batch(tmp_path, dtype, reduction):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    ("labels", "ignore_index"),
+    [(np.array([2, -100, 3, 0]), -100), (np.array([2, 3, 3, 0]), 3), (np.array([2, 0, 3, 0]), -100)],
+    ids=["row 1 ignored", "rows 1 and 2 ignored (a class)", "none ignored"],
+)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_with_ignored_labels_and_label_smoothing(
+    tmp_path, dtype, reduction, labels, ignore_index, smoothing
+):
+    check_export(
+        lambda x: ag.cross_entropy(
+            x, labels, reduction=reduction, ignore_index=ignore_index, label_smoothing=smoothing
+        ),
+        uniform_inputs((4,), dtype=dtype),
+        tmp_path / "f.onnx",
+        batches=(4,),
+        trace_batch=4,
+        dynamic_batch=False,
+    )
+
+
 def test_labels_of_one_per_example_need_dynamic_batch_off(tmp_path):
     with pytest.raises(ag.ExportError, match=r"of nll_loss\(mean\) changes with the batch size"):
         ag.export_onnx(

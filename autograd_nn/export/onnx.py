@@ -688,13 +688,30 @@ def _mse_loss(w: _Writer, n: _Node) -> None:
 
 
 def _nll_loss(w: _Writer, n: _Node) -> None:
-    """-log_probs[..., label]: a Gather of the flattened log-probabilities at the labels' positions."""
-    source = n.inputs[0]
+    """-log_probs[..., label]: a Gather of the flattened log-probabilities at the labels' positions. With
+    label smoothing e, -(1 - e) times that minus e/K times each row's sum; ignored rows weigh 0 and "mean"
+    divides by the count of the others (the labels are constants: the weights and count are too)."""
+    source, op = n.inputs[0], n.op
     if source.dynamic:
-        raise ExportError(f"export_onnx: {n.op.label()} with dynamic_batch (pass dynamic_batch=False)")
-    positions = np.arange(int(np.prod(source.shape)), dtype=np.int64).reshape(source.shape)[n.op.index]
-    picked = w.node("Gather", [w.node("Reshape", [n.x, w.int64s([-1])]), w.int64s(positions)], axis=0)
-    _reduce_loss(w, w.node("Neg", [picked]), n.op.reduction, n.out.name)
+        raise ExportError(f"export_onnx: {op.label()} with dynamic_batch (pass dynamic_batch=False)")
+    positions = np.arange(int(np.prod(source.shape)), dtype=np.int64).reshape(source.shape)
+    positions = np.take_along_axis(positions, op.picks[..., None], axis=-1)[..., 0]  # (the forward's picks)
+    loss = w.node("Gather", [w.node("Reshape", [n.x, w.int64s([-1])]), w.int64s(positions)], axis=0)
+    e, dtype = op.smoothing, n.out.dtype
+    if e:  # (1 - e) log_probs[..., label] + e/K sum_k log_probs[..., k]
+        row_sums = w.node("ReduceSum", [n.x, w.int64s([-1])], keepdims=0)
+        uniform = w.node("Mul", [row_sums, w.scalar(e / source.shape[-1], dtype)])
+        loss = w.node("Add", [w.node("Mul", [loss, w.scalar(1 - e, dtype)]), uniform])
+    loss = w.node("Neg", [loss])
+    if op.weights is None:
+        _reduce_loss(w, loss, op.reduction, n.out.name)
+        return
+    loss = w.node("Mul", [loss, w.constant(op.weights.astype(dtype), "kept_rows")])
+    if op.reduction != "mean":
+        _reduce_loss(w, loss, op.reduction, n.out.name)
+        return
+    total = w.node("ReduceSum", [loss], keepdims=0)
+    w.node("Div", [total, w.scalar(op.weights.sum(), dtype)], out=n.out.name)
 
 
 def _soft_nll_loss(w: _Writer, n: _Node) -> None:

@@ -203,7 +203,6 @@ __all__ = [
     "Sigmoid",
     "Sign",
     "Sin",
-    "SmoothedNLLLoss",
     "SoftNLLLoss",
     "Softmax",
     "Softplus",
@@ -294,5 +293,4 @@ from .attention import MaskedSoftmax, scaled_dot_product_attention
 from .conv import AvgPool2d, AvgPoolScatter, avg_pool2d
 from .elementwise import GELU, Erf, erf, gelu
 from .embedding import Embedding, embedding, one_hot
-from .losses import SmoothedNLLLoss
 from .normalization import BatchNorm, LayerNormalization, batch_norm, layer_norm
