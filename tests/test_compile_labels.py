@@ -225,3 +225,18 @@ def test_check_true_agrees_with_eager_as_ignored_rows_come_and_go(classes):
     step = ag.compile(lambda x, labels: ag.cross_entropy(x @ W.T, labels), check=True)
     for labels in batches(classes, np.int64, ignore_index=-100):
         assert step(X, labels).item() == pytest.approx(numpy_cross_entropy(X @ W.data.T, labels), rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [-1, -27, 27])
+def test_a_compiled_embedding_refuses_an_out_of_range_id_in_a_replay_as_eager_does(bad):
+    rng = np.random.default_rng(0)
+    table = ag.Tensor(rng.normal(size=(27, 4)), requires_grad=True)
+    step = ag.compile(lambda ids: ag.embedding(ids, table).sum())
+    good = np.array([[0, 5], [26, 3]])
+    assert step(good).item() == pytest.approx(ag.embedding(good, table).sum().item())
+    step(good)
+    ids = np.array([[0, bad], [26, 3]])
+    with pytest.raises(IndexError, match=f"embedding: index {bad} is out of range for 27 rows"):
+        ag.embedding(ids, table)
+    with pytest.raises(IndexError, match=f"index {bad} is out of range for 27 rows"):
+        step(ids)

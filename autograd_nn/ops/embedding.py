@@ -27,10 +27,15 @@ def _indices(indices, size: int, op: str) -> np.ndarray:
     array = np.asarray(indices)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must hold integers, got dtype {array.dtype}")
+    _check_range(array, size, op)
+    return array
+
+
+def _check_range(array: np.ndarray, size: int, op: str) -> None:
+    """Refuse an index outside 0..size-1 (NumPy would read a negative one from the end, silently)."""
     if array.size and (array.min() < 0 or array.max() >= size):
         bad = array[(array < 0) | (array >= size)].flat[0]
         raise IndexError(f"{op}: index {bad} is out of range for {size} rows (0..{size - 1})")
-    return array
 
 
 def _rows_added(g: np.ndarray, indices: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -69,6 +74,7 @@ class Embedding(Op):
             raise ShapeError(
                 f"embedding: weight must be a (num_embeddings, embedding_dim) table, got {weight.shape}"
             )
+        _check_range(self.indices, weight.shape[0], "embedding")  # again: a compiled replay brings new ids
         return np.take(weight, self.indices, axis=0)
 
     def vjp(self, g, out, weight):
