@@ -131,7 +131,8 @@ def _read_how(dataset) -> str:
 
 MODEL_HELP = (
     "a model of your own instead of the tutorial network: NAME is a function or class in FILE.py that "
-    "returns an nn.Module mapping rows of inputs to one score (logit) per class"
+    "returns an nn.Module mapping rows of inputs to one score (logit) per class; class k is label k and "
+    "class 0 the last label (for the digits, class k is the digit k, as load_digits().y_train gives it)"
 )
 
 
