@@ -131,7 +131,8 @@ def _read_how(dataset) -> str:
 
 MODEL_HELP = (
     "a model of your own instead of the tutorial network: NAME is a function or class in FILE.py that "
-    "returns an nn.Module mapping rows of inputs to one score (logit) per class"
+    "returns an nn.Module mapping rows of inputs to one score (logit) per class; class k is label k and "
+    "class 0 the last label (for the digits, class k is the digit k, as load_digits().y_train gives it)"
 )
 
 
@@ -622,6 +623,13 @@ class _Trained:
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
 
+    def labels(self, scores: np.ndarray) -> np.ndarray:
+        """The label 1..K each row of ``scores`` predicts, by the model's numbering of classes: the tutorial
+        network's output j is label j+1, a --model's class k is label k (and class 0 the last label)."""
+        from .classes import predicted_labels
+
+        return predicted_labels(scores, tutorial=self.model is None)
+
 
 def _chosen_rows(args: argparse.Namespace, split, dataset, m: int) -> tuple[np.ndarray, str]:
     """The rows --split selects (0-based, file order) and a line saying which they are and why."""
@@ -660,13 +668,12 @@ def _chosen_rows(args: argparse.Namespace, split, dataset, m: int) -> tuple[np.n
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .data import labels_to_digits
-    from .network import labels_from_scores
 
     dataset = _load(args)
     trained = _Trained(args, dataset.n)
     rows, which = _chosen_rows(args, trained.split, dataset, dataset.m)
     scores = trained.scores(dataset.X[rows], dataset.num_labels, _data_name(args))
-    predicted = labels_from_scores(scores)
+    predicted = trained.labels(scores)
     truth = dataset.y[rows]
     correct = int(np.sum(predicted == truth))
     print(f"{dataset.source}: {which}")
@@ -685,7 +692,6 @@ LABEL_COLUMNS = ["true_label", "true_digit", "correct"]
 def run_predict(args: argparse.Namespace) -> int:
     from ..files import check_writable_file, write_atomically
     from .data import labels_to_digits, load_labelled_if_possible
-    from .network import labels_from_scores
 
     if args.out is not None:
         check_writable_file(args.out, overwrite=args.overwrite)  # before any work
@@ -697,7 +703,7 @@ def run_predict(args: argparse.Namespace) -> int:
     rows, which = _chosen_rows(args, trained.split, dataset, features.shape[0])
     labelled = None if dataset is None else dataset.num_labels
     scores = trained.scores(features[rows], labelled, _data_name(args))
-    labels = labels_from_scores(scores)
+    labels = trained.labels(scores)
     as_digits = labels_to_digits if scores.shape[1] == 10 else np.asarray
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -754,7 +760,7 @@ def run_graph(args: argparse.Namespace) -> int:
         classes = user_model.scores(model, dataset.X[:1]).shape[1]
         user_model.check_classes(model, classes, dataset.num_labels, _data_name(args))
         with keep_values():  # the drawing's hover details show every intermediate's values
-            cost = user_model.cost(model, dataset.X[:m], dataset.y[:m])
+            cost = user_model.cost(model, dataset.X[:m], dataset.y[:m], dataset.num_labels)
         trained = args.weights.name if args.weights is not None else "untrained"
         what = f"cross-entropy cost of the {type(model.module).__name__} model ({args.model}, {trained})"
     else:
@@ -938,12 +944,12 @@ def _check_model(args: argparse.Namespace) -> int:
         "checking: autodiff's gradient of the cross-entropy cost against central differences in float64 "
         "(a model of your own has no hand-derived backprop to compare)"
     )
-    cost = user_model.cost(model, X, labels)
+    cost = user_model.cost(model, X, labels, dataset.num_labels)
     cost.backward()
     table = [["parameter", "shape", "verdict", "rel. error", "checked along"]]
     wrong = []
     for name, parameter in model.module.named_parameters():
-        error, along = _central_difference_error(model, X, labels, parameter, rng)
+        error, along = _central_difference_error(model, X, labels, dataset.num_labels, parameter, rng)
         verdict = "ok" if error <= NUMERIC_TOLERANCE else "mismatch"
         if verdict != "ok":
             wrong.append(name)
@@ -968,7 +974,7 @@ def _check_model(args: argparse.Namespace) -> int:
     return 1 if wrong else 0
 
 
-def _central_difference_error(model, X, labels, parameter, rng) -> tuple[float, str]:
+def _central_difference_error(model, X, labels, num_labels, parameter, rng) -> tuple[float, str]:
     """Relative error of autodiff's gradient of ``parameter`` against central differences of the cost:
     entry by entry up to 1,000 entries, else along 3 random directions (as compare_gradients does)."""
     from ..checking.compare import NUMERIC_DIRECTIONS, NUMERIC_FULL_SIZE
@@ -978,7 +984,7 @@ def _central_difference_error(model, X, labels, parameter, rng) -> tuple[float, 
 
     def cost() -> float:
         with no_grad():
-            return user_model.cost(model, X, labels).item()
+            return user_model.cost(model, X, labels, num_labels).item()
 
     autodiff = np.zeros(parameter.shape) if parameter.grad is None else np.asarray(parameter.grad, np.float64)
     work = parameter.data  # perturbed in place and restored by the differences
@@ -1032,8 +1038,10 @@ def _call_backprop(function, label: str, params: dict, X: np.ndarray, Y: np.ndar
 
 def run_export(args: argparse.Namespace) -> int:
     """The trained network's (or --model's) forward pass, raw inputs in and class scores out, as an ONNX
-    file; ``--dtype float32`` converts float64 weights first, so the whole file is float32."""
-    from ..files import check_writable_file
+    file; ``--dtype float32`` converts float64 weights first, so the whole file is float32. How the output
+    columns map to labels (classes.py) is in the file's doc_string and its metadata entry "classes"."""
+    from ..files import check_writable_file, write_atomically
+    from .classes import describe
 
     check_writable_file(args.out, overwrite=args.overwrite)  # before any work
     if args.model is not None:
@@ -1062,10 +1070,11 @@ def run_export(args: argparse.Namespace) -> int:
     example = np.zeros((1, features), dtype=dtype)
     # (a model that does not take these inputs fails here, in one line)
     outputs = user_model.scores(model, example).shape[1] if args.model is not None else module.sizes[-1]
+    classes = describe(outputs, tutorial=args.model is None)
     try:
         from ..export import export_onnx
 
-        export_onnx(
+        proto = export_onnx(
             forward,
             example,
             args.out,
@@ -1075,9 +1084,15 @@ def run_export(args: argparse.Namespace) -> int:
         )
     except ImportError as error:  # the onnx extra is not installed
         raise CommandError(str(error)) from None
+    # The file says how to read its output too, for whoever loads it without this command's line
+    proto.doc_string = (
+        f"{what}: input X (examples x {features}), output scores (examples x {outputs}); {classes}"
+    )
+    proto.metadata_props.add(key="classes", value=classes)
+    write_atomically(args.out, proto.SerializeToString(), overwrite=True)
     print(
         f"wrote {args.out}: {what} ({dtype}); input X (examples x {features}, raw values as in the data), "
-        f"output scores (examples x {outputs}); label = argmax + 1"
+        f"output scores (examples x {outputs}); {classes}"
     )
     return 0
 

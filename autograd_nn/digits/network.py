@@ -28,6 +28,7 @@ from ..grad_mode import name_scope, no_grad
 from ..nn import Module, Parameter
 from ..ops import binary_cross_entropy_with_logits
 from ..tensor import Tensor
+from .classes import predicted_labels
 from .data import SplitRecord
 
 
@@ -69,8 +70,9 @@ def memory_needed(sizes: Sequence[int], rows: int, dtype=np.float64, optimizer_s
 
 
 def labels_from_scores(scores: np.ndarray) -> np.ndarray:
-    """Predicted labels 1..K: the argmax of each row of outputs (or logits: sigmoid keeps the order)."""
-    return np.argmax(scores, axis=1) + 1
+    """The tutorial network's predicted labels 1..K: the argmax of each row of outputs, plus one (or of
+    logits: sigmoid keeps the order). Other models number their classes otherwise: see classes.py."""
+    return predicted_labels(scores, tutorial=True)
 
 
 def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:

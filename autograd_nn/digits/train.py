@@ -18,8 +18,9 @@ from ..nn import Dropout, Module
 from ..ops import binary_cross_entropy_with_logits
 from ..optim import make_optimizer
 from ..tensor import Tensor
+from .classes import classes_from_labels, predicted_labels
 from .data import Dataset, SplitRecord, fingerprint, stratified_split
-from .network import Network, input_scale_for, l2_penalty, labels_from_scores, memory_needed
+from .network import Network, input_scale_for, l2_penalty, memory_needed
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,12 @@ class TrainResult:
 Loss = Callable[[Tensor, np.ndarray], Tensor]  # (logits of a batch, its classes 0..K-1) -> the batch's cost
 
 
+def classes_for(model: Module, labels: np.ndarray, num_labels: int) -> np.ndarray:
+    """The classes 0..K-1 the model's outputs stand for, of labels 1..K: label - 1 for the tutorial
+    ``Network``, label mod K (class k is the digit k) for any other model; see classes.py."""
+    return classes_from_labels(labels, num_labels, tutorial=isinstance(model, Network))
+
+
 def tutorial_loss(logits: Tensor, classes: np.ndarray) -> Tensor:
     """The tutorial's cost without its L2 term: the cross-entropy of sigmoid(logits) against one-hot
     targets, summed over classes and averaged over the examples (``Network.cost`` with ``lam=0``)."""
@@ -182,7 +189,7 @@ def evaluate(model: Module, dataset: Dataset, loss: Loss = tutorial_loss) -> tup
 
     The cost is ``loss`` without the L2 term, as in the course's learning curves, so train and
     held-out costs measure the same thing and can be compared. A prediction is the argmax of the
-    model's logits.
+    model's logits, read as a label by the model's numbering of classes (``classes_for``).
     """
     if dataset.m == 0:
         return float("nan"), float("nan")
@@ -191,10 +198,11 @@ def evaluate(model: Module, dataset: Dataset, loss: Loss = tutorial_loss) -> tup
     try:
         with no_grad():
             z = logits_of(model, dataset.X.astype(_dtype_of(model), copy=False))  # once, for both
-            cost = loss(z, dataset.y - 1).item()
+            cost = loss(z, classes_for(model, dataset.y, dataset.num_labels)).item()
     finally:
         model.train(was_training)
-    accuracy = float(np.mean(labels_from_scores(z.data) == dataset.y))
+    predicted = predicted_labels(z.data, tutorial=isinstance(model, Network))
+    accuracy = float(np.mean(predicted == dataset.y))
     return cost, accuracy
 
 
@@ -218,8 +226,10 @@ def train_network(
     ``model``: any ``nn.Module`` mapping rows of X to one logit per class; default: the tutorial's
     sigmoid ``Network`` with ``config.hidden`` layers (then ``config.seed``, ``dtype`` and
     ``scale_inputs`` build it; another model is used as given and gets the rows unscaled, in the
-    dtype of its parameters). ``loss(logits, classes)``: the batch's cost, classes 0..K-1 (label
-    k is class k-1); default: ``tutorial_loss``. With ``config.lam``, ``l2_penalty`` is added.
+    dtype of its parameters). ``loss(logits, classes)``: the batch's cost, classes 0..K-1: for the
+    tutorial ``Network`` label k is class k-1 (the course's numbering), for any other model class =
+    label mod K, so class k is the digit k as ``load_digits().y_train`` gives it (``classes_for``);
+    default: ``tutorial_loss``. With ``config.lam``, ``l2_penalty`` is added.
 
     Each step is the forward code ``(loss(logits, classes) + penalty).backward()`` and an optimizer step;
     after every epoch the train cost, held-out cost and held-out accuracy are recorded (shown live
@@ -253,7 +263,7 @@ def train_network(
     optimizer = make_optimizer(config.optimizer, network.parameters(), config.lr)
 
     X = train_set.X.astype(dtype)
-    classes = train_set.y - 1
+    classes = classes_for(network, train_set.y, dataset.num_labels)
     m = train_set.m
     rng = np.random.default_rng(config.seed)
     history = History()

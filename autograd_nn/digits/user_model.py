@@ -23,6 +23,7 @@ from ..nn import Module, StateDictError
 from ..nn.init import manual_seed
 from ..ops import cross_entropy
 from ..tensor import Tensor
+from .classes import classes_from_labels
 from .data import SplitRecord
 
 
@@ -179,11 +180,12 @@ def check_classes(model: UserModel, classes: int, num_labels: int, where: str) -
         )
 
 
-def cost(model: UserModel, X: np.ndarray, labels: np.ndarray) -> Tensor:
+def cost(model: UserModel, X: np.ndarray, labels: np.ndarray, num_labels: int) -> Tensor:
     """The cost ``train`` minimises for a model: the cross-entropy of a softmax over its scores against the
-    labels 1..K (classes 0..K-1), averaged over the examples (no L2 term)."""
+    labels 1..K, as classes label mod K (class k is the digit k; see classes.py), averaged over the
+    examples (no L2 term)."""
     logits = call(model, X)
-    classes = np.asarray(labels) - 1
+    classes = classes_from_labels(labels, num_labels, tutorial=False)
     loss = cross_entropy(logits, classes)
     loss.name = "J"
     return loss
