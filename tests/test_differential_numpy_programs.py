@@ -82,6 +82,15 @@ UNARY = {
     "slice view": (lambda a: a[..., ::-1][..., :1] * 3, 1),
     "np.hstack": (lambda a: np.hstack([a, np.tanh(a)]), 0),
     "np.vstack": (lambda a: np.vstack([a, a * 2]), 0),
+    "np.mean dtype": (lambda a: np.mean(a, axis=None, dtype=a.dtype, keepdims=True), 0),
+    "np.var ddof": (lambda a: np.var(np.concatenate([a, a * a], axis=-1), axis=-1, ddof=1), 1),
+    "np.std": (lambda a: np.std(np.concatenate([a, a * a + 1], axis=-1), axis=-1), 1),
+    "np.take_along negative": (lambda a: np.take(a, [-1], axis=0), 1),
+    "np.concatenate axis None": (lambda a: np.concatenate([a, np.tanh(a)], axis=None), 0),
+    "np.expm1 log2 log10": (lambda a: np.expm1(np.tanh(a)) + np.log2(a * a + 1) + np.log10(a * a + 2), 0),
+    "np.sign * a": (lambda a: np.sign(a) * a, 0),
+    "np.positive negative": (lambda a: np.positive(np.negative(a)), 0),
+    "float32 constant": (lambda a: a * np.float32(1.5) + np.ones(np.shape(a), np.float32), 0),
 }
 
 BINARY = {
@@ -112,6 +121,8 @@ CONTRACTIONS = {
     "np.tensordot": lambda a, b: np.tensordot(a, b, axes=1),
     "np.einsum": lambda a, b: np.einsum("...j,jk->...k", a, b),
     "np.einsum optimize": lambda a, b: np.einsum("...j,jk->...k", a, b, optimize=True),
+    "np.dot(ndarray, a)": lambda a, b: np.dot(b.T, a.T),  # the ndarray first: NumPy hands it to the Tensor
+    "ndarray @ a": lambda a, b: b.T @ a.T,
 }
 OPS = [*UNARY, *BINARY, *CONTRACTIONS]
 COMPARING = {"np.where(a > 0)", "np.where(b > 0)", "np.where(a > b)"}  # masks computed outside the ops
