@@ -228,6 +228,9 @@ def array_function(func, types: tuple, args: tuple, kwargs: dict):
     if not all(issubclass(t, (_tensor.Tensor, np.ndarray)) for t in types):
         return NotImplemented  # another library's array type: let it (or NumPy) answer
     name = _function_name(func)
+    query = _SHAPE_QUERIES.get(func)
+    if query is not None:
+        return query(*args, **kwargs)
     if func in PASS_THROUGH_FUNCTIONS:
         return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
     if func in ZERO_GRADIENT_FUNCTIONS:
@@ -699,6 +702,14 @@ PASS_THROUGH_FUNCTIONS = frozenset(
         np.result_type,
     ]
 )
+
+# Shape queries (in PASS_THROUGH_FUNCTIONS) answered from the Tensor's shape without reading its values,
+# so that compile does not count them as reading a float argument outside the ops.
+_SHAPE_QUERIES = {
+    np.shape: lambda a: a.shape,
+    np.ndim: lambda a: a.ndim,
+    np.size: lambda a, axis=None: np.size(np.broadcast_to(0, a.shape), axis),  # a stand-in, no copy
+}
 
 ZERO_GRADIENT_FUNCTIONS = frozenset([np.round, np.around, np.fix])
 
