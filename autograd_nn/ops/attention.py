@@ -10,7 +10,7 @@ import numpy as np
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .elementwise import dropout
-from .reductions import Softmax, softmax
+from .reductions import Softmax, _row_sums, softmax
 
 
 class MaskedSoftmax(Softmax):
@@ -30,7 +30,7 @@ class MaskedSoftmax(Softmax):
         with np.errstate(invalid="ignore"):  # a fully masked row: -inf - -inf is NaN, PyTorch's answer
             e -= e.max(axis=self.axis, keepdims=True)
         np.exp(e, out=e)
-        e /= e.sum(axis=self.axis, keepdims=True)
+        e /= _row_sums(e, self.axis)
         return e
 
 

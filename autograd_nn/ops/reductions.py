@@ -7,7 +7,17 @@ import numpy as np
 
 from .. import tensor as _tensor
 from ..errors import ShapeError
-from .base import Op, _data, _exp, _is_array, _kept_shape, _normalize_axes, _reduced_shape, _reduction_details
+from .base import (
+    Op,
+    _data,
+    _exp,
+    _is_array,
+    _kept_shape,
+    _normalize_axes,
+    _reduced_shape,
+    _reduction_details,
+    _sum_trailing,
+)
 from .selection import Where
 from .shapes import _broadcast_to
 
@@ -187,7 +197,7 @@ class Softmax(Op):
         _normalize_axes(self.axis, x.ndim, self.name)
         with np.errstate(over="ignore"):  # a difference below -1.8e308 is -inf, whose exp is 0: right
             e = np.exp(x - x.max(axis=self.axis, keepdims=True))
-        e /= e.sum(axis=self.axis, keepdims=True)
+        e /= _row_sums(e, self.axis)
         return e
 
     def vjp(self, g, out, x):
@@ -198,6 +208,13 @@ class Softmax(Op):
             gx *= out
             return (gx,)
         return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
+
+
+def _row_sums(e: np.ndarray, axis: int) -> np.ndarray:
+    """e summed along ``axis`` (kept); along the last axis, one BLAS product (short rows sum 5-10x faster)."""
+    if axis in (-1, e.ndim - 1):
+        return _sum_trailing(e, 1)
+    return e.sum(axis=axis, keepdims=True)
 
 
 class LogSoftmax(Softmax):
