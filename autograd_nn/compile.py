@@ -664,8 +664,9 @@ class _Program:
         return [n for n in fused if n[2] not in dropped]
 
     def _product_with_transposed(self, op, ins, made_by):
-        """``x @ w.T`` of 2-D values as one op, so w's gradient comes out in w's layout (g.T @ x)."""
-        if type(op) is not ops.MatMul or len(self.shapes[ins[0]]) != 2:
+        """``x @ w.T`` with 2-D w and x of 2 or more axes (a layer on a batch of sequences: its rows) as one
+        op, so w's gradient comes out in w's layout (g.T @ x)."""
+        if type(op) is not ops.MatMul or len(self.shapes[ins[0]]) < 2:
             return None
         transpose = made_by.get(ins[1])
         if (
@@ -688,7 +689,7 @@ class _Program:
             if product is None or type(product[0]) is not _ProductWithTransposed:
                 continue
             shape = self.shapes[ins[k]]
-            if self.shapes[bias] == shape[1:] and self.dtypes[bias] == self.dtypes[ins[k]]:
+            if self.shapes[bias] == shape[-1:] and self.dtypes[bias] == self.dtypes[ins[k]]:
                 return k, _Affine(product[0].product is np.dot), [*product[1], bias]
         return None
 
@@ -1387,8 +1388,9 @@ def _fit(c, shape: tuple[int, ...], dtype: np.dtype, op: ops.Op, summed_axes: di
 
 
 class _ProductWithTransposed(ops.Op):
-    """``x @ w.T`` for 2-D x and w as one op: what a compiled program runs for a matmul whose right
-    operand is a transpose used nowhere else (``Linear``, the tutorial's ``a @ theta.T``).
+    """``x @ w.T`` for 2-D w as one op: what a compiled program runs for a matmul whose right operand is a
+    transpose used nowhere else (``Linear``, the tutorial's ``a @ theta.T``). An x of more axes is taken
+    as the matrix of its rows (one BLAS product, not one per leading index; a view of a contiguous x).
 
     Its products go through ``np.dot`` when x and w share a dtype (the same BLAS call as ``@``, bit
     for bit, with less dispatch: 0.3 µs a product on a mini-batch; it needs a buffer of exactly the
@@ -1404,25 +1406,27 @@ class _ProductWithTransposed(ops.Op):
         return "x, w.T"
 
     def forward(self, x, w):
-        return x @ w.T
+        return (_rows(x) @ w.T).reshape((*x.shape[:-1], w.shape[0]))
 
     def forward_into(self, out, x, w):
-        self.product(x, w.T, out=out)
+        self.product(_rows(x), w.T, out=_rows(out))
 
     def vjp(self, g, out, x, w):
         need_x, need_w = self.needs_grad
-        return (g @ w if need_x else None), (g.T @ x if need_w else None)
+        rows = _rows(g)
+        return ((rows @ w).reshape(x.shape) if need_x else None), (rows.T @ _rows(x) if need_w else None)
 
     def vjp_into(self, grads, g, out, x, w):
         gx, gw = grads
         if gx is not None:
-            self.product(g, w, out=gx)
+            self.product(_rows(g), w, out=_rows(gx))
         if gw is not None:
-            self.product(g.T, x, out=gw)
+            self.product(_rows(g).T, _rows(x), out=gw)
 
 
 class _Affine(_ProductWithTransposed):
-    """``x @ w.T + b`` for 2-D x and w and 1-D b as one op: what a compiled program runs for a layer
+    """``x @ w.T + b`` for 2-D w and 1-D b (x as in ``_ProductWithTransposed``) as one op: what a compiled
+    program runs for a layer
     (``Linear``, the tutorial's ``a @ theta.T + b``), with the eager ops' arithmetic (products as
     ``_ProductWithTransposed``'s)."""
 
@@ -1433,28 +1437,26 @@ class _Affine(_ProductWithTransposed):
         return "x @ w.T + b"
 
     def forward(self, x, w, b):
-        return x @ w.T + b
+        return super().forward(x, w) + b
 
     def forward_into(self, out, x, w, b):
-        self.product(x, w.T, out=out)
+        self.product(_rows(x), w.T, out=_rows(out))
         out += b
 
     def vjp(self, g, out, x, w, b):
-        need_x, need_w, need_b = self.needs_grad
-        return (
-            g @ w if need_x else None,
-            g.T @ x if need_w else None,
-            _sum_over(g, (0,), b.shape) if need_b else None,
-        )
+        need_b = self.needs_grad[2]
+        return (*super().vjp(g, out, x, w), _sum_over(_rows(g), (0,), b.shape) if need_b else None)
 
     def vjp_into(self, grads, g, out, x, w, b):
-        gx, gw, gb = grads
-        if gx is not None:
-            self.product(g, w, out=gx)
-        if gw is not None:
-            self.product(g.T, x, out=gw)
-        if gb is not None:
-            _sum_over(g, (0,), gb.shape, out=gb)
+        super().vjp_into(grads[:2], g, out, x, w)
+        if grads[2] is not None:
+            _sum_over(_rows(g), (0,), grads[2].shape, out=grads[2])
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """The matrix of ``a``'s rows (its last axis): a view of a 2-D or C-contiguous array, else a copy. A
+    buffer written through it is always one of the program's own, C-contiguous ones."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
 
 
 class _SumOfSquares(ops.Op):

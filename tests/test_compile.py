@@ -113,6 +113,35 @@ def test_a_layer_runs_as_one_fused_op_with_eagers_values_and_gradients(form, x_d
     assert "# linear(x @ w.T + b)" in step.source()
 
 
+def test_a_layer_on_a_batch_of_sequences_and_attention_heads_replay_with_eagers_gradients():
+    # x (batch, time, features) @ w.T + b runs as one fused op over x's rows; the heads' q @ k^T and
+    # weights @ v (4-D stacks) write their gradients straight into the program's buffers
+    rng = np.random.default_rng(3)
+    x, w, b = (Tensor(rng.normal(size=shape), requires_grad=True) for shape in [(2, 5, 8), (12, 8), (12,)])
+
+    def cost(x):
+        qkv = (x @ w.T + b).reshape(2, 5, 3, 2, 2).transpose((2, 0, 3, 1, 4))  # (3, batch, heads, time, 2)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        weights = ag.softmax(q @ k.transpose((0, 1, 3, 2)), axis=-1)
+        return ((weights @ v).tanh() * np.arange(2.0)).sum()
+
+    step = ag.compile(cost)
+    eager = cost(x)
+    eager.backward()
+    expected = [x.grad, w.grad, b.grad]
+    for _ in range(3):  # trace, check, replay
+        clear([x, w, b])
+        loss = step(x)
+        loss.backward()
+    assert_close(loss.data, eager.data)
+    for got, want, name in zip([x.grad, w.grad, b.grad], expected, "xwb", strict=True):
+        assert_close(got, want, name)
+    source = step.source()
+    assert "# linear(x @ w.T + b)" in source
+    heads = [line for line in source.splitlines() if line.endswith("# vjp of matmul")]
+    assert len(heads) == 2 and all(".vjp_into(" in line for line in heads)
+
+
 def test_the_tutorial_cost_as_the_article_writes_it_compiles():
     rng = np.random.default_rng(1)
     theta1 = Tensor(rng.standard_normal((5, 6)), requires_grad=True)

@@ -11,7 +11,9 @@ import pytest
 
 import autograd_nn as ag
 from autograd_nn import Tensor
+from autograd_nn.ops.attention import MaskedSoftmax
 from autograd_nn.ops.elementwise import erf_array, erfc_array
+from autograd_nn.tensor import apply
 
 RNG = np.random.default_rng(0)
 
@@ -298,6 +300,28 @@ def test_softmax_fused_vjp_matches_the_formula():
     p /= p.sum(-1, keepdims=True)
     np.testing.assert_allclose(x.grad, p * (g - (g * p).sum(-1, keepdims=True)), rtol=1e-12, atol=1e-15)
     check_first_and_second_order(lambda x: ag.softmax(x, axis=1), tensor(3, 4, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_and_causal_attention_weights_on_attention_sized_rows_match_numpy(dtype):
+    # rows of 32 in arrays of 4096+ values take the row sums and maxima's fast paths (BLAS, a transposed copy)
+    x = (RNG.standard_normal((8, 4, 32, 32)) * 1000).astype(dtype)  # any shift but the maximum overflows
+    x[0, 0, 3, 7] = -np.inf  # a row with a -inf entry (and one fully masked row below)
+    p = np.exp(x - x.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ag.softmax(x).data, p, rtol=rtol, atol=rtol * 1e-3)
+    keep = np.tril(np.ones((32, 32), bool))
+    keep_all = np.broadcast_to(keep, x.shape).copy()
+    keep_all[1, 2, 5] = False
+    masked = np.where(keep_all, x, -np.inf)
+    with np.errstate(invalid="ignore"):
+        want = np.exp(masked - masked.max(-1, keepdims=True))
+    want /= want.sum(-1, keepdims=True)
+    got = apply(MaskedSoftmax(keep_all), Tensor(x)).data
+    assert np.isnan(got[1, 2, 5]).all()  # nothing kept: NaN, as in PyTorch
+    ok = ~np.isnan(want)
+    np.testing.assert_allclose(got[ok], want[ok], rtol=rtol, atol=rtol * 1e-3)
 
 
 # ---------------------------------------------------------------- avg_pool2d

@@ -322,11 +322,19 @@ class MatMul(Op):
 
     def vjp_into(self, grads, g, out, a, b):
         ga, gb = grads
-        if a.ndim == 2 and b.ndim == 2:  # the common case: straight into the buffers, no temporaries
+        if a.ndim == b.ndim >= 2 and a.shape[:-2] == b.shape[:-2]:
+            # Matrices, or stacks of them alike (attention's heads): straight into the buffers, no temporaries
             if ga is not None:
-                np.matmul(g, b.T, out=ga)
+                np.matmul(g, _swap_last_two(b), out=ga)
             if gb is not None:
-                np.matmul(a.T, g, out=gb)
+                np.matmul(_swap_last_two(a), g, out=gb)
+            return
+        if _stacked_rows(a, b) and g.flags.c_contiguous and (ga is None or ga.flags.c_contiguous):
+            rows = g.reshape(-1, g.shape[-1])  # a layer on a sequence: 2-D products over the rows, as vjp
+            if ga is not None:
+                np.matmul(rows, b.T, out=ga.reshape(-1, a.shape[-1]))
+            if gb is not None:
+                np.matmul(a.reshape(-1, a.shape[-1]).T, rows, out=gb)
             return
         for buffer, value in zip(grads, self.vjp(g, out, a, b), strict=True):
             if buffer is not None:

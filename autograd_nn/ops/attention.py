@@ -10,7 +10,7 @@ import numpy as np
 from .. import tensor as _tensor
 from ..errors import ShapeError
 from .elementwise import dropout
-from .reductions import Softmax, softmax
+from .reductions import Softmax, _row_maxima, _row_sums, softmax
 
 
 class MaskedSoftmax(Softmax):
@@ -28,9 +28,9 @@ class MaskedSoftmax(Softmax):
     def forward(self, x):
         e = np.where(self.keep, x, x.dtype.type(-np.inf))
         with np.errstate(invalid="ignore"):  # a fully masked row: -inf - -inf is NaN, PyTorch's answer
-            e -= e.max(axis=self.axis, keepdims=True)
+            e -= _row_maxima(e, self.axis)
         np.exp(e, out=e)
-        e /= e.sum(axis=self.axis, keepdims=True)
+        e /= _row_sums(e, self.axis)
         return e
 
 

@@ -520,7 +520,10 @@ class GELU(Op):
 
     Exact: x Phi(x) is computed as 0.5 x erfc(-x / sqrt(2)), accurate for very negative x too; its
     derivative is Phi(x) + x phi(x). Tanh: with t the tanh, 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi)
-    (1 + 3 * 0.044715 x^2). The plain backward reads x and recomputes t (one tanh): no saved array.
+    (1 + 3 * 0.044715 x^2). The plain backward reads x and recomputes t: no saved array.
+    The arrays are computed with 0.5 (1 + t) = sigma = 1 / (1 + exp(-2 u)), u the tanh's argument (so
+    1 - t^2 = 4 sigma (1 - sigma)): NumPy's exp is vectorised in float64 where its tanh is not (measured
+    3x faster there, the same in float32), and the far negative tail keeps its digits (no 1 + t).
     """
 
     __slots__ = ("approximate",)
@@ -540,21 +543,22 @@ class GELU(Op):
             out *= x
             out *= x.dtype.type(0.5)
             return out
-        t = self._tanh_argument(x)
-        np.tanh(t, out=t)
-        t += 1
-        t *= x
-        t *= x.dtype.type(0.5)
-        return t
+        u = self._half_sigmoid_denominator(x)
+        np.divide(x, u, out=u)  # x sigma = 0.5 x (1 + t)
+        return u
 
     @staticmethod
-    def _tanh_argument(x):
-        """sqrt(2/pi) (x + 0.044715 x^3), in a new buffer of x's dtype."""
+    def _half_sigmoid_denominator(x):
+        """1 + exp(-2 sqrt(2/pi) (x + 0.044715 x^3)), whose reciprocal is sigma = 0.5 (1 + t), in a new buffer
+        of x's dtype (inf for very negative x: sigma is 0 there)."""
         u = x * x
         u *= x.dtype.type(_TANH_CUBIC)
         u += 1
         u *= x
-        u *= x.dtype.type(_TANH_SCALE)
+        u *= x.dtype.type(-2 * _TANH_SCALE)
+        with np.errstate(over="ignore"):
+            np.exp(u, out=u)
+        u += 1
         return u
 
     def vjp(self, g, out, x):
@@ -575,19 +579,16 @@ class GELU(Op):
             e *= x
             e *= x.dtype.type(_INV_SQRT_2PI)
             d += e
-        else:  # 0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3c x^2), in two buffers
-            t = self._tanh_argument(x)
-            np.tanh(t, out=t)
+        else:  # 0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3c x^2) = sigma (1 + 2 x (1 - sigma) s (1 + 3c x^2))
+            sigma = self._half_sigmoid_denominator(x)
+            np.divide(one, sigma, out=sigma)
             d = x * x
-            d *= x.dtype.type(3 * _TANH_CUBIC * _TANH_SCALE)
-            d += x.dtype.type(_TANH_SCALE)  # s (1 + 3c x^2)
+            d *= x.dtype.type(6 * _TANH_CUBIC * _TANH_SCALE)
+            d += x.dtype.type(2 * _TANH_SCALE)  # 2 s (1 + 3c x^2)
             d *= x
-            e = t * t
-            np.subtract(one, e, out=e)
-            d *= e  # x (1 - t^2) s (1 + 3c x^2)
-            d += t
+            d *= one - sigma
             d += one
-            d *= x.dtype.type(0.5)
+            d *= sigma
         d *= g
         return (d,)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import tensor as _tensor
 from ..errors import ShapeError
-from .base import Op, _is_array
+from .base import Op, _is_array, _sum_trailing
 
 
 class _Normalization(Op):
@@ -38,11 +38,18 @@ class _Normalization(Op):
         bias = rest.pop(0).reshape(self.affine_shape) if self.has_bias else None
         return weight, bias
 
+    def _sums(self, a):
+        """``a`` summed over ``axes``, kept as size-1 axes (trailing axes, layer norm's: a BLAS product)."""
+        if self.axes and self.axes == tuple(range(a.ndim - len(self.axes), a.ndim)):
+            return _sum_trailing(a, len(self.axes))
+        return a.sum(axis=self.axes, keepdims=True)
+
     def _statistics(self, x):
         """(mean, 1 / sqrt(var + eps), var, x - mean) over ``axes`` (kept as size-1 axes), in x's dtype."""
-        mean = x.mean(axis=self.axes, keepdims=True)
+        count = int(np.prod([x.shape[a] for a in self.axes]))
+        mean = self._sums(x) / count
         centered = x - mean
-        var = (centered * centered).mean(axis=self.axes, keepdims=True)
+        var = self._sums(centered * centered) / count
         rstd = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
         return mean, rstd.astype(x.dtype, copy=False), var, centered
 
@@ -67,9 +74,9 @@ class _Normalization(Op):
         results = []
         gh = g * weight if weight is not None else g
         if need[0]:  # rstd (gh - mean(gh) - xhat mean(gh xhat)), in one buffer and two small ones
-            projection = (gh * xhat).sum(axis=self.axes, keepdims=True)
+            projection = self._sums(gh * xhat)
             projection /= count
-            gx = gh - gh.sum(axis=self.axes, keepdims=True) / count
+            gx = gh - self._sums(gh) / count
             gx -= xhat * projection
             gx *= self.rstd
             results.append(gx)
