@@ -14,7 +14,7 @@ from .checking import (
     numerical_gradient,
 )
 from .compile import compile
-from .errors import AnomalyError, AutogradError, GradcheckError, ShapeError
+from .errors import AnomalyError, AutogradError, GradcheckError, LeftTheGraphWarning, ShapeError
 from .export import ExportError, export_onnx
 from .functional import hessian, hvp, jacobian, jvp, vjp
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, keep_values, name_scope, no_grad
@@ -76,6 +76,7 @@ __all__ = [
     "GradcheckError",
     "GradientMismatchError",
     "GradientReport",
+    "LeftTheGraphWarning",
     "ShapeError",
     "Tensor",
     "abs",

@@ -17,3 +17,7 @@ class AnomalyError(AutogradError, FloatingPointError):
 
 class GradcheckError(AutogradError):
     """Autodiff gradients disagree with central differences."""
+
+
+class LeftTheGraphWarning(UserWarning):
+    """NumPy turned a tensor that requires grad into a plain array: what it computes gets no gradient."""

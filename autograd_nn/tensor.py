@@ -24,7 +24,7 @@ from copy import deepcopy
 import numpy as np
 
 from . import numpy_api, ops
-from .errors import AnomalyError, AutogradError, ShapeError
+from .errors import AnomalyError, AutogradError, LeftTheGraphWarning, ShapeError
 from .grad_mode import STATE, kept_values
 
 
@@ -207,8 +207,19 @@ class Tensor:
         self.grad = None
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        """Explicit conversion (``np.asarray(t)`` shares the array, ``np.array(t)`` copies it): the result
-        is a plain array that leaves the graph, as ``t.numpy()``."""
+        """Conversion (``np.asarray(t)`` shares the array, ``np.array(t)`` copies it): the result is a plain
+        array that leaves the graph. NumPy also converts without asking the Tensor (``X.dot(t)``,
+        ``a[...] = t``, ``np.vectorize``, ``np.r_``, a list of Tensors), so while recording a tensor that
+        requires grad says so once per place; ``t.detach()`` or ``t.numpy()`` leave the graph without a word."""
+        if self._requires_grad and STATE.enabled:
+            warnings.warn(
+                f"NumPy converted {self._describe()} of shape {self.shape}, which requires grad, to a plain "
+                "array: what it computes from it gets no gradient. Write the recorded form (np.dot(X, t) or "
+                "X @ t for X.dot(t); np.stack/np.concatenate for a list; np.where for a[mask] = t), or "
+                "t.detach() / t.numpy() to leave the graph on purpose",
+                LeftTheGraphWarning,
+                stacklevel=2,
+            )
         return np.array(self.data, dtype=dtype, copy=copy)
 
     # NumPy's ufuncs and functions on Tensors (NEP 13, NEP 18): looked up in numpy_api's tables, which

@@ -6,6 +6,8 @@ grad ever returns a float array cut from the graph.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hvp_check import check_hvp
@@ -278,10 +280,28 @@ def test_zero_gradient_functions_work_on_tensors_that_need_no_gradient():
 
 def test_explicit_conversion_leaves_the_graph():
     t = Tensor(np.array([1.0, 2.0]), requires_grad=True)
-    for array in (np.asarray(t), np.array(t), t.numpy()):
+    with pytest.warns(ag.LeftTheGraphWarning, match="which requires grad, to a plain array"):
+        converted = [np.asarray(t), np.array(t)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # leaving on purpose says nothing
+        on_purpose = [t.numpy(), np.asarray(t.detach())]
+        with ag.no_grad():
+            on_purpose.append(np.asarray(t))
+    for array in converted + on_purpose:
         assert type(array) is np.ndarray
         np.testing.assert_array_equal(array, [1.0, 2.0])
-    assert np.asarray(t) is t.data  # shared, not copied
+    assert on_purpose[0] is t.data  # shared, not copied
+
+
+def test_numpy_converting_a_tensor_that_requires_grad_behind_its_back_warns_naming_the_recorded_form():
+    t = Tensor(np.ones((3, 2)), requires_grad=True, name="theta")
+    X = np.ones((4, 3))
+    with pytest.warns(
+        ag.LeftTheGraphWarning, match=r"tensor 'theta' of shape \(3, 2\).*np.dot\(X, t\) or X @ t"
+    ):
+        result = X.dot(t)
+    assert type(result) is np.ndarray  # NumPy never asks the Tensor: the warning is all it can do
+    assert isinstance(np.dot(X, t), Tensor) and isinstance(X @ t, Tensor)
 
 
 # ---------------------------------------------------------------- refusals: a TypeError that names the call
