@@ -598,7 +598,7 @@ class _Program:
             for part in parts:
                 if isinstance(part, np.ndarray) and part.dtype == bool:
                     self._refuse_a_traced_mask(part, op, position, "its boolean index")
-                    self._refuse_a_derived_array(part, arguments, op, position, "its boolean index")
+                    self._refuse_a_derived_array(part, op, position, "its boolean index")
         for k, t in enumerate(inputs):
             if t.requires_grad or t._op is not None:
                 continue
@@ -607,7 +607,7 @@ class _Program:
             if not isinstance(source, np.ndarray) or any(a is t for a in arguments):
                 continue
             self._refuse_a_traced_mask(source, op, position, f"its operand {k}")
-            self._refuse_a_derived_array(source, arguments, op, position, f"its operand {k}")
+            self._refuse_a_derived_array(source, op, position, f"its operand {k}")
 
     def _refuse_a_traced_mask(self, array: np.ndarray, op: ops.Op, position: int, what: str) -> None:
         """Refuse ``array`` when it is, or shares memory with, a comparison result of a traced value."""
@@ -619,7 +619,7 @@ class _Program:
                 "compiled function and pass it as an argument, or call the function uncompiled"
             )
 
-    def _refuse_a_derived_array(self, array: np.ndarray, arguments: tuple, op, position: int, what: str) -> None:
+    def _refuse_a_derived_array(self, array: np.ndarray, op: ops.Op, position: int, what: str) -> None:
         """Refuse ``array`` when NumPy derived it from an integer argument: a replay would freeze it."""
         if isinstance(array, _IntegerArgument) or any(np.may_share_memory(array, d) for d in self.derived):
             raise AutogradError(
