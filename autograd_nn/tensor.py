@@ -87,6 +87,8 @@ class Tensor:
                 self._base = data._owner()
             data = data.data
         self.data = _as_float_array(data, "Tensor")
+        if STATE.tape is not None and isinstance(data, np.ndarray) and type(data) is not np.ndarray:
+            _trace_source(self.data, data)  # Tensor(h > 0) while compile traces: it checks the source
         self._requires_grad = bool(requires_grad)
         self._grad = None
         self._op = None

@@ -48,6 +48,7 @@ def test_compile_refuses_a_mask_computed_from_a_traced_value():
         ("h[h > 0]", lambda h: np.sum(h[h > 0])),
         ("ag.where(h > 0)", lambda h: np.sum(ag.where(h > 0, h, 0.0))),
         ("mask as float", lambda h: np.sum(h * (h > 0).astype(np.float64))),
+        ("Tensor(mask)", lambda h: np.sum(h * Tensor(h > 0))),
     ],
 )
 def test_compile_refuses_a_traced_mask_as_operand_index_or_condition(name, use):
