@@ -75,6 +75,7 @@ from .tensor import (
     _sum_over,
     _summed_axes,
     _target,
+    _TracedMask,
     _unbroadcast,
 )
 
@@ -349,11 +350,22 @@ class _IntegerArgument(np.ndarray):
 _TRACING = threading.local()  # .derived: the arrays NumPy derived from integer arguments during a trace
 
 
+class _Tape(list):
+    """The ops a trace applied, in order, and what tensor.py notes beside them while it traces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.masks: list = []  # the comparison results of traced tensors, and arrays NumPy derived from them
+        self.sources: dict = {}  # id(an op's constant or index) -> (it, the array it was converted from)
+
+
 class _Outside(NamedTuple):
     """What a traced run of fn did with its arguments outside the ops."""
 
     read: frozenset  # the float arguments whose values it read
     derived: list  # the arrays NumPy derived from its integer arguments
+    masks: list  # the comparison masks of traced values (tensor.py's _TracedMask)
+    sources: dict  # what each constant operand or index was converted from
 
 
 def _read_outside(argument) -> bool:
@@ -369,7 +381,7 @@ def _run_on_tape(fn, args, kwargs) -> tuple[object, list, tuple, _Outside]:
     try:
         args = tuple([_traceable(a) for a in args])
         kwargs = {k: _traceable(v) for k, v in kwargs.items()}
-        tape: list = []
+        tape = _Tape()
         saved = STATE.tape, STATE.enabled
         STATE.tape, STATE.enabled = tape, True  # record all: a later call may need gradients
         try:
@@ -380,7 +392,7 @@ def _run_on_tape(fn, args, kwargs) -> tuple[object, list, tuple, _Outside]:
         _TRACING.derived = saved_derived
     arguments = (*args, *(kwargs[k] for k in sorted(kwargs)))
     read = frozenset([i for i, a in enumerate(arguments) if _read_outside(a)])  # before the trace reads them
-    return result, tape, arguments, _Outside(read, derived)
+    return result, tape, arguments, _Outside(read, derived, tape.masks, tape.sources)
 
 
 def _bases(array: np.ndarray) -> list[np.ndarray]:
@@ -455,6 +467,7 @@ class _Program:
         self.name = name
         self.read_outside = outside.read  # the float arguments fn read outside the ops at the trace
         self.derived = outside.derived  # (only while the program is built)
+        self.masks, self.sources = outside.masks, outside.sources
         self.wrapped_arguments = wrapped  # id(argument as fn got it) -> whether compile wrapped an array
         self.replays = 0
         self.lock = threading.Lock()
@@ -517,6 +530,7 @@ class _Program:
             op.parents, op.output = None, None
             op.targets = ()
             self._find_argument_parameters(op, arg_array, arguments, position)
+            self._refuse_frozen_operands(op, inputs, arguments, position)
             nodes.append((op, ins, out, recorded))
             self.tape_position[out] = position
         v = produced.get(id(result))
@@ -542,7 +556,7 @@ class _Program:
                 self.needs_grad.add(out)
         self.differentiable = self.result in self.needs_grad
         self._check_arguments_reach_the_graph(arguments)
-        self.derived = []  # the trace's arrays are not kept
+        self.derived, self.masks, self.sources = [], [], {}  # the trace's arrays are not kept
         wrappers = [a for a in arguments if isinstance(a, Tensor) and self.wrapped_arguments.get(id(a))]
         for t in [entry[2] for entry in tape] + wrappers:
             if t._version != 0:
@@ -556,6 +570,7 @@ class _Program:
         every call: the argument's array itself, or a view or ``astype`` of it; refuse any other
         array NumPy derived from an integer argument, which a replay would freeze."""
         for attribute, part, array in _array_parameters(op):
+            self._refuse_a_traced_mask(array, op, position, f"its {attribute}")
             if id(array) in arg_array:
                 i = arg_array[id(array)]
                 self.parameters_from_arguments.append((op, attribute, part, operator.itemgetter(i), i))
@@ -572,6 +587,47 @@ class _Program:
                     "views such as reshape, slicing or transpose, and astype, are repeated at every call); "
                     "compute it before calling the compiled function and pass it as an argument"
                 )
+
+    def _refuse_frozen_operands(self, op: ops.Op, inputs: tuple, arguments: tuple, position: int) -> None:
+        """Refuse a constant operand (or a boolean index, held as positions) that a replay would
+        freeze although it was computed from a traced value (a comparison mask) or NumPy derived it
+        from an integer argument (``one_hot(labels)``, ``labels > 0``)."""
+        index = self.sources.get(id(getattr(op, "index", None)))
+        if index is not None:
+            parts = index[1] if isinstance(index[1], tuple) else (index[1],)
+            for part in parts:
+                if isinstance(part, np.ndarray) and part.dtype == bool:
+                    self._refuse_a_traced_mask(part, op, position, "its boolean index")
+                    self._refuse_a_derived_array(part, op, position, "its boolean index")
+        for k, t in enumerate(inputs):
+            if t.requires_grad or t._op is not None:
+                continue
+            array = _DATA.__get__(t)
+            source = self.sources.get(id(array), (None, array))[1]
+            if not isinstance(source, np.ndarray) or any(a is t for a in arguments):
+                continue
+            self._refuse_a_traced_mask(source, op, position, f"its operand {k}")
+            self._refuse_a_derived_array(source, op, position, f"its operand {k}")
+
+    def _refuse_a_traced_mask(self, array: np.ndarray, op: ops.Op, position: int, what: str) -> None:
+        """Refuse ``array`` when it is, or shares memory with, a comparison result of a traced value."""
+        if isinstance(array, _TracedMask) or any(np.may_share_memory(array, m) for m in self.masks):
+            raise AutogradError(
+                f"compile: {self.name}: op {position} ({op.label()}) takes as {what} an array computed "
+                "from a comparison of a traced value (a mask such as x > 0), which a replay would freeze; "
+                "write it with tensor ops (ag.relu, ag.maximum), compute the mask before calling the "
+                "compiled function and pass it as an argument, or call the function uncompiled"
+            )
+
+    def _refuse_a_derived_array(self, array: np.ndarray, op: ops.Op, position: int, what: str) -> None:
+        """Refuse ``array`` when NumPy derived it from an integer argument: a replay would freeze it."""
+        if isinstance(array, _IntegerArgument) or any(np.may_share_memory(array, d) for d in self.derived):
+            raise AutogradError(
+                f"compile: {self.name}: op {position} ({op.label()}) takes as {what} an array computed "
+                "with NumPy from an integer argument (such as one_hot(labels) or labels > 0), which a "
+                "replay would freeze; compute it before calling the compiled function and pass it as "
+                "an argument, or call the function uncompiled"
+            )
 
     def _derivation(self, array: np.ndarray, arguments: tuple, depth: int = 0) -> tuple | None:
         """``(read, i)``: how to compute ``array`` from a call's arguments (``read(arguments)``) when it

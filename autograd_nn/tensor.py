@@ -87,6 +87,8 @@ class Tensor:
                 self._base = data._owner()
             data = data.data
         self.data = _as_float_array(data, "Tensor")
+        if STATE.tape is not None and isinstance(data, np.ndarray) and type(data) is not np.ndarray:
+            _trace_source(self.data, data)  # Tensor(h > 0) while compile traces: it checks the source
         self._requires_grad = bool(requires_grad)
         self._grad = None
         self._op = None
@@ -302,7 +304,10 @@ class Tensor:
         return apply(ops.Power(), base, self)
 
     def __getitem__(self, index) -> Tensor:
-        return apply(ops.Index(index), self)
+        op = ops.Index(index)
+        if STATE.tape is not None:  # the op holds a boolean mask as positions: compile checks the mask
+            _trace_source(op.index, index)
+        return apply(op, self)
 
     # ------------------------------------------------------------ comparisons: boolean ndarrays
     # Masks for indexing and ``where``, not differentiable. ``t in some_list`` therefore compares
@@ -312,7 +317,10 @@ class Tensor:
             other = other.data
         elif not isinstance(other, (int, float, np.ndarray, np.generic, list, tuple)):
             return NotImplemented  # e.g. None or a string: Python falls back to identity
-        return np.asarray(ufunc(self.data, other))
+        result = np.asarray(ufunc(self.data, other))
+        if STATE.tape is not None:  # ag.compile is tracing: mark the mask, which a replay cannot recompute
+            result = result.view(_TracedMask)
+        return result
 
     def __eq__(self, other) -> np.ndarray:
         return self._compare(other, np.equal)
@@ -612,8 +620,34 @@ def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+class _TracedMask(np.ndarray):
+    """A comparison's result while ``ag.compile`` traces: its values come from traced tensors, so a
+    replay could not recompute it. Arrays NumPy derives from it keep the class; compile refuses them."""
+
+    def __array_finalize__(self, obj) -> None:
+        masks = getattr(STATE.tape, "masks", None)
+        if masks is not None:  # every array of this class made during the trace
+            masks.append(self)
+
+
+def _trace_source(made, source) -> None:
+    """While ``ag.compile`` traces, note that ``made`` (an op's constant or index) was converted from
+    ``source``, so compile can tell whether that source came from a traced value or an argument."""
+    sources = getattr(STATE.tape, "sources", None)
+    if sources is not None:
+        sources[id(made)] = (made, source)
+
+
 def _constant(value, dtype: np.dtype, op: ops.Op) -> Tensor:
     """A non-Tensor operand as a constant tensor; numbers take the other operand's dtype."""
+    if STATE.tape is not None and isinstance(value, np.ndarray):  # compile checks what the copy came from
+        result = _constant_of(value, dtype, op)
+        _trace_source(result.data, value)
+        return result
+    return _constant_of(value, dtype, op)
+
+
+def _constant_of(value, dtype: np.dtype, op: ops.Op) -> Tensor:
     if isinstance(value, (int, float, np.number)) and not isinstance(value, (complex, np.complexfloating)):
         return _new(np.asarray(value, dtype=dtype), False)
     if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biu":  # ints, bool masks

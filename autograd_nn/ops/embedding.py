@@ -99,10 +99,12 @@ def one_hot(labels, num_classes: int = -1) -> np.ndarray:
     ``F.one_hot`` (``num_classes=-1``: the largest label + 1). Not differentiable: labels are integers."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
         raise TypeError(f"one_hot: num_classes must be an int, got {type(num_classes).__name__}")
-    array = np.asarray(labels.data if isinstance(labels, _tensor.Tensor) else labels)
+    given = np.asanyarray(labels.data if isinstance(labels, _tensor.Tensor) else labels)
+    array = np.asarray(given)
     if array.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must hold integers, got dtype {array.dtype}")
     if num_classes == -1:
         num_classes = int(array.max()) + 1 if array.size else 0
-    array = _indices(array, int(num_classes), "one_hot")
-    return np.equal.outer(array, np.arange(num_classes)).astype(np.int64)
+    _indices(array, int(num_classes), "one_hot")
+    # computed from ``given``: labels ag.compile traces (an ndarray subclass) mark the result as theirs
+    return np.equal.outer(given, np.arange(num_classes)).astype(np.int64)
