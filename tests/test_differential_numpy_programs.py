@@ -18,6 +18,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
+from test_differential_programs import central_differences
 
 import autograd_nn as ag
 from autograd_nn import Tensor
@@ -205,23 +206,6 @@ class Program:
             last = computed[-1]
             loss = loss + np.sum(last[..., index])
         return computed, loss
-
-
-def central_differences(f, arrays: list[np.ndarray], eps: float = 1e-6) -> list[np.ndarray]:
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    grads = []
-    for x in arrays:
-        g = np.zeros_like(x)
-        for idx in np.ndindex(x.shape):
-            original = x[idx]
-            x[idx] = original + eps
-            plus = f(arrays)
-            x[idx] = original - eps
-            minus = f(arrays)
-            x[idx] = original
-            g[idx] = (plus - minus) / (2 * eps)
-        grads.append(g)
-    return grads
 
 
 @st.composite
