@@ -12,14 +12,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli_any_model import cli
 
 import autograd_nn as ag
 from autograd_nn import nn
@@ -31,7 +29,6 @@ from autograd_nn.digits.train import TrainConfig, evaluate, train_network
 from autograd_nn.optim import Adam
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
 
 MODEL = """
 from autograd_nn import nn
@@ -48,17 +45,6 @@ class Digits(nn.Module):
     def forward(self, x):
         return self.out(self.hidden(x / SCALE).tanh())
 """
-
-
-def cli(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "autograd_nn", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=ENV,
-        timeout=600,
-    )
 
 
 def load_model_file(folder: Path):
