@@ -33,7 +33,13 @@ from .cost import l2_penalty, tutorial_loss
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a training run; with ``seed`` fixed, a run is reproducible."""
+    """Everything that decides a training run; with ``seed`` fixed, a run is reproducible.
+
+    ``hidden``, ``scale_inputs`` and ``dtype`` describe the model for a function that builds it, such as
+    the tutorial network's (``autograd_nn.digits.train``); a model given as it is ignores them and trains
+    in the dtype of its parameters. ``seed`` draws the split and the order of the batches (and may seed
+    the model a function builds).
+    """
 
     hidden: tuple[int, ...] = (25,)
     epochs: int = 300
@@ -75,7 +81,8 @@ class TrainConfig:
 class History:
     """Per-epoch measurements; held-out values are NaN when there is no held-out split.
 
-    Costs are the cross-entropy part of J (no L2 term), on the whole train or held-out set.
+    Costs are the loss without the L2 term (for the tutorial's, the cross-entropy part of J), on the
+    whole train or held-out set.
     """
 
     epoch: list[int] = field(default_factory=list)
