@@ -387,9 +387,10 @@ END_TO_END_RUNS = 3  # runs of each mode, alternating, after one untimed warm-up
 OUTSIDE_THE_LOOP = """\
 import json, sys, time
 start = time.perf_counter()
-from autograd_nn.digits import cli, runs, train
+from autograd_nn.digits import cli, train
+from autograd_nn.training import loop, runs
 imported = time.perf_counter()
-runs.cost_curve_png(train.History(**json.load(sys.stdin)), "cost curve")
+runs.cost_curve_png(loop.History(**json.load(sys.stdin)), "cost curve")
 drawn = time.perf_counter()
 print(json.dumps({"imports": imported - start, "curve": drawn - imported}))
 """

@@ -17,7 +17,8 @@ import onnxruntime
 
 import autograd_nn as ag
 from autograd_nn.digits.data import load_dataset
-from autograd_nn.digits.train import TrainConfig, train_network
+from autograd_nn.digits.train import train_network
+from autograd_nn.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,8 +25,9 @@ from autograd_nn.datasets import load_digits
 from autograd_nn.digits.classes import classes_from_labels, labels_from_classes, predicted_labels
 from autograd_nn.digits.data import Dataset, bundled_digits, fingerprint, load_dataset, split_rows
 from autograd_nn.digits.network import Network
-from autograd_nn.digits.train import TrainConfig, evaluate, train_network
+from autograd_nn.digits.train import train_network
 from autograd_nn.optim import Adam
+from autograd_nn.training import TrainConfig, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ import pytest
 
 from autograd_nn.digits.cli import confusion_matrix, main
 from autograd_nn.digits.network import Network
-from autograd_nn.digits.runs import cost_curve_figure, kept_epoch_to_mark
-from autograd_nn.digits.train import History
+from autograd_nn.training.loop import History
+from autograd_nn.training.runs import cost_curve_figure, kept_epoch_to_mark
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "autograd_nn" / "datasets" / "workbooks" / "digits.xlsx"

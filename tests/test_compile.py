@@ -861,7 +861,8 @@ def test_the_program_a_compiled_function_runs_can_be_read():
 
 def test_compiled_training_keeps_the_eager_history():
     from autograd_nn.digits.data import Dataset
-    from autograd_nn.digits.train import TrainConfig, train_network
+    from autograd_nn.digits.train import train_network
+    from autograd_nn.training import TrainConfig
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(1, 4), 50)

@@ -9,7 +9,8 @@ import pytest
 from autograd_nn.digits import train as train_module
 from autograd_nn.digits.data import Dataset, SplitRecord, fingerprint, split_rows, stratified_split
 from autograd_nn.digits.network import Network, memory_needed, parameter_count
-from autograd_nn.digits.train import TooLargeError, TrainConfig, check_memory, train_network
+from autograd_nn.digits.train import TooLargeError, check_memory, train_network
+from autograd_nn.training import TrainConfig
 
 
 def small_problem(m: int = 80) -> Dataset:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from autograd_nn.digits.data import Dataset, load_dataset
-from autograd_nn.digits.train import TrainConfig, train_network
+from autograd_nn.digits.train import train_network
+from autograd_nn.training import TrainConfig
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "digits.xlsx"
 
@@ -105,7 +106,7 @@ def test_early_stopping_stops_on_a_plateau_and_keeps_the_best_epoch():
     heldout = np.asarray(result.history.heldout_cost)
     assert result.best_epoch == int(np.argmin(heldout)) + 1
     assert len(result.history.epoch) == result.best_epoch + 5
-    from autograd_nn.digits.train import evaluate
+    from autograd_nn.training import evaluate
 
     assert evaluate(result.network, result.heldout_set)[0] == pytest.approx(heldout.min(), rel=1e-12)
 

@@ -12,9 +12,9 @@ import autograd_nn as ag
 from autograd_nn import nn
 from autograd_nn.digits.data import Dataset, one_hot, stratified_split
 from autograd_nn.digits.network import Network, input_scale_for
-from autograd_nn.digits.runs import write_run
-from autograd_nn.digits.train import TrainConfig, l2_penalty, train_network, tutorial_loss
+from autograd_nn.digits.train import train_network
 from autograd_nn.optim import Adam
+from autograd_nn.training import TrainConfig, l2_penalty, tutorial_loss, write_run
 
 
 def blobs(m: int = 150, seed: int = 0) -> Dataset:

@@ -406,8 +406,8 @@ def _progress_lines(epochs: int):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .runs import check_run_folder, write_run, write_run_elsewhere
-    from .train import TooLargeError, TrainConfig, train_network
+    from ..training import TrainConfig, check_run_folder, write_run, write_run_elsewhere
+    from .train import TooLargeError, train_network
 
     if args.model is not None:
         for given, option in ((args.hidden, "--hidden"), (args.no_scale or None, "--no-scale")):

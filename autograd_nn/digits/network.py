@@ -6,8 +6,9 @@ cross-entropy summed over classes and averaged over examples, plus ``lam/(2m) * 
 hand-derived backprop of the same network lives in ``reference.py``, as the oracle for tests.
 
 ``Network`` is an ``nn.Module`` whose Parameters carry the tutorial's names (theta1, b1, theta2, ...), so
-``parameters()``, ``state_dict()`` and the training loop treat it like any other model; it keeps its own
-``.npz`` format (the sizes and input scale beside the arrays). Loading follows PyTorch's rule, as
+``parameters()``, ``state_dict()`` and the training loop (``autograd_nn.training``) treat it like any other
+model; it tells the loop its logits, its numbering of classes and its facts for a run folder through the
+loop's optional methods, and keeps its own ``.npz`` format (the sizes and input scale beside the arrays). Loading follows PyTorch's rule, as
 ``Module.load`` does: ``net.load(path)`` fills ``net`` in place and returns it; ``Network.from_file(path)``
 builds a new network from the sizes the file records.
 """
@@ -28,7 +29,8 @@ from ..grad_mode import name_scope, no_grad
 from ..nn import Module, Parameter
 from ..ops import binary_cross_entropy_with_logits
 from ..tensor import Tensor
-from .classes import predicted_labels
+from ..training.cost import l2_penalty
+from .classes import classes_from_labels, predicted_labels
 from .data import SplitRecord
 
 
@@ -73,13 +75,6 @@ def labels_from_scores(scores: np.ndarray) -> np.ndarray:
     """The tutorial network's predicted labels 1..K: the argmax of each row of outputs, plus one (or of
     logits: sigmoid keeps the order). Other models number their classes otherwise: see classes.py."""
     return predicted_labels(scores, tutorial=True)
-
-
-def l2_penalty(model: Module, lam: float, num_examples: int) -> Tensor:
-    """The tutorial's regularization term: ``lam / (2 m)`` times the sum of squares of every parameter
-    of two or more dimensions, the weights and not the biases (for ``Network``, its thetas)."""
-    squares = [(p**2).sum() for p in model.parameters() if p.ndim >= 2]
-    return (lam / (2 * num_examples)) * sum(squares[1:], squares[0])
 
 
 class _InPlaceLoad:
@@ -229,6 +224,27 @@ class Network(Module):
                 J = J + l2_penalty(self, lam, m_reg)
         J.name = "J"
         return J
+
+    # ------------------------------------------------------------ what the training loop asks of a model
+    def training_logits(self, X) -> Tensor:
+        """What the loop trains on: ``logits(X)``, as the output's sigmoid is part of the cost."""
+        return self.logits(X)
+
+    def classes_from_labels(self, labels: np.ndarray, num_labels: int) -> np.ndarray:
+        """The course's numbering (classes.py): output j stands for label j + 1, so class = label - 1."""
+        return classes_from_labels(labels, num_labels, tutorial=True)
+
+    def keep_split(self, split: SplitRecord) -> None:
+        """Keep how the training run split its data; ``save`` writes it beside the weights."""
+        self.split = split
+
+    def run_facts(self) -> dict:
+        """The network's entry in a run's summary.json: its sizes and input scale."""
+        return {"sizes": self.sizes, "input_scale": self.input_scale}
+
+    def run_title(self) -> str:
+        """How a run's cost curve names the network, e.g. "64-25-10 sigmoid network"."""
+        return "-".join(str(s) for s in self.sizes) + " sigmoid network"
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels 1..K (argmax of the output; label K is digit 0 in the tutorial's data)."""

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import check_writable_folder, write_atomically
-from .network import Network
-from .train import History, TrainResult
+from .loop import History, TrainResult
 
 HISTORY_FILE = "history.csv"
 CURVE_FILE = "cost_curve.png"
@@ -152,15 +151,18 @@ def summary(result: TrainResult) -> dict:
 
 
 def _model_facts(model) -> dict:
-    """The tutorial Network's sizes and input scale; for another model, its class and parameter count."""
-    if isinstance(model, Network):
-        return {"sizes": model.sizes, "input_scale": model.input_scale}
+    """The model's own ``run_facts()`` if it has one (the tutorial Network: its sizes and input scale),
+    else its class and parameter count."""
+    if hasattr(model, "run_facts"):
+        return model.run_facts()
     return {"model": type(model).__name__, "parameters": model.num_parameters()}
 
 
 def _model_title(model) -> str:
-    if isinstance(model, Network):
-        return "-".join(str(s) for s in model.sizes) + " sigmoid network"
+    """The model's own ``run_title()`` if it has one (the tutorial Network: "64-25-10 sigmoid network"),
+    else its class and parameter count."""
+    if hasattr(model, "run_title"):
+        return model.run_title()
     return f"{type(model).__name__} ({model.num_parameters():,} parameters)"
 
 
