@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Op, _data, _fits, _is_array, _log, _sum_into, _swap_last_two
+from ..broadcasting import _sum_into
+from .base import Op, _data, _fits, _is_array, _log, _swap_last_two
 
 
 class Add(Op):

@@ -4,11 +4,16 @@ with the numerically careful helpers they use."""
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import tensor as _tensor
-from .base import Op, _data, _fits, _is_array, _sum_into
+from ..broadcasting import _sum_into
+from ..recording import _as_tensor, apply
+from .base import Op, _data, _fits, _is_array
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 
 def _quiet(**flags):
@@ -219,32 +224,32 @@ class Cast(Op):
     def vjp(self, g, out, x):
         if g.dtype == x.dtype:
             return (g,)
-        return (g.astype(x.dtype) if _is_array(g) else _tensor.apply(Cast(x.dtype), g),)
+        return (g.astype(x.dtype) if _is_array(g) else apply(Cast(x.dtype), g),)
 
 
-def exp(x) -> _tensor.Tensor:
+def exp(x) -> Tensor:
     """e ** x, elementwise."""
-    return _tensor.apply(Exp(), x)
+    return apply(Exp(), x)
 
 
-def log(x) -> _tensor.Tensor:
+def log(x) -> Tensor:
     """Natural logarithm, elementwise; like NumPy, log(0) = -inf (see ``detect_anomaly``)."""
-    return _tensor.apply(Log(), x)
+    return apply(Log(), x)
 
 
-def sigmoid(x) -> _tensor.Tensor:
+def sigmoid(x) -> Tensor:
     """1 / (1 + e^-x), elementwise, finite and warning-free over the whole float range."""
-    return _tensor.apply(Sigmoid(), x)
+    return apply(Sigmoid(), x)
 
 
-def tanh(x) -> _tensor.Tensor:
+def tanh(x) -> Tensor:
     """Hyperbolic tangent, elementwise."""
-    return _tensor.apply(Tanh(), x)
+    return apply(Tanh(), x)
 
 
-def relu(x) -> _tensor.Tensor:
+def relu(x) -> Tensor:
     """max(x, 0), elementwise (gradient 0 at x = 0)."""
-    return _tensor.apply(ReLU(), x)
+    return apply(ReLU(), x)
 
 
 # ---------------------------------------------------------------- round two: more elementwise functions
@@ -331,27 +336,27 @@ class Dropout(Op):
         return (g * self.mask,)
 
 
-def softplus(x) -> _tensor.Tensor:
+def softplus(x) -> Tensor:
     """log(1 + e^x), elementwise, exact and finite for every float x."""
-    return _tensor.apply(Softplus(), x)
+    return apply(Softplus(), x)
 
 
-def leaky_relu(x, slope: float = 0.01) -> _tensor.Tensor:
+def leaky_relu(x, slope: float = 0.01) -> Tensor:
     """x where x > 0, else slope * x."""
-    return _tensor.apply(LeakyReLU(slope), x)
+    return apply(LeakyReLU(slope), x)
 
 
-def abs(x) -> _tensor.Tensor:
+def abs(x) -> Tensor:
     """|x|, elementwise (gradient 0 at x = 0)."""
-    return _tensor.apply(Abs(), x)
+    return apply(Abs(), x)
 
 
-def sqrt(x) -> _tensor.Tensor:
+def sqrt(x) -> Tensor:
     """The square root, elementwise (like NumPy, nan below 0; the gradient is inf at 0)."""
-    return _tensor.apply(Sqrt(), x)
+    return apply(Sqrt(), x)
 
 
-def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None = None) -> _tensor.Tensor:
+def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None = None) -> Tensor:
     """Inverted dropout: zero each entry with probability ``p`` and scale the rest by 1 / (1 - p).
 
     The identity when ``training`` is False or ``p`` is 0. ``rng`` (a ``numpy.random.Generator``)
@@ -364,13 +369,13 @@ def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None 
         raise TypeError(
             f"dropout: rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
         )
-    x = x if isinstance(x, _tensor.Tensor) else _tensor.Tensor(x)
+    x = _as_tensor(x)
     if not training or p == 0:
         return x
     rng = np.random.default_rng() if rng is None else rng
     mask = (rng.random(x.shape, dtype=x.dtype) >= p).astype(x.dtype)
     mask *= 1 / (1 - p)
-    return _tensor.apply(Dropout(mask, float(p)), x)
+    return apply(Dropout(mask, float(p)), x)
 
 
 # ---------------------------------------------------------------- sequence blocks: erf and GELU
@@ -490,7 +495,7 @@ def erfc_array(x: np.ndarray) -> np.ndarray:
 
 
 def _erf(v):
-    return erf_array(v) if _is_array(v) else _tensor.apply(Erf(), v)
+    return erf_array(v) if _is_array(v) else apply(Erf(), v)
 
 
 class Erf(Op):
@@ -593,19 +598,19 @@ class GELU(Op):
         return (d,)
 
 
-def erf(x) -> _tensor.Tensor:
+def erf(x) -> Tensor:
     """The error function, elementwise (to about 1 ulp in float64)."""
-    return _tensor.apply(Erf(), x)
+    return apply(Erf(), x)
 
 
-def gelu(x, approximate: str = "none") -> _tensor.Tensor:
+def gelu(x, approximate: str = "none") -> Tensor:
     """The Gaussian error linear unit x * Phi(x) (``approximate="none"``), or its tanh approximation
     (``approximate="tanh"``), as PyTorch's ``F.gelu``."""
-    return _tensor.apply(GELU(approximate), x)
+    return apply(GELU(approximate), x)
 
 
 # ---------------------------------------------------------------- NumPy's other elementwise ufuncs
-# (reached through ``np.sin(t)`` and friends, see numpy_api.py; ``ag.sin``/``ag.cos`` are public too).
+# (reached through ``np.sin(t)`` and friends, see numpy_dispatch.py; ``ag.sin``/``ag.cos`` are public too).
 # Their VJPs call NumPy's ufuncs, which record on Tensors (create_graph) as they compute on arrays.
 
 
@@ -734,11 +739,11 @@ class LogAddExp(Op):
         return (g * np.exp(a - out) if need_a else None), (g * np.exp(b - out) if need_b else None)
 
 
-def sin(x) -> _tensor.Tensor:
+def sin(x) -> Tensor:
     """The sine, elementwise."""
-    return _tensor.apply(Sin(), x)
+    return apply(Sin(), x)
 
 
-def cos(x) -> _tensor.Tensor:
+def cos(x) -> Tensor:
     """The cosine, elementwise."""
-    return _tensor.apply(Cos(), x)
+    return apply(Cos(), x)
