@@ -206,13 +206,12 @@ class Softmax(Op):
         return e
 
     def vjp(self, g, out, x):
-        if type(g) is np.ndarray and g.ndim and self.axis in (-1, g.ndim - 1):
-            # Fused: the row sums of g * out in one einsum pass (no temporary), then one buffer updated in
-            # place; measured 1.4-2.5x faster than the three temporaries of the formula below.
-            gx = g - np.einsum("...i,...i->...", g, out)[..., None]
-            gx *= out
-            return (gx,)
-        return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
+        if type(g) is not np.ndarray or not g.ndim or self.axis not in (-1, g.ndim - 1):
+            return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
+        # The same along the last axis, fused (one einsum pass, one buffer): measured 1.4-2.5x faster
+        gx = g - np.einsum("...i,...i->...", g, out)[..., None]
+        gx *= out
+        return (gx,)
 
 
 def _row_sums(e: np.ndarray, axis: int) -> np.ndarray:
