@@ -63,7 +63,7 @@ from .ops import (
     triu,
     where,
 )
-from .sampling import multinomial  # issue 21, branch recurrent
+from .ops.sampling import multinomial  # issue 21, branch recurrent
 from .tensor import Tensor, grad
 from .viz import draw_graph, save_graph
 

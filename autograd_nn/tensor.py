@@ -1,21 +1,23 @@
 """The Tensor: a NumPy array that records the operations applied to it, and reverse-mode backward.
 
-Recording: every operation goes through ``apply``, which runs the op's forward on arrays and, when
-an input requires grad, stores the op as the result's node. A node keeps only what its VJP reads
+Recording: every operation goes through ``recording.apply``, which runs the op's forward on arrays and,
+when an input requires grad, stores the op as the result's node. A node keeps only what its VJP reads
 (input tensors, or its output array), holds other intermediate inputs as the nodes that computed
 them, and never holds its output tensor: intermediates nobody needs are freed as soon as the user
 drops them, and dropping the loss frees the whole graph by reference counting.
 
 Backward: an iterative topological sort from the output over nodes and leaves, then one pass in
 reverse order that asks each node's op for its vector-Jacobian products. Gradients reaching an operand are summed back to
-the operand's shape in ONE place (``_unbroadcast``), fan-out contributions are added, and only
+the operand's shape in ONE place (``broadcasting._unbroadcast``), fan-out contributions are added, and only
 buffers the engine allocated itself are ever added into in place.
+
+Layering: this module imports the ops (the Tensor's methods call them); the ops import ``recording`` and
+``broadcasting``, below both, never this module. ``_sum_over``, ``_summed_axes``, ``_new``, ``_target``,
+``_TracedMask`` and ``_unbroadcast`` stay importable from here for ``compile``.
 """
 
 from __future__ import annotations
 
-import functools
-import sys
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -23,36 +25,13 @@ from copy import deepcopy
 
 import numpy as np
 
-from . import numpy_api, ops
+from . import numpy_dispatch, ops, recording
+from .broadcasting import _sum_over as _sum_over
+from .broadcasting import _summed_axes as _summed_axes
+from .broadcasting import _unbroadcast
 from .errors import AnomalyError, AutogradError, LeftTheGraphWarning, ShapeError
-from .grad_mode import STATE, kept_values
-
-
-def _as_float_array(data, where: str) -> np.ndarray:
-    """``data`` as a float array: float32 and float64 are kept, integers and booleans become float64."""
-    array = np.asarray(data)
-    if array.dtype == np.float64 or array.dtype == np.float32:
-        return array
-    if array.dtype.kind in "biuf":
-        return array.astype(np.float64)
-    raise TypeError(
-        f"{where}: cannot make a tensor from {type(data).__name__} (dtype {array.dtype}); "
-        "give numbers, a list of numbers or a numeric ndarray"
-    )
-
-
-def _new(data: np.ndarray, requires_grad: bool) -> Tensor:
-    """A Tensor around an array the engine produced (no conversion or checks: the fast path)."""
-    t = Tensor.__new__(Tensor)
-    t.data = data
-    t._requires_grad = requires_grad
-    t._grad = None
-    t._name = None
-    t._op = None
-    t._version = 0
-    t._base = None
-    t.scope = STATE.scope
-    return t
+from .grad_mode import STATE
+from .recording import _as_float_array, _first_bad, _new, _target, _trace_source, _TracedMask, apply
 
 
 class Tensor:
@@ -224,18 +203,18 @@ class Tensor:
             )
         return np.array(self.data, dtype=dtype, copy=copy)
 
-    # NumPy's ufuncs and functions on Tensors (NEP 13, NEP 18): looked up in numpy_api's tables, which
+    # NumPy's ufuncs and functions on Tensors (NEP 13, NEP 18): looked up in numpy_dispatch's tables, which
     # record the engine's ops (``np.exp(t)``, ``ndarray * t``, ``np.dot(X, t)``, ``np.sum(t)``) or refuse
     # with a TypeError naming the NumPy function. Tensor's own operators never come through here.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs:  # ndarray * t, X @ t, np.exp(t): one lookup, then the op
-            op_class = numpy_api.UFUNC_OPS.get(ufunc)
+        if method == "__call__" and not kwargs:  # ndarray * t, np.exp(t): straight to the op, 0.06 µs less
+            op_class = numpy_dispatch.UFUNC_OPS.get(ufunc)
             if op_class is not None:
                 return apply(op_class(), *inputs)
-        return numpy_api.array_ufunc(ufunc, method, inputs, kwargs)
+        return numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        return numpy_api.array_function(func, types, args, kwargs)
+        return numpy_dispatch.array_function(func, types, args, kwargs)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -440,7 +419,7 @@ class Tensor:
             axes = axes[0]
         if not axes:
             return apply(ops.Transpose(None), self)
-        return numpy_api.transpose("Tensor.transpose", self, axes)
+        return numpy_dispatch.transpose("Tensor.transpose", self, axes)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """Two axes exchanged, as ``ndarray.swapaxes`` (PyTorch's ``transpose(a, b)``)."""
@@ -462,17 +441,17 @@ class Tensor:
     def squeeze(self, axis=None, **more) -> Tensor:
         """Without its size-1 axes (only those in ``axis`` when given), as ``ndarray.squeeze``."""
         if more:
-            numpy_api.check_keywords("Tensor.squeeze", self, **more)
+            numpy_dispatch.check_keywords("Tensor.squeeze", self, **more)
         return ops.squeeze(self, axis)
 
     def expand_dims(self, axis, **more) -> Tensor:
         """With a new size-1 axis at ``axis`` (an int or a tuple), as ``np.expand_dims``."""
-        numpy_api.check_keywords("Tensor.expand_dims", self, **more)
+        numpy_dispatch.check_keywords("Tensor.expand_dims", self, **more)
         return ops.expand_dims(self, axis)
 
     def unsqueeze(self, axis=None, **more) -> Tensor:
         """PyTorch's name for ``expand_dims`` (with NumPy's keyword: ``axis=``, not ``dim=``)."""
-        numpy_api.check_keywords("Tensor.unsqueeze", self, **more)
+        numpy_dispatch.check_keywords("Tensor.unsqueeze", self, **more)
         if axis is None:
             raise TypeError("Tensor.unsqueeze: give the axis of the new size-1 axis, e.g. t.unsqueeze(0)")
         return ops.expand_dims(self, axis)
@@ -481,7 +460,7 @@ class Tensor:
         """Pieces along ``axis``, NumPy's meaning: an int N gives N equal pieces, a list the split points
         (PyTorch's ``split(size)`` gives pieces of that size: a different meaning, so ``dim=`` is refused)."""
         if more:
-            numpy_api.check_keywords("Tensor.split", self, **more)
+            numpy_dispatch.check_keywords("Tensor.split", self, **more)
         return ops.split(self, sections_or_indices, axis)
 
     # ------------------------------------------------------------ reductions and functions
@@ -490,41 +469,41 @@ class Tensor:
     # (dim=, keepdim=) raise a TypeError that says what to write instead.
     def sum(self, axis=None, dtype=None, out=None, keepdims: bool = False, **more) -> Tensor:
         if dtype is not None or out is not None or more:
-            return numpy_api.reduction(ops.Sum, "Tensor.sum", self, axis, dtype, out, keepdims, **more)
+            return numpy_dispatch.reduction(ops.Sum, "Tensor.sum", self, axis, dtype, out, keepdims, **more)
         return apply(ops.Sum(axis, keepdims), self)
 
     def mean(self, axis=None, dtype=None, out=None, keepdims: bool = False, **more) -> Tensor:
         if dtype is not None or out is not None or more:
-            return numpy_api.reduction(ops.Mean, "Tensor.mean", self, axis, dtype, out, keepdims, **more)
+            return numpy_dispatch.reduction(ops.Mean, "Tensor.mean", self, axis, dtype, out, keepdims, **more)
         return apply(ops.Mean(axis, keepdims), self)
 
     def prod(self, axis=None, dtype=None, out=None, keepdims: bool = False, **more) -> Tensor:
-        return numpy_api.reduction(ops.Prod, "Tensor.prod", self, axis, dtype, out, keepdims, **more)
+        return numpy_dispatch.reduction(ops.Prod, "Tensor.prod", self, axis, dtype, out, keepdims, **more)
 
     def max(self, axis=None, out=None, keepdims: bool = False, **more) -> Tensor:
         if out is not None or more:
-            return numpy_api.extreme(ops.Max, "Tensor.max", self, axis, out, keepdims, **more)
+            return numpy_dispatch.extreme(ops.Max, "Tensor.max", self, axis, out, keepdims, **more)
         return apply(ops.Max(axis, keepdims), self)
 
     def min(self, axis=None, out=None, keepdims: bool = False, **more) -> Tensor:
         if out is not None or more:
-            return numpy_api.extreme(ops.Min, "Tensor.min", self, axis, out, keepdims, **more)
+            return numpy_dispatch.extreme(ops.Min, "Tensor.min", self, axis, out, keepdims, **more)
         return apply(ops.Min(axis, keepdims), self)
 
     def var(self, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False, **more) -> Tensor:
-        return numpy_api.spread(ops.Var, "Tensor.var", self, axis, dtype, out, ddof, keepdims, **more)
+        return numpy_dispatch.spread(ops.Var, "Tensor.var", self, axis, dtype, out, ddof, keepdims, **more)
 
     def std(self, axis=None, dtype=None, out=None, ddof: int = 0, keepdims: bool = False, **more) -> Tensor:
-        return numpy_api.spread(ops.Std, "Tensor.std", self, axis, dtype, out, ddof, keepdims, **more)
+        return numpy_dispatch.spread(ops.Std, "Tensor.std", self, axis, dtype, out, ddof, keepdims, **more)
 
     def cumsum(self, axis=None, dtype=None, out=None, **more) -> Tensor:
         """Running sums along ``axis`` (of the flattened tensor when None), as ``ndarray.cumsum``."""
-        return numpy_api.cumsum("Tensor.cumsum", self, axis, dtype, out, **more)
+        return numpy_dispatch.cumsum("Tensor.cumsum", self, axis, dtype, out, **more)
 
     def dot(self, b, out=None) -> Tensor:
         """``np.dot(self, b)``, as ``ndarray.dot``."""
         if out is not None:
-            numpy_api.check_keywords("Tensor.dot", self, None, out)
+            numpy_dispatch.check_keywords("Tensor.dot", self, None, out)
         return ops.dot(self, b)
 
     def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
@@ -565,7 +544,7 @@ class Tensor:
         """Limited to [min, max], as ``ndarray.clip`` (``t.clip(lo, hi)`` positionally, as ``ag.clip``)."""
         if "lo" in more or "hi" in more:  # this engine's earlier keyword names
             min, max = more.pop("lo", min), more.pop("hi", max)
-        return numpy_api.clip("Tensor.clip", self, min, max, out, **more)
+        return numpy_dispatch.clip("Tensor.clip", self, min, max, out, **more)
 
     # ------------------------------------------------------------ differentiation
     def backward(self, grad=None, create_graph: bool = False) -> None:
@@ -612,128 +591,7 @@ def _grad_array(grad):
     return grad.data if isinstance(grad, Tensor) else grad
 
 
-# ---------------------------------------------------------------- recording
-
-
-def _as_tensor(x) -> Tensor:
-    """x itself when a Tensor, else a constant Tensor around it (an operand of NumPy's functions)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-class _TracedMask(np.ndarray):
-    """A comparison's result while ``ag.compile`` traces: its values come from traced tensors, so a
-    replay could not recompute it. Arrays NumPy derives from it keep the class; compile refuses them."""
-
-    def __array_finalize__(self, obj) -> None:
-        masks = getattr(STATE.tape, "masks", None)
-        if masks is not None:  # every array of this class made during the trace
-            masks.append(self)
-
-
-def _trace_source(made, source) -> None:
-    """While ``ag.compile`` traces, note that ``made`` (an op's constant or index) was converted from
-    ``source``, so compile can tell whether that source came from a traced value or an argument."""
-    sources = getattr(STATE.tape, "sources", None)
-    if sources is not None:
-        sources[id(made)] = (made, source)
-
-
-def _constant(value, dtype: np.dtype, op: ops.Op) -> Tensor:
-    """A non-Tensor operand as a constant tensor; numbers take the other operand's dtype."""
-    if STATE.tape is not None and isinstance(value, np.ndarray):  # compile checks what the copy came from
-        result = _constant_of(value, dtype, op)
-        _trace_source(result.data, value)
-        return result
-    return _constant_of(value, dtype, op)
-
-
-def _constant_of(value, dtype: np.dtype, op: ops.Op) -> Tensor:
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, (complex, np.complexfloating)):
-        return _new(np.asarray(value, dtype=dtype), False)
-    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biu":  # ints, bool masks
-        return _new(np.asarray(value, dtype=dtype), False)
-    if isinstance(value, (np.ndarray, list, tuple)):
-        return _new(_as_float_array(value, op.name), False)
-    raise TypeError(
-        f"{op.name}: unsupported operand type {type(value).__name__!r}; use a Tensor, an ndarray or a number"
-    )
-
-
-def apply(op: ops.Op, *args) -> Tensor:
-    """Run ``op`` on its inputs and, when any of them requires grad, record it as the result's node."""
-    for a in args:
-        if not isinstance(a, Tensor):
-            dtype = next((b.data.dtype for b in args if isinstance(b, Tensor)), np.dtype(np.float64))
-            args = tuple(b if isinstance(b, Tensor) else _constant(b, dtype, op) for b in args)
-            break
-    try:
-        out = op.forward(*[a.data for a in args])
-    except ShapeError:
-        raise
-    except ValueError:
-        raise ShapeError(op.shape_error(*[a.data.shape for a in args])) from None
-    except IndexError as error:
-        raise IndexError(f"{op.name}: {error} (tensor of shape {args[0].data.shape})") from None
-    if type(out) is not np.ndarray:
-        out = np.asarray(out)  # NumPy reductions give scalars; a Tensor always holds an ndarray
-    requires_grad = False
-    if STATE.enabled:
-        for a in args:
-            if a._requires_grad:
-                requires_grad = True
-                break
-    result = _new(out, requires_grad)
-    if requires_grad:
-        # Where each input's gradient goes, and what the VJP reads: an intermediate input whose
-        # values it does not need is held as its node, so that tensor's array is freed once the
-        # user drops it. (One tuple serves both when they agree: fewer objects for the cyclic GC.)
-        targets = tuple([(a if a._op is None else a._op) if a._requires_grad else None for a in args])
-        op.targets = targets
-        if op.keeps_inputs:  # the values are read in backward: remember their versions, to check then
-            unread = ()  # (Op.vjp_reads) the inputs its VJP does not read for the ones needing grad
-            if op.drops_for is not None:  # looked up by which inputs require grad
-                unread = op.drops_for[
-                    (args[0]._requires_grad, args[1]._requires_grad)
-                    if len(args) == 2
-                    else tuple([a._requires_grad for a in args])
-                ]
-            if unread:  # held as their nodes (a constant stays, for drawings and export), no version
-                parents = list(args)
-                versions = [a._version if a._base is None else a._base._version for a in args]
-                for i in unread:
-                    versions[i] = None
-                    if targets[i] is not None:
-                        parents[i] = targets[i]
-                op.parents, op.input_versions = tuple(parents), tuple(versions)
-            else:
-                op.parents = args
-                op.input_versions = tuple([a._version if a._base is None else a._base._version for a in args])
-        else:
-            op.parents = targets
-            for t in targets:
-                if t is None:  # (`None in targets` would compare tensors elementwise)
-                    op.parents = tuple([_target(a) for a in args])
-                    break
-        if op.keeps_output:
-            op.output, op.output_version = out, 0
-        else:
-            op.output = None
-        op.shape, op.dtype, op.output_name = out.shape, out.dtype, None
-        op.scope = result.scope  # (STATE is thread-local: each read costs a lookup)
-        result._op = op
-        if STATE.keep_values:  # for drawings: the values and the user's line (grad_mode.keep_values)
-            op.kept, op.origin = kept_values(out), _user_location()
-    if out.base is not None:  # a view (transpose, reshape, basic indexing): of one of the inputs?
-        for a in args:
-            if out.base is a.data or out.base is a.data.base:
-                result._base = a._owner()
-                break
-    if STATE.anomaly:
-        op.origin = _user_location()
-        _check_forward(op, out, args)
-    if STATE.tape is not None:  # ag.compile is tracing: it sees every op, even one nothing differentiates
-        STATE.tape.append((op, args, result, STATE.enabled))
-    return result
+recording._use_tensor_class(Tensor)  # what apply() makes its results of; the ops reach Tensor through it
 
 
 # ---------------------------------------------------------------- backward
@@ -765,13 +623,6 @@ def _seed(root: Tensor, grad, create_graph: bool, where: str):
         seed = grad if isinstance(grad, Tensor) else _new(seed, False)
         return seed if seed.dtype == root.dtype else apply(ops.Cast(root.dtype), seed)
     return seed if seed.dtype == root.dtype else seed.astype(root.dtype)  # gradients keep the value's dtype
-
-
-def _target(value: Tensor | ops.Op) -> Tensor | ops.Op:
-    """Where a value's gradient is collected: the node that computed it, or the leaf tensor itself."""
-    if isinstance(value, Tensor) and value._op is not None:
-        return value._op
-    return value
 
 
 def _reverse_topological_order(root: Tensor | ops.Op) -> list[Tensor | ops.Op]:
@@ -807,60 +658,6 @@ def _leading_to(order: list, wanted: set) -> list:
         ):
             leads.add(item)
     return [item for item in order if item in leads]
-
-
-def _unbroadcast(g, shape: tuple[int, ...], op: ops.Op):
-    """Sum ``g`` over the axes broadcasting added, so it has the operand's ``shape`` again.
-
-    The one place broadcasting is undone: extra leading axes and size-1 axes are summed away.
-    """
-    g_shape = g.shape
-    if g_shape == shape:
-        return g
-    extra = len(g_shape) - len(shape)
-    if extra < 0 or any(gs != s and s != 1 for gs, s in zip(g_shape[extra:], shape, strict=True)):
-        raise ShapeError(
-            f"{op.name}: the gradient of shape {g_shape} does not fit the operand's shape {shape}"
-        )
-    return _sum_over(g, _summed_axes(g_shape, shape), shape)
-
-
-def _summed_axes(g_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The axes of a gradient of ``g_shape`` that broadcasting to it added to an operand of ``shape``:
-    the extra leading ones and those where the operand has size 1."""
-    extra = len(g_shape) - len(shape)
-    stretched = tuple(extra + i for i, s in enumerate(shape) if s == 1 and g_shape[extra + i] != 1)
-    return tuple(range(extra)) + stretched
-
-
-_ROWS_BY_PRODUCT = 16 * 2**20  # measured: below this many bytes BLAS sums rows 2-5x faster than NumPy
-
-
-def _sum_over(g, axes: tuple[int, ...], shape: tuple[int, ...], out: np.ndarray | None = None):
-    """``g`` summed over ``axes`` and reshaped to ``shape`` (into ``out`` when given). A bias gradient (the
-    rows of a 2-D array) is one matrix-vector product with ones: NumPy's sum walks it row by row, several
-    times slower."""
-    if axes == (0,) and type(g) is np.ndarray and g.ndim == 2 and g.nbytes <= _ROWS_BY_PRODUCT:
-        if out is not None and out.shape == g.shape[1:] and out.dtype == g.dtype:
-            return np.matmul(_ones(g.shape[0], g.dtype), g, out=out)
-        total = (_ones(g.shape[0], g.dtype) @ g).reshape(shape)
-    elif out is not None and out.flags.c_contiguous:  # summed straight into out, seen with g's rank
-        kept = tuple(1 if i in axes else n for i, n in enumerate(g.shape))
-        np.sum(g, axis=axes, keepdims=True, out=out.reshape(kept))
-        return out
-    else:
-        total = g.sum(axis=axes, keepdims=True).reshape(shape)
-    if out is None:
-        return total
-    out[...] = total
-    return out
-
-
-@functools.lru_cache(maxsize=32)
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    ones = np.ones(n, dtype)
-    ones.flags.writeable = False  # shared by every caller
-    return ones
 
 
 def _versions_now(op: ops.Op) -> tuple:
@@ -1135,40 +932,6 @@ def _changed_in_place(op: ops.Op) -> AutogradError:
 
 
 # ---------------------------------------------------------------- anomaly detection
-
-
-def _user_location() -> str:
-    """' (created at file:line)' for the first caller outside the engine's own modules."""
-    frame = sys._getframe(2)
-    while frame is not None and _is_engine_module(frame.f_globals.get("__name__", "")):
-        frame = frame.f_back
-    return "" if frame is None else f" (created at {frame.f_code.co_filename}:{frame.f_lineno})"
-
-
-def _is_engine_module(name: str) -> bool:
-    """The engine's recording modules, and NumPy's (``np.sum(t)`` reaches the engine through them)."""
-    if name in (__name__, numpy_api.__name__, ops.__name__, "numpy") or name.startswith(ops.__name__ + "."):
-        return True
-    return name.startswith("numpy.")
-
-
-def _first_bad(array: np.ndarray) -> str | None:
-    bad = ~np.isfinite(array)
-    if not bad.any():
-        return None
-    where = tuple(int(i) for i in np.argwhere(bad)[0])
-    return f"{int(bad.sum())} of {array.size} values are NaN or Inf, the first at index {where}"
-
-
-def _check_forward(op: ops.Op, out: np.ndarray, inputs: tuple[Tensor, ...]) -> None:
-    problem = _first_bad(out)
-    if problem is None:
-        return
-    tainted = [i for i, a in enumerate(inputs) if not np.isfinite(a.data).all()]
-    cause = f"input(s) {tainted} already held NaN/Inf" if tainted else "every input was finite"
-    raise AnomalyError(
-        f"{op.label()}{op.origin} gave a non-finite output of shape {out.shape}: {problem}; {cause}"
-    )
 
 
 def _check_backward(op: ops.Op, index: int, g) -> None:

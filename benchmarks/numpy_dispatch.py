@@ -3,7 +3,7 @@
 Run ``python benchmarks/numpy_dispatch.py`` (``--quick`` for a smoke run). Best of ``--repeat`` timings:
 
 1. **Per-op overhead** on shape-(2,) tensors, forward only: ``ndarray * t`` and ``X @ t`` (NumPy hands the
-   ufunc to ``Tensor.__array_ufunc__``, which looks the op up in ``numpy_api.UFUNCS``), ``np.exp(t)`` and
+   ufunc to ``Tensor.__array_ufunc__``, which looks the op up in ``numpy_dispatch.UFUNCS``), ``np.exp(t)`` and
    ``np.dot(X, t)`` (``__array_function__``), beside ``t * s``, ``t.exp()`` and ``t @ w``, which call the
    op directly and never pass through the tables. Imported objects are frozen (``gc.freeze``), as in
    ``train_step.py``'s per-op figures.

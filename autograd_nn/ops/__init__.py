@@ -3,16 +3,17 @@
 One module per family, each op a small class (see ``base.Op``) with the function users call beside it:
 ``arithmetic`` (+ - * / ** @), ``elementwise`` (exp, log, sigmoid, abs, sqrt, dropout, ...), ``reductions``
 (sum, mean, max, min, var, std, logsumexp, softmax), ``shapes`` (reshape, transpose, indexing, concatenate,
-stack), ``selection`` (where, maximum, minimum, clip), ``conv`` (conv2d, max_pool2d) and ``losses``.
+stack), ``selection`` (where, maximum, minimum, clip), ``conv`` (conv2d, max_pool2d), ``losses`` and
+``sampling`` (multinomial: integer draws from rows of probabilities, no gradient).
 ``contractions`` (dot, vdot, inner, outer, tensordot, einsum) and the NumPy-named additions to
 ``elementwise``, ``shapes`` and ``reductions`` are what ``np.dot(X, t)``, ``np.sin(t)`` and friends record
-(see ``numpy_api``).
+(see ``numpy_dispatch``).
 """
 
 from .arithmetic import Add, Div, MatMul, Mul, Neg, Pos, Pow, Power, Sub
 from .base import Op
 
-# ---- NumPy's names (issue 19): the ops behind np.sin(t), np.dot(X, t), np.cumsum(t), ... (numpy_api.py)
+# ---- NumPy's names (issue 19): the ops behind np.sin(t), np.dot(X, t), np.cumsum(t), ... (numpy_dispatch.py)
 from .contractions import Dot, Einsum, Outer, TensorDot, VDot, dot, einsum, inner, outer, tensordot, vdot
 from .conv import (
     Conv2d,
@@ -256,6 +257,7 @@ __all__ = [
     "minimum",
     "moveaxis",
     "mse_loss",
+    "multinomial",
     "nll_loss",
     "norm",
     "one_hot",
@@ -294,3 +296,4 @@ from .conv import AvgPool2d, AvgPoolScatter, avg_pool2d
 from .elementwise import GELU, Erf, erf, gelu
 from .embedding import Embedding, embedding, one_hot
 from .normalization import BatchNorm, LayerNormalization, batch_norm, layer_norm
+from .sampling import multinomial

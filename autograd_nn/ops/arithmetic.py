@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Op, _data, _fits, _is_array, _log, _sum_into, _swap_last_two
+from ..broadcasting import _sum_into
+from .base import Op, _data, _fits, _is_array, _log, _swap_last_two
 
 
 class Add(Op):
@@ -289,12 +290,10 @@ class MatMul(Op):
             return
         np.matmul(a, b, out=out)
 
-    def vjp(self, g, out, a, b):
+    def vjp(self, g, out, a, b):  # a's gradient is g @ b^T, b's is a^T @ g
         need_a, need_b = self.needs_grad
         if _stacked_rows(a, b) and type(g) is np.ndarray and g.flags.c_contiguous:
-            # A layer on a sequence, (B, T, K) @ (K, N): both gradients as 2-D products over the B*T rows
-            # (measured 1.3-1.7x faster in float32 than NumPy's one product per matrix, and b's gradient
-            # needs no sum over B afterwards).
+            # (B, T, K) @ (K, N): 2-D products over the B*T rows, 1.3-1.7x faster in float32 (measured)
             rows = g.reshape(-1, g.shape[-1])
             ga = (rows @ b.T).reshape(a.shape) if need_a else None
             gb = a.reshape(-1, a.shape[-1]).T @ rows if need_b else None

@@ -7,10 +7,10 @@ methods that NumPy arrays and Tensors share (``*``, ``@``, ``.sum``, ``.reshape`
 same line runs as plain NumPy during an ordinary backward pass and is recorded as new graph nodes
 under ``backward(create_graph=True)``; the few functions the two do not share are small helpers
 (``_exp`` here, ``_sigmoid`` in elementwise, ``_broadcast_to`` and ``_scatter_add`` in shapes, ``_run``
-for an op that is its own adjoint). NumPy's ufuncs and functions in ``numpy_api``'s tables are shared
+for an op that is its own adjoint). NumPy's ufuncs and functions in ``numpy_dispatch``'s tables are shared
 too: ``np.cos(x)`` in a VJP computes on an array and records ``cos`` on a Tensor.
 A VJP may return a gradient with broadcast extra axes: the engine sums it back to the input's
-shape in one place (``tensor._unbroadcast``). An op instance is also the graph node. It declares
+shape in one place (``broadcasting._unbroadcast``). An op instance is also the graph node. It declares
 what its VJP reads (``keeps_inputs``, ``keeps_output``, and per input ``vjp_reads``) and the engine
 keeps just that; an input value it does not keep reaches the VJP as the node that computed it, which
 still tells ``shape`` and ``ndim``.
@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from .. import tensor as _tensor
+from ..broadcasting import _ones
 from ..errors import ShapeError
 
 
@@ -187,16 +187,6 @@ def _fits(buffer: np.ndarray, g) -> bool:
     return buffer.shape == g.shape and buffer.dtype == g.dtype
 
 
-def _sum_into(out: np.ndarray, value) -> None:
-    """Write ``value`` into ``out``, summed over the axes broadcasting added (a VJP-into-buffer's
-    unbroadcast, with the engine's own sum, so compiled and eager gradients agree bit for bit)."""
-    value = _data(value)
-    if value.shape == out.shape:
-        np.copyto(out, value)
-        return
-    _tensor._sum_over(value, _tensor._summed_axes(value.shape, out.shape), out.shape, out=out)
-
-
 def _sum_trailing(x: np.ndarray, count: int) -> np.ndarray:
     """``x`` summed over its last ``count`` axes, kept as size-1 axes (softmax and layer-norm rows).
     On a C-contiguous array it is one matrix-vector product with ones: NumPy's sum walks short rows one by
@@ -204,5 +194,5 @@ def _sum_trailing(x: np.ndarray, count: int) -> np.ndarray:
     kept = x.shape[: x.ndim - count] + (1,) * count
     if x.flags.c_contiguous and x.size:
         width = x.size // max(1, int(np.prod(kept)))
-        return (x.reshape(-1, width) @ _tensor._ones(width, x.dtype)).reshape(kept)
+        return (x.reshape(-1, width) @ _ones(width, x.dtype)).reshape(kept)
     return x.sum(axis=tuple(range(x.ndim - count, x.ndim)), keepdims=True)

@@ -8,13 +8,17 @@ matrices and vectors is a matrix product and reuses ``MatMul``'s VJP (and its co
 from __future__ import annotations
 
 import string
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import tensor as _tensor
 from ..errors import ShapeError
+from ..recording import _as_tensor, apply
 from .arithmetic import MatMul, Mul
 from .base import Op, _is_array, _normalize_axes
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 
 class Dot(MatMul):
@@ -70,7 +74,7 @@ class TensorDot(Op):
 def _tensordot(a, b, axes_a, axes_b):
     if _is_array(a) and _is_array(b):
         return np.tensordot(a, b, (axes_a, axes_b))
-    return _tensor.apply(TensorDot(tuple(axes_a), tuple(axes_b)), a, b)
+    return apply(TensorDot(tuple(axes_a), tuple(axes_b)), a, b)
 
 
 class VDot(Op):
@@ -146,7 +150,7 @@ class Einsum(Op):
 def _einsum(inputs, output, *xs):
     if all(_is_array(x) for x in xs):
         return np.einsum(f"{','.join(inputs)}->{output}", *xs)
-    return _tensor.apply(Einsum(tuple(inputs), output), *xs)
+    return apply(Einsum(tuple(inputs), output), *xs)
 
 
 def _explicit_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[tuple[str, ...], str]:
@@ -185,7 +189,7 @@ def _explicit_einsum(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[tu
     return tuple(written), output
 
 
-def einsum(subscripts: str, *operands, optimize=False) -> _tensor.Tensor:
+def einsum(subscripts: str, *operands, optimize=False) -> Tensor:
     """``np.einsum(subscripts, *operands)`` recorded; a letter repeated within one operand (a diagonal,
     ``"ii->i"``) takes that diagonal first, as a recorded ``diagonal``."""
     from .shapes import diagonal  # (shapes is imported by everything else in ops)
@@ -195,7 +199,7 @@ def einsum(subscripts: str, *operands, optimize=False) -> _tensor.Tensor:
             "einsum: give the subscripts as a string, e.g. np.einsum('ij,jk->ik', a, b) "
             "(the interleaved operand, sublist form is not supported on Tensors)"
         )
-    operands = [_tensor._as_tensor(x) for x in operands]
+    operands = [_as_tensor(x) for x in operands]
     inputs, output = _explicit_einsum(subscripts, [x.shape for x in operands])
     inputs = list(inputs)
     for k, term in enumerate(inputs):
@@ -206,42 +210,42 @@ def einsum(subscripts: str, *operands, optimize=False) -> _tensor.Tensor:
             operands[k] = diagonal(operands[k], 0, first, second)
             term = term[:first] + term[first + 1 : second] + term[second + 1 :] + letter
         inputs[k] = term
-    return _tensor.apply(Einsum(tuple(inputs), output, optimize), *operands)
+    return apply(Einsum(tuple(inputs), output, optimize), *operands)
 
 
-def dot(a, b) -> _tensor.Tensor:
+def dot(a, b) -> Tensor:
     """``np.dot(a, b)``: a product with a scalar, the matrix product of vectors and matrices, and for
     N-D operands the sum over a's last axis and b's second-to-last."""
-    a, b = _tensor._as_tensor(a), _tensor._as_tensor(b)
+    a, b = _as_tensor(a), _as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        return _tensor.apply(Mul(), a, b)
+        return apply(Mul(), a, b)
     if a.ndim <= 2 and b.ndim <= 2:
-        return _tensor.apply(Dot(), a, b)
-    return _tensor.apply(TensorDot((a.ndim - 1,), (max(b.ndim - 2, 0),), "dot"), a, b)
+        return apply(Dot(), a, b)
+    return apply(TensorDot((a.ndim - 1,), (max(b.ndim - 2, 0),), "dot"), a, b)
 
 
-def inner(a, b) -> _tensor.Tensor:
+def inner(a, b) -> Tensor:
     """``np.inner(a, b)``: the sum over both operands' last axes (a product with a scalar)."""
-    a, b = _tensor._as_tensor(a), _tensor._as_tensor(b)
+    a, b = _as_tensor(a), _as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        return _tensor.apply(Mul(), a, b)
-    return _tensor.apply(TensorDot((a.ndim - 1,), (b.ndim - 1,), "inner"), a, b)
+        return apply(Mul(), a, b)
+    return apply(TensorDot((a.ndim - 1,), (b.ndim - 1,), "inner"), a, b)
 
 
-def vdot(a, b) -> _tensor.Tensor:
+def vdot(a, b) -> Tensor:
     """``np.vdot(a, b)``: the sum of the products of all entries, both flattened (real numbers)."""
-    return _tensor.apply(VDot(), a, b)
+    return apply(VDot(), a, b)
 
 
-def outer(a, b) -> _tensor.Tensor:
+def outer(a, b) -> Tensor:
     """``np.outer(a, b)``: the matrix of products a.flat[i] * b.flat[j]."""
-    return _tensor.apply(Outer(), a, b)
+    return apply(Outer(), a, b)
 
 
-def tensordot(a, b, axes=2) -> _tensor.Tensor:
+def tensordot(a, b, axes=2) -> Tensor:
     """``np.tensordot(a, b, axes)``: an int N pairs a's last N axes with b's first N; a pair of sequences
     names the paired axes."""
-    a, b = _tensor._as_tensor(a), _tensor._as_tensor(b)
+    a, b = _as_tensor(a), _as_tensor(b)
     if np.ndim(axes) == 0:
         n = int(axes)
         axes_a, axes_b = tuple(range(a.ndim - n, a.ndim)), tuple(range(n))
@@ -255,4 +259,4 @@ def tensordot(a, b, axes=2) -> _tensor.Tensor:
     axes_b = tuple(int(i) % max(b.ndim, 1) for i in axes_b)
     _normalize_axes(axes_a, a.ndim, "tensordot")
     _normalize_axes(axes_b, b.ndim, "tensordot")
-    return _tensor.apply(TensorDot(axes_a, axes_b), a, b)
+    return apply(TensorDot(axes_a, axes_b), a, b)

@@ -16,12 +16,17 @@ adjoint ops (``WindowScatter``, ``WindowGather``) for the same reason.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import tensor as _tensor
 from ..errors import ShapeError
+from ..recording import apply
 from .base import Op, _data, _is_array
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 # ---------------------------------------------------------------- geometry
 
@@ -121,19 +126,19 @@ def conv2d_input_grad_array(g: np.ndarray, w: np.ndarray, x_shape, stride, paddi
 def _conv(x, w, stride, padding):
     if _is_array(x) and _is_array(w):
         return conv2d_array(x, w, stride, padding)
-    return _tensor.apply(Conv2d(stride, padding), x, w)
+    return apply(Conv2d(stride, padding), x, w)
 
 
 def _conv_input_grad(g, w, x_shape, stride, padding):
     if _is_array(g) and _is_array(w):
         return conv2d_input_grad_array(g, w, x_shape, stride, padding)
-    return _tensor.apply(Conv2dInputGrad(x_shape, stride, padding), g, w)
+    return apply(Conv2dInputGrad(x_shape, stride, padding), g, w)
 
 
 def _conv_weight_grad(x, g, kernel, stride, padding):
     if _is_array(x) and _is_array(g):
         return conv2d_weight_grad_array(x, g, kernel, stride, padding)
-    return _tensor.apply(Conv2dWeightGrad(kernel, stride, padding), x, g)
+    return apply(Conv2dWeightGrad(kernel, stride, padding), x, g)
 
 
 # ---------------------------------------------------------------- conv ops
@@ -265,13 +270,13 @@ def _maxima(x: np.ndarray, out: np.ndarray, kernel, stride) -> tuple[np.ndarray,
 def _window_scatter(g, is_max, count, x_shape, kernel, stride):
     if _is_array(g):
         return WindowScatter(is_max, count, x_shape, kernel, stride).forward(g)
-    return _tensor.apply(WindowScatter(is_max, count, x_shape, kernel, stride), g)
+    return apply(WindowScatter(is_max, count, x_shape, kernel, stride), g)
 
 
 def _window_gather(h, is_max, count, kernel, stride):
     if _is_array(h):
         return WindowGather(is_max, count, kernel, stride).forward(h)
-    return _tensor.apply(WindowGather(is_max, count, kernel, stride), h)
+    return apply(WindowGather(is_max, count, kernel, stride), h)
 
 
 class _Pool2d(Op):
@@ -374,19 +379,19 @@ class WindowGather(Op):
 # ---------------------------------------------------------------- the functions users call
 
 
-def conv2d(x, w, b=None, stride=1, padding=0) -> _tensor.Tensor:
+def conv2d(x, w, b=None, stride=1, padding=0) -> Tensor:
     """Cross-correlate x (N, C, H, W) with w (O, C, kh, kw) and add the bias b (O,) if given.
 
     ``stride`` and ``padding`` (zeros on every side) are an int or an (height, width) pair. The
     result has shape (N, O, (H + 2ph - kh) // sh + 1, (W + 2pw - kw) // sw + 1).
     """
     op = Conv2d(stride, padding)
-    return _tensor.apply(op, x, w) if b is None else _tensor.apply(op, x, w, b)
+    return apply(op, x, w) if b is None else apply(op, x, w, b)
 
 
-def max_pool2d(x, kernel_size, stride=None) -> _tensor.Tensor:
+def max_pool2d(x, kernel_size, stride=None) -> Tensor:
     """The maximum over kernel_size windows of x (N, C, H, W), ``stride`` apart (default: kernel_size)."""
-    return _tensor.apply(MaxPool2d(kernel_size, stride), x)
+    return apply(MaxPool2d(kernel_size, stride), x)
 
 
 # ---------------------------------------------------------------- sequence blocks: average pooling
@@ -408,7 +413,7 @@ class AvgPool2d(_Pool2d):
 
     def vjp(self, g, out, x):
         scatter = AvgPoolScatter(self.kernel, self.stride, x.shape)
-        return (scatter.forward(g) if _is_array(g) else _tensor.apply(scatter, g),)
+        return (scatter.forward(g) if _is_array(g) else apply(scatter, g),)
 
 
 class AvgPoolScatter(Op):
@@ -430,9 +435,9 @@ class AvgPoolScatter(Op):
 
     def vjp(self, h, out, g):
         pool = AvgPool2d(self.kernel, self.stride)
-        return (pool.forward(h) if _is_array(h) else _tensor.apply(pool, h),)
+        return (pool.forward(h) if _is_array(h) else apply(pool, h),)
 
 
-def avg_pool2d(x, kernel_size, stride=None) -> _tensor.Tensor:
+def avg_pool2d(x, kernel_size, stride=None) -> Tensor:
     """The mean over kernel_size windows of x (N, C, H, W), ``stride`` apart (default: kernel_size)."""
-    return _tensor.apply(AvgPool2d(kernel_size, stride), x)
+    return apply(AvgPool2d(kernel_size, stride), x)

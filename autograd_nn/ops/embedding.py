@@ -6,12 +6,18 @@ input, and nothing flows back to them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .. import tensor as _tensor
+from .. import recording
 from ..errors import ShapeError
+from ..recording import apply
 from .base import Op, _is_array
 from .shapes import _scatter_add
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 # Measured (rows N, vocabulary V, width 10-64): a one-hot product wins up to about N * V = 2**15 (96 x 27:
 # 6 vs 15 µs); beyond, sorting does (1024 x 5000: 0.44 ms, where np.add.at takes 0.8 ms and one-hot 200 ms).
@@ -20,7 +26,7 @@ _ONE_HOT_LIMIT = 2**15
 
 def _indices(indices, size: int, op: str) -> np.ndarray:
     """``indices`` checked: an integer array with values in 0..size-1."""
-    if isinstance(indices, _tensor.Tensor):
+    if isinstance(indices, recording.Tensor):
         raise TypeError(
             f"{op}: indices must be an integer ndarray (a Tensor holds floats); keep token ids as np.int64 arrays"
         )
@@ -83,15 +89,15 @@ class Embedding(Op):
         return (_scatter_add(g, self.indices, weight.shape),)  # recorded: its VJP gathers the rows again
 
 
-def embedding(indices, weight) -> _tensor.Tensor:
+def embedding(indices, weight) -> Tensor:
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer array ``indices`` (any shape),
     as PyTorch's ``F.embedding``: shape (*indices.shape, embedding_dim). Repeated indices sum their gradients."""
-    shape = weight.shape if isinstance(weight, _tensor.Tensor) else np.shape(weight)
+    shape = weight.shape if isinstance(weight, recording.Tensor) else np.shape(weight)
     if len(shape) != 2:
         raise ShapeError(
             f"embedding: weight must be a (num_embeddings, embedding_dim) table, got shape {shape}"
         )
-    return _tensor.apply(Embedding(_indices(indices, shape[0], "embedding")), weight)
+    return apply(Embedding(_indices(indices, shape[0], "embedding")), weight)
 
 
 def one_hot(labels, num_classes: int = -1) -> np.ndarray:
@@ -99,7 +105,7 @@ def one_hot(labels, num_classes: int = -1) -> np.ndarray:
     ``F.one_hot`` (``num_classes=-1``: the largest label + 1). Not differentiable: labels are integers."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
         raise TypeError(f"one_hot: num_classes must be an int, got {type(num_classes).__name__}")
-    given = np.asanyarray(labels.data if isinstance(labels, _tensor.Tensor) else labels)
+    given = np.asanyarray(labels.data if isinstance(labels, recording.Tensor) else labels)
     array = np.asarray(given)
     if array.dtype.kind not in "iu":
         raise TypeError(f"one_hot: labels must hold integers, got dtype {array.dtype}")

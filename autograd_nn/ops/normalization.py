@@ -13,11 +13,18 @@ written with tensor ops on statistics recomputed from x, so it is differentiable
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .. import tensor as _tensor
+from .. import recording
+from ..broadcasting import _ones
 from ..errors import ShapeError
+from ..recording import apply
 from .base import Op, _is_array, _sum_trailing
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 
 class _Normalization(Op):
@@ -122,7 +129,7 @@ def _sum_to(a: np.ndarray, axes: tuple[int, ...], shape: tuple[int, ...]) -> np.
     (BLAS sums rows several times faster than NumPy's sum)."""
     if axes == tuple(range(len(axes))) and a.flags.c_contiguous:
         rows = a.reshape(-1, int(np.prod(shape)))
-        return (_tensor._ones(rows.shape[0], a.dtype) @ rows).reshape(shape)
+        return (_ones(rows.shape[0], a.dtype) @ rows).reshape(shape)
     return a.sum(axis=axes).reshape(shape)
 
 
@@ -233,7 +240,7 @@ def _affine_inputs(weight, bias) -> list:
     return [a for a in (weight, bias) if a is not None]
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> _tensor.Tensor:
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """Normalise x over its last axes (``normalized_shape``, an int or a tuple) to mean 0 and variance 1,
     then scale by ``weight`` and shift by ``bias`` (both of ``normalized_shape``, optional), as PyTorch's."""
     shape = (
@@ -242,7 +249,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -
         else tuple(normalized_shape)
     )
     op = LayerNormalization(shape, eps, weight is not None, bias is not None)
-    return _tensor.apply(op, x, *_affine_inputs(weight, bias))
+    return apply(op, x, *_affine_inputs(weight, bias))
 
 
 def batch_norm(
@@ -254,7 +261,7 @@ def batch_norm(
     training: bool = False,
     momentum: float = 0.1,
     eps: float = 1e-5,
-) -> _tensor.Tensor:
+) -> Tensor:
     """Batch normalisation of x (N, C, ...) per channel (axis 1), as PyTorch's ``F.batch_norm``.
 
     ``training=True``: by the batch's mean and (biased) variance over every axis but 1, and ``running_mean``
@@ -271,7 +278,11 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
             if not training:
                 raise ValueError(f"batch_norm: evaluation (training=False) needs {what}, got None")
             continue
-        if isinstance(array, _tensor.Tensor) or not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        if (
+            isinstance(array, recording.Tensor)
+            or not isinstance(array, np.ndarray)
+            or array.dtype.kind != "f"
+        ):
             raise TypeError(
                 f"batch_norm: {what} must be a float ndarray (updated in place), got {type(array).__name__}"
             )
@@ -280,4 +291,4 @@ def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, 
     op = BatchNorm(
         running_mean, running_var, weight is not None, bias is not None, training, momentum, eps, counter
     )
-    return _tensor.apply(op, x, *_affine_inputs(weight, bias))
+    return apply(op, x, *_affine_inputs(weight, bias))

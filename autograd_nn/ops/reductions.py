@@ -3,10 +3,12 @@ log_softmax)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .. import tensor as _tensor
 from ..errors import ShapeError
+from ..recording import apply
 from .base import (
     Op,
     _data,
@@ -20,6 +22,9 @@ from .base import (
 )
 from .selection import Where
 from .shapes import _broadcast_to
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 
 def _expand_reduced(g, shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool):
@@ -201,13 +206,12 @@ class Softmax(Op):
         return e
 
     def vjp(self, g, out, x):
-        if type(g) is np.ndarray and g.ndim and self.axis in (-1, g.ndim - 1):
-            # Fused: the row sums of g * out in one einsum pass (no temporary), then one buffer updated in
-            # place; measured 1.4-2.5x faster than the three temporaries of the formula below.
-            gx = g - np.einsum("...i,...i->...", g, out)[..., None]
-            gx *= out
-            return (gx,)
-        return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
+        if type(g) is not np.ndarray or not g.ndim or self.axis not in (-1, g.ndim - 1):
+            return (out * (g - (g * out).sum(axis=self.axis, keepdims=True)),)
+        # The same along the last axis, fused (one einsum pass, one buffer): measured 1.4-2.5x faster
+        gx = g - np.einsum("...i,...i->...", g, out)[..., None]
+        gx *= out
+        return (gx,)
 
 
 def _row_sums(e: np.ndarray, axis: int) -> np.ndarray:
@@ -241,19 +245,19 @@ class LogSoftmax(Softmax):
         return (g - _exp(out) * g.sum(axis=self.axis, keepdims=True),)
 
 
-def softmax(x, axis: int = -1) -> _tensor.Tensor:
+def softmax(x, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis``, computed after subtracting the maximum."""
-    return _tensor.apply(Softmax(axis), x)
+    return apply(Softmax(axis), x)
 
 
-def log_softmax(x, axis: int = -1) -> _tensor.Tensor:
+def log_softmax(x, axis: int = -1) -> Tensor:
     """log(softmax(x)) along ``axis``, without forming the softmax (no log(0))."""
-    return _tensor.apply(LogSoftmax(axis), x)
+    return apply(LogSoftmax(axis), x)
 
 
-def logsumexp(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
+def logsumexp(x, axis=None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis`` (None: all), without overflow."""
-    return _tensor.apply(LogSumExp(axis, keepdims), x)
+    return apply(LogSumExp(axis, keepdims), x)
 
 
 # ---------------------------------------------------------------- prod, cumsum, norm (NumPy's names)
@@ -293,7 +297,7 @@ class Prod(Sum):
         moved = x.transpose(tuple(rest + list(self.axes)))
         flat = moved.reshape((*moved.shape[: len(rest)], -1))
         n = flat.shape[-1]
-        rows = _tensor.apply(Where(np.eye(n, dtype=bool)), 1.0, flat.reshape((*flat.shape[:-1], 1, n)))
+        rows = apply(Where(np.eye(n, dtype=bool)), 1.0, flat.reshape((*flat.shape[:-1], 1, n)))
         others = rows.prod(axis=-1).reshape(moved.shape)
         return (g * others.transpose(tuple(int(i) for i in np.argsort(rest + list(self.axes)))),)
 
@@ -321,7 +325,7 @@ class Cumsum(Op):
         axis = -1 if self.axis is None else self.axis
         backwards = (*(slice(None),) * (axis % g.ndim), slice(None, None, -1))
         summed = g[backwards]
-        summed = np.cumsum(summed, axis=axis) if _is_array(summed) else _tensor.apply(Cumsum(axis), summed)
+        summed = np.cumsum(summed, axis=axis) if _is_array(summed) else apply(Cumsum(axis), summed)
         return (summed[backwards].reshape(x.shape),)
 
 
@@ -343,16 +347,16 @@ class Norm(Sum):
         return (scale * x,)
 
 
-def prod(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
+def prod(x, axis=None, keepdims: bool = False) -> Tensor:
     """The product of the entries over ``axis`` (None: all), as ``np.prod``."""
-    return _tensor.apply(Prod(axis, keepdims), x)
+    return apply(Prod(axis, keepdims), x)
 
 
-def cumsum(x, axis: int | None = None) -> _tensor.Tensor:
+def cumsum(x, axis: int | None = None) -> Tensor:
     """Running sums along ``axis`` (of flattened x when None), as ``np.cumsum``."""
-    return _tensor.apply(Cumsum(axis), x)
+    return apply(Cumsum(axis), x)
 
 
-def norm(x, axis=None, keepdims: bool = False) -> _tensor.Tensor:
+def norm(x, axis=None, keepdims: bool = False) -> Tensor:
     """The 2-norm over ``axis`` (None: all entries, the Frobenius norm of a matrix)."""
-    return _tensor.apply(Norm(axis, keepdims), x)
+    return apply(Norm(axis, keepdims), x)

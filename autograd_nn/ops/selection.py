@@ -6,17 +6,23 @@ gets half, as ``max`` shares among ties; ``clip`` passes the gradient at its bou
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .. import tensor as _tensor
+from .. import recording
+from ..recording import apply
 from .base import Op, _data, _is_array
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 
 def _where(condition: np.ndarray, a, b):
     """np.where for arrays; the recorded ``Where`` op when an operand is a Tensor."""
     if _is_array(a) and _is_array(b):
         return np.where(condition, a, b)
-    return _tensor.apply(Where(condition), a, b)
+    return apply(Where(condition), a, b)
 
 
 class Where(Op):
@@ -110,7 +116,7 @@ class Clip(Op):
 def _bound(value, which: str):
     if value is None:
         return None
-    if isinstance(value, _tensor.Tensor):
+    if isinstance(value, recording.Tensor):
         raise TypeError(
             f"clip: {which} must be a number or an ndarray (clip is not differentiable in its bounds)"
         )
@@ -120,24 +126,26 @@ def _bound(value, which: str):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def where(condition, a, b) -> _tensor.Tensor:
+def where(condition, a, b) -> Tensor:
     """Elementwise ``a`` where ``condition`` holds, else ``b`` (a boolean ndarray, or anything NumPy
     reads as truth values, such as a Tensor of 0s and 1s); all three broadcast."""
-    condition = np.asarray(condition.data if isinstance(condition, _tensor.Tensor) else condition, dtype=bool)
-    return _tensor.apply(Where(condition), a, b)
+    condition = np.asarray(
+        condition.data if isinstance(condition, recording.Tensor) else condition, dtype=bool
+    )
+    return apply(Where(condition), a, b)
 
 
-def maximum(a, b) -> _tensor.Tensor:
+def maximum(a, b) -> Tensor:
     """The elementwise maximum of a and b (broadcast); ties split the gradient equally."""
-    return _tensor.apply(Maximum(), a, b)
+    return apply(Maximum(), a, b)
 
 
-def minimum(a, b) -> _tensor.Tensor:
+def minimum(a, b) -> Tensor:
     """The elementwise minimum of a and b (broadcast); ties split the gradient equally."""
-    return _tensor.apply(Minimum(), a, b)
+    return apply(Minimum(), a, b)
 
 
-def clip(x, lo, hi) -> _tensor.Tensor:
+def clip(x, lo, hi) -> Tensor:
     """x limited to [lo, hi] elementwise; either bound may be None. The gradient is 1 where
     lo <= x <= hi (the bounds included, as in PyTorch's clamp) and 0 outside."""
     lo, hi = _bound(lo, "lo"), _bound(hi, "hi")
@@ -145,4 +153,4 @@ def clip(x, lo, hi) -> _tensor.Tensor:
         raise ValueError("clip: give lo, hi or both (both are None)")
     if lo is not None and hi is not None and np.any(np.asarray(lo) > np.asarray(hi)):
         raise ValueError(f"clip: lo must not exceed hi, got lo={lo} and hi={hi}")
-    return _tensor.apply(Clip(lo, hi), x)
+    return apply(Clip(lo, hi), x)

@@ -3,23 +3,29 @@ concatenate and stack."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .. import tensor as _tensor
+from .. import recording
 from ..errors import ShapeError
+from ..recording import _as_tensor, apply
 from .base import Op, _is_array, _normalize_axes
+
+if TYPE_CHECKING:
+    from ..recording import Tensor
 
 
 def _broadcast_to(v, shape: tuple[int, ...]):
     if _is_array(v):
         return np.broadcast_to(v, shape)
-    return _tensor.apply(BroadcastTo(shape), v)
+    return apply(BroadcastTo(shape), v)
 
 
 def _scatter_add(g, index, shape: tuple[int, ...]):
     if _is_array(g):
         return ScatterAdd(index, shape).forward(g)
-    return _tensor.apply(ScatterAdd(index, shape), g)
+    return apply(ScatterAdd(index, shape), g)
 
 
 class Reshape(Op):
@@ -98,7 +104,7 @@ def _normalize_index(index):
     parts = index if isinstance(index, tuple) else (index,)
     normalized = []
     for p in parts:
-        if isinstance(p, _tensor.Tensor):
+        if isinstance(p, recording.Tensor):
             p = p.data
         if isinstance(p, list):
             p = np.asarray(p) if p else np.zeros(0, dtype=np.intp)  # [] selects nothing, as in NumPy
@@ -220,14 +226,14 @@ def _sequence(seq, op: str) -> list:
     return tensors
 
 
-def concatenate(seq, axis: int = 0) -> _tensor.Tensor:
+def concatenate(seq, axis: int = 0) -> Tensor:
     """Join a sequence of tensors (or arrays) along an existing ``axis``, as ``np.concatenate``."""
-    return _tensor.apply(Concatenate(axis), *_sequence(seq, "concatenate"))
+    return apply(Concatenate(axis), *_sequence(seq, "concatenate"))
 
 
-def stack(seq, axis: int = 0) -> _tensor.Tensor:
+def stack(seq, axis: int = 0) -> Tensor:
     """Join a sequence of tensors (or arrays) of one shape along a new ``axis``, as ``np.stack``."""
-    return _tensor.apply(Stack(axis), *_sequence(seq, "stack"))
+    return apply(Stack(axis), *_sequence(seq, "stack"))
 
 
 def _describe_index(index) -> str:
@@ -251,7 +257,7 @@ def _run(op: Op, *vs):
     """``op`` on arrays (a plain backward pass) or recorded on Tensors (``create_graph``)."""
     if all(_is_array(v) for v in vs):
         return op.forward(*vs)
-    return _tensor.apply(op, *vs)
+    return apply(op, *vs)
 
 
 class Permute(Transpose):
@@ -518,18 +524,18 @@ class Part(Index):
     name = "split"
 
 
-def swapaxes(x, axis1: int, axis2: int) -> _tensor.Tensor:
+def swapaxes(x, axis1: int, axis2: int) -> Tensor:
     """x with two axes exchanged, as ``np.swapaxes`` (PyTorch's ``transpose(a, b)``)."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     a, b = (_normalize_axes(axis, x.ndim, "swapaxes")[0] for axis in (axis1, axis2))
     perm = list(range(x.ndim))
     perm[a], perm[b] = b, a
-    return _tensor.apply(Permute("swapaxes", tuple(perm), f"{axis1}, {axis2}"), x)
+    return apply(Permute("swapaxes", tuple(perm), f"{axis1}, {axis2}"), x)
 
 
-def moveaxis(x, source, destination) -> _tensor.Tensor:
+def moveaxis(x, source, destination) -> Tensor:
     """x with axes moved to new positions, the others keeping their order, as ``np.moveaxis``."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     sources = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
     destinations = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
     if len(sources) != len(destinations):
@@ -541,12 +547,12 @@ def moveaxis(x, source, destination) -> _tensor.Tensor:
     for s, d in zip(src, dst, strict=True):
         perm[d] = s
     perm = [p if p is not None else rest.pop(0) for p in perm]
-    return _tensor.apply(Permute("moveaxis", tuple(perm), f"{source}, {destination}"), x)
+    return apply(Permute("moveaxis", tuple(perm), f"{source}, {destination}"), x)
 
 
-def squeeze(x, axis=None) -> _tensor.Tensor:
+def squeeze(x, axis=None) -> Tensor:
     """x without its size-1 axes (or only those in ``axis``, which must have size 1), as ``np.squeeze``."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     if axis is None:
         dropped = tuple(i for i, n in enumerate(x.shape) if n == 1)
     else:
@@ -557,49 +563,49 @@ def squeeze(x, axis=None) -> _tensor.Tensor:
                 f"squeeze: axis {wrong[0]} of a tensor of shape {x.shape} has size {x.shape[wrong[0]]}, not 1"
             )
     shape = tuple(n for i, n in enumerate(x.shape) if i not in dropped)
-    return _tensor.apply(NewShape("squeeze", shape, "" if axis is None else f"axis={axis}"), x)
+    return apply(NewShape("squeeze", shape, "" if axis is None else f"axis={axis}"), x)
 
 
-def expand_dims(x, axis) -> _tensor.Tensor:
+def expand_dims(x, axis) -> Tensor:
     """x with new size-1 axes at the positions ``axis`` (an int or a tuple) of the result, as ``np.expand_dims``."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     count = 1 if isinstance(axis, (int, np.integer)) else len(axis)
     new = _normalize_axes(axis, x.ndim + count, "expand_dims")
     sizes = iter(x.shape)
     shape = tuple(1 if i in new else next(sizes) for i in range(x.ndim + count))
-    return _tensor.apply(NewShape("expand_dims", shape, f"axis={axis}"), x)
+    return apply(NewShape("expand_dims", shape, f"axis={axis}"), x)
 
 
-def ravel(x) -> _tensor.Tensor:
+def ravel(x) -> Tensor:
     """x as one axis, in C order (a view where NumPy gives one), as ``np.ravel``."""
-    x = _tensor._as_tensor(x)
-    return _tensor.apply(NewShape("ravel", (x.size,)), x)
+    x = _as_tensor(x)
+    return apply(NewShape("ravel", (x.size,)), x)
 
 
-def flip(x, axis=None) -> _tensor.Tensor:
+def flip(x, axis=None) -> Tensor:
     """x with the order of entries reversed along ``axis`` (every axis when None), as ``np.flip``."""
-    return _tensor.apply(Flip(axis), x)
+    return apply(Flip(axis), x)
 
 
-def tile(x, reps) -> _tensor.Tensor:
+def tile(x, reps) -> Tensor:
     """x repeated ``reps`` times along each axis, as ``np.tile``."""
     reps = (int(reps),) if np.ndim(reps) == 0 else tuple(int(r) for r in reps)
-    return _tensor.apply(Tile(reps), x)
+    return apply(Tile(reps), x)
 
 
-def repeat(x, repeats, axis=None) -> _tensor.Tensor:
+def repeat(x, repeats, axis=None) -> Tensor:
     """Each entry of x repeated (along ``axis``; of flattened x when None), as ``np.repeat``."""
-    if isinstance(repeats, _tensor.Tensor):
+    if isinstance(repeats, recording.Tensor):
         raise TypeError("repeat: repeats must be an int or an integer array, not a Tensor")
     repeats = int(repeats) if np.ndim(repeats) == 0 else np.asarray(repeats)
-    return _tensor.apply(Repeat(repeats, axis), x)
+    return apply(Repeat(repeats, axis), x)
 
 
-def pad(x, pad_width, value: float = 0) -> _tensor.Tensor:
+def pad(x, pad_width, value: float = 0) -> Tensor:
     """x surrounded by ``value``: ``pad_width`` is NumPy's (one (before, after) pair per axis, or one pair
     or one int for all), as ``np.pad(x, pad_width, constant_values=value)``."""
-    x = _tensor._as_tensor(x)
-    if isinstance(value, _tensor.Tensor) or np.ndim(value) != 0:
+    x = _as_tensor(x)
+    if isinstance(value, recording.Tensor) or np.ndim(value) != 0:
         raise TypeError("pad: value must be a number (the padding is a constant, not differentiable)")
     try:
         widths = np.broadcast_to(np.asarray(pad_width), (x.ndim, 2))
@@ -608,58 +614,58 @@ def pad(x, pad_width, value: float = 0) -> _tensor.Tensor:
     if widths.dtype.kind not in "iu" or (widths < 0).any():
         raise ValueError(f"pad: pad_width must hold non-negative integers, got {pad_width!r}")
     pairs = tuple((int(b), int(a)) for b, a in widths)
-    return _tensor.apply(Pad(pairs, float(value)), x)
+    return apply(Pad(pairs, float(value)), x)
 
 
-def take(x, indices, axis=None) -> _tensor.Tensor:
+def take(x, indices, axis=None) -> Tensor:
     """Entries of x at ``indices`` along ``axis`` (of flattened x when None), as ``np.take``."""
-    x = _tensor._as_tensor(x)
-    indices = np.asarray(indices.data if isinstance(indices, _tensor.Tensor) else indices)
+    x = _as_tensor(x)
+    indices = np.asarray(indices.data if isinstance(indices, recording.Tensor) else indices)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"take: indices must be integers, got dtype {indices.dtype}")
     if axis is None:
-        return _tensor.apply(Take(indices), ravel(x))
+        return apply(Take(indices), ravel(x))
     (position,) = _normalize_axes(axis, x.ndim, "take")
-    return _tensor.apply(Take((*(slice(None),) * position, indices)), x)
+    return apply(Take((*(slice(None),) * position, indices)), x)
 
 
-def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> _tensor.Tensor:
+def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """The diagonal ``offset`` of the planes (axis1, axis2), as the last axis, as ``np.diagonal``."""
-    return _tensor.apply(Diagonal(int(offset), int(axis1), int(axis2)), x)
+    return apply(Diagonal(int(offset), int(axis1), int(axis2)), x)
 
 
-def diag(x, k: int = 0) -> _tensor.Tensor:
+def diag(x, k: int = 0) -> Tensor:
     """For 1-D x the square matrix with x on diagonal k; for 2-D x its diagonal k; as ``np.diag``."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     if x.ndim == 1:
-        return _tensor.apply(Diag(int(k)), x)
+        return apply(Diag(int(k)), x)
     if x.ndim == 2:
         return diagonal(x, k)
     raise ShapeError(f"diag: needs a 1-D or 2-D tensor, got shape {x.shape}")
 
 
-def tril(x, k: int = 0) -> _tensor.Tensor:
+def tril(x, k: int = 0) -> Tensor:
     """x with the entries above diagonal k set to 0 (the last two axes), as ``np.tril``."""
-    return _tensor.apply(Triangle("tril", int(k)), x)
+    return apply(Triangle("tril", int(k)), x)
 
 
-def triu(x, k: int = 0) -> _tensor.Tensor:
+def triu(x, k: int = 0) -> Tensor:
     """x with the entries below diagonal k set to 0 (the last two axes), as ``np.triu``."""
-    return _tensor.apply(Triangle("triu", int(k)), x)
+    return apply(Triangle("triu", int(k)), x)
 
 
-def sort(x, axis: int | None = -1) -> _tensor.Tensor:
+def sort(x, axis: int | None = -1) -> Tensor:
     """x sorted along ``axis`` (of flattened x when None), as ``np.sort``; ties keep their order."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     if axis is None:
         x, axis = ravel(x), -1
-    return _tensor.apply(Sort(int(axis)), x)
+    return apply(Sort(int(axis)), x)
 
 
-def split(x, sections_or_indices, axis: int = 0) -> list[_tensor.Tensor]:
+def split(x, sections_or_indices, axis: int = 0) -> list[recording.Tensor]:
     """x cut along ``axis`` as ``np.split``: an int N gives N equal pieces (N must divide the axis), a list
     gives the points to cut at. Each piece is a view, differentiable on its own."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     (position,) = _normalize_axes(axis, x.ndim, "split")
     n = x.shape[position]
     if np.ndim(sections_or_indices) == 0:
@@ -674,4 +680,4 @@ def split(x, sections_or_indices, axis: int = 0) -> list[_tensor.Tensor]:
         points = [int(p) for p in sections_or_indices]
     lead = (slice(None),) * position
     bounds = zip([0, *points], [*points, n], strict=True)
-    return [_tensor.apply(Part((*lead, slice(start, stop))), x) for start, stop in bounds]
+    return [apply(Part((*lead, slice(start, stop))), x) for start, stop in bounds]

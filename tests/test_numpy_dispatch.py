@@ -1,4 +1,4 @@
-"""NumPy's ufuncs and functions on Tensors (numpy_api.py): each supported one gives NumPy's value and the
+"""NumPy's ufuncs and functions on Tensors (numpy_dispatch.py): each supported one gives NumPy's value and the
 right gradient (central differences in float64, and a second-order check of its recorded VJP); each
 refused one, or refused keyword, raises a TypeError naming it; and no NumPy call on a Tensor that requires
 grad ever returns a float array cut from the graph.
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import autograd_nn as ag
-from autograd_nn import ShapeError, Tensor, numpy_api
+from autograd_nn import ShapeError, Tensor, numpy_dispatch
 
 MASK = np.array([[True, False, True], [False, True, True]])
 C23 = np.array([[0.3, -1.2, 0.7], [2.0, 0.1, -0.4]])
@@ -595,9 +595,9 @@ def test_property_no_numpy_call_returns_a_float_array_cut_from_the_graph(name, s
 
 
 def test_the_tables_name_numpys_own_objects():
-    assert all(isinstance(u, np.ufunc) for u in numpy_api.UFUNCS)
-    assert not set(numpy_api.UFUNCS) & set(numpy_api.PASS_THROUGH_UFUNCS)
-    assert not set(numpy_api.FUNCTIONS) & set(numpy_api.PASS_THROUGH_FUNCTIONS)
+    assert all(isinstance(u, np.ufunc) for u in numpy_dispatch.UFUNCS)
+    assert not set(numpy_dispatch.UFUNCS) & set(numpy_dispatch.PASS_THROUGH_UFUNCS)
+    assert not set(numpy_dispatch.FUNCTIONS) & set(numpy_dispatch.PASS_THROUGH_FUNCTIONS)
 
 
 def test_anomaly_mode_names_the_users_line_for_a_numpy_call():
@@ -605,9 +605,9 @@ def test_anomaly_mode_names_the_users_line_for_a_numpy_call():
     with (
         np.errstate(invalid="ignore"),
         ag.detect_anomaly(),
-        pytest.raises(ag.AnomalyError, match=r"sum.*created at .*test_numpy_api.py"),
+        pytest.raises(ag.AnomalyError, match=r"sum.*created at .*test_numpy_dispatch.py"),
     ):
-        np.sum(t)  # (through numpy_api's reduction: its frames are the engine's, not the user's)
+        np.sum(t)  # (through numpy_dispatch's reduction: its frames are the engine's, not the user's)
 
 
 def test_a_list_of_tensors_goes_through_the_joining_functions():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor
+from .. import recording
 
 
 def _generator(rng) -> np.random.Generator:
@@ -23,7 +23,7 @@ def _generator(rng) -> np.random.Generator:
 
 def _check_weights(probs) -> np.ndarray:
     """The weights as a float64 array of 1 or 2 dimensions, every row non-negative, finite and not all 0."""
-    weights = np.asarray(probs.data if isinstance(probs, Tensor) else probs)
+    weights = np.asarray(probs.data if isinstance(probs, recording.Tensor) else probs)
     if weights.dtype.kind not in "biuf":
         raise TypeError(f"multinomial: probs must hold numbers, got dtype {weights.dtype}")
     weights = weights.astype(np.float64)

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
-from . import tensor as _tensor
+from . import ops, recording
 from .errors import ShapeError
 from .grad_mode import STATE
 from .ops import contractions, reductions, shapes
+from .recording import _as_tensor, apply
 
 __all__ = [
     "FUNCTIONS",
@@ -54,14 +54,14 @@ PYTORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims", "unbiased": "ddof", "i
 
 def _apply(op_class):
     """A table entry that records ``op_class()`` on the call's operands."""
-    return lambda *xs: _tensor.apply(op_class(), *xs)
+    return lambda *xs: apply(op_class(), *xs)
 
 
 def _power(x, y):
     number = isinstance(y, (int, float, np.integer, np.floating)) and not isinstance(y, bool)
-    if number and isinstance(x, _tensor.Tensor):
-        return _tensor.apply(ops.Pow(y), x)  # a fixed number: multiplications for small integers
-    return _tensor.apply(ops.Power(), x, y)
+    if number and isinstance(x, recording.Tensor):
+        return apply(ops.Pow(y), x)  # a fixed number: multiplications for small integers
+    return apply(ops.Power(), x, y)
 
 
 # ufunc -> the engine's op class (every ufunc's VJP is in ops/arithmetic.py or ops/elementwise.py).
@@ -147,7 +147,7 @@ def array_ufunc(ufunc, method: str, inputs: tuple, kwargs: dict):
         raise TypeError(f"{name}.{method}: this ufunc method is not supported on Tensors; {hint}")
     if ufunc in PASS_THROUGH_UFUNCS:
         out = kwargs.get("out", ())
-        if any(isinstance(o, _tensor.Tensor) for o in out):
+        if any(isinstance(o, recording.Tensor) for o in out):
             raise TypeError(f"{name}: out= cannot be a Tensor; write `mask = {name}(...)` instead")
         return ufunc(*[_unwrap(x) for x in inputs], **kwargs)
     _check_ufunc_keywords(name, kwargs)
@@ -181,13 +181,13 @@ def _same(value, default) -> bool:
 
 def _zero_gradient(name: str, compute, args: tuple, kwargs: dict):
     """floor, ceil, round, ...: refused where a gradient would be recorded, a Tensor without grad elsewhere."""
-    tensors = [x for x in args if isinstance(x, _tensor.Tensor)]
+    tensors = [x for x in args if isinstance(x, recording.Tensor)]
     if STATE.enabled and any(t.requires_grad for t in tensors):
         raise TypeError(
             f"{name}: its gradient is 0 almost everywhere, so on a tensor that requires grad it would "
             f"silently stop the gradient; {LEAVE_THE_GRAPH}"
         )
-    return _tensor.Tensor(compute(*[_unwrap(x) for x in args], **kwargs))
+    return recording.Tensor(compute(*[_unwrap(x) for x in args], **kwargs))
 
 
 def _records(values) -> bool:
@@ -196,7 +196,7 @@ def _records(values) -> bool:
     if not STATE.enabled:
         return False
     for v in values:
-        if isinstance(v, _tensor.Tensor) and v.requires_grad:
+        if isinstance(v, recording.Tensor) and v.requires_grad:
             return True
         if isinstance(v, (list, tuple)) and _records(v):
             return True
@@ -206,14 +206,14 @@ def _records(values) -> bool:
 def _leave(func, args, kwargs: dict):
     """A call nothing would record (no tensor requires grad, or under no_grad) that the tables do not know:
     NumPy runs it on the arrays, as on ``t.numpy()``, and its result is NumPy's."""
-    if any(isinstance(o, _tensor.Tensor) for o in kwargs.get("out", ()) or ()):
+    if any(isinstance(o, recording.Tensor) for o in kwargs.get("out", ()) or ()):
         raise TypeError(f"{_function_name(func)}: out= cannot be a Tensor; assign the result instead")
     return func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
 
 
 def _unwrap(value):
     """A Tensor's array; lists and tuples of them as lists and tuples of arrays; anything else as it is."""
-    if isinstance(value, _tensor.Tensor):
+    if isinstance(value, recording.Tensor):
         return value.data
     if isinstance(value, (list, tuple)):
         return type(value)(_unwrap(v) for v in value)
@@ -225,7 +225,7 @@ def array_function(func, types: tuple, args: tuple, kwargs: dict):
     implementation = FUNCTIONS.get(func)
     if implementation is not None:
         return implementation(*args, **kwargs)
-    if not all(issubclass(t, (_tensor.Tensor, np.ndarray)) for t in types):
+    if not all(issubclass(t, (recording.Tensor, np.ndarray)) for t in types):
         return NotImplemented  # another library's array type: let it (or NumPy) answer
     name = _function_name(func)
     query = _SHAPE_QUERIES.get(func)
@@ -281,30 +281,30 @@ def check_keywords(who: str, tensor, dtype=None, out=None, **more) -> None:
 
 def reduction(op_class, who: str, a, axis=None, dtype=None, out=None, keepdims=False, **more):
     """sum, mean, prod with NumPy's signature ``(a, axis, dtype, out, keepdims, ...)``."""
-    a = _tensor._as_tensor(a)
+    a = _as_tensor(a)
     check_keywords(who, a, dtype, out, **more)
-    return _tensor.apply(op_class(axis, bool(keepdims)), a)
+    return apply(op_class(axis, bool(keepdims)), a)
 
 
 def extreme(op_class, who: str, a, axis=None, out=None, keepdims=False, **more):
     """max, min with NumPy's signature ``(a, axis, out, keepdims, initial, where)``."""
-    a = _tensor._as_tensor(a)
+    a = _as_tensor(a)
     check_keywords(who, a, None, out, **more)
-    return _tensor.apply(op_class(axis, bool(keepdims)), a)
+    return apply(op_class(axis, bool(keepdims)), a)
 
 
 def spread(op_class, who: str, a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **more):
     """var, std with NumPy's signature ``(a, axis, dtype, out, ddof, keepdims, *, where, mean, correction)``."""
-    a = _tensor._as_tensor(a)
+    a = _as_tensor(a)
     correction = more.pop("correction", None)
     if correction is not None:  # NumPy 2's name for ddof
         ddof = correction
     check_keywords(who, a, dtype, out, **more)
-    return _tensor.apply(op_class(axis, bool(keepdims), ddof), a)
+    return apply(op_class(axis, bool(keepdims), ddof), a)
 
 
 def cumsum(who: str, a, axis=None, dtype=None, out=None, **more):
-    a = _tensor._as_tensor(a)
+    a = _as_tensor(a)
     check_keywords(who, a, dtype, out, **more)
     return reductions.cumsum(a, axis)
 
@@ -312,8 +312,12 @@ def cumsum(who: str, a, axis=None, dtype=None, out=None, **more):
 def clip(who: str, a, lo, hi, out=None, **more):
     """``clip`` with array or number bounds (ag.clip's gradient); with Tensor bounds, as
     minimum(maximum(a, lo), hi), differentiable in the bounds too."""
-    check_keywords(who, _tensor._as_tensor(a), None, out, **more)
-    if not isinstance(a, _tensor.Tensor) or isinstance(lo, _tensor.Tensor) or isinstance(hi, _tensor.Tensor):
+    check_keywords(who, _as_tensor(a), None, out, **more)
+    if (
+        not isinstance(a, recording.Tensor)
+        or isinstance(lo, recording.Tensor)
+        or isinstance(hi, recording.Tensor)
+    ):
         if lo is not None:
             a = ops.maximum(a, lo)
         return a if hi is None else ops.minimum(a, hi)
@@ -323,7 +327,7 @@ def clip(who: str, a, lo, hi, out=None, **more):
 def transpose(who: str, a, axes):
     """``transpose`` with NumPy's meaning: ``axes`` permutes every axis. Two axes of a tensor with more
     than two are PyTorch's ``transpose(a, b)``, which NumPy calls ``swapaxes``."""
-    a = _tensor._as_tensor(a)
+    a = _as_tensor(a)
     if axes is not None:
         axes = tuple(int(i) for i in axes)
         if len(axes) == 2 and a.ndim > 2:
@@ -332,7 +336,7 @@ def transpose(who: str, a, axes):
                 f"transpose lists every axis. To swap two axes (PyTorch's transpose(a, b)) write "
                 f"swapaxes({axes[0]}, {axes[1]})"
             )
-    return _tensor.apply(ops.Transpose(axes), a)
+    return apply(ops.Transpose(axes), a)
 
 
 # ---------------------------------------------------------------- NumPy's functions with NumPy's signatures
@@ -426,9 +430,9 @@ def _np_where(condition, *xy):
 
 
 def _tensors(seq, who: str) -> list:
-    if isinstance(seq, (_tensor.Tensor, np.ndarray)):
+    if isinstance(seq, (recording.Tensor, np.ndarray)):
         raise TypeError(f"{who}: give a sequence (a list or tuple) of tensors or arrays, not one array")
-    return [_tensor._as_tensor(x) for x in seq]
+    return [_as_tensor(x) for x in seq]
 
 
 def _no_joining_keywords(who: str, out, dtype, casting) -> None:
@@ -453,7 +457,7 @@ def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 def _np_vstack(tup, *, dtype=None, casting="same_kind"):
     _no_joining_keywords("numpy.vstack", None, dtype, casting)
     xs = [x.reshape((1, -1)) if x.ndim < 2 else x for x in _tensors(tup, "numpy.vstack")]
-    return _tensor.apply(shapes.Join("vstack", 0), *xs)
+    return apply(shapes.Join("vstack", 0), *xs)
 
 
 def _np_hstack(tup, *, dtype=None, casting="same_kind"):
@@ -461,7 +465,7 @@ def _np_hstack(tup, *, dtype=None, casting="same_kind"):
     xs = [x.reshape((1,)) if x.ndim == 0 else x for x in _tensors(tup, "numpy.hstack")]
     if not xs:
         raise ValueError("numpy.hstack: needs at least one array, got an empty sequence")
-    return _tensor.apply(shapes.Join("hstack", 0 if xs[0].ndim == 1 else 1), *xs)
+    return apply(shapes.Join("hstack", 0 if xs[0].ndim == 1 else 1), *xs)
 
 
 def _np_split(ary, indices_or_sections, axis=0):
@@ -473,7 +477,7 @@ def _np_reshape(a, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C" or copy is not None:
         raise TypeError("numpy.reshape: only order='C' (and no copy=) is supported on Tensors")
     shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
-    return _tensor.apply(ops.Reshape(tuple(int(n) for n in shape)), a)
+    return apply(ops.Reshape(tuple(int(n) for n in shape)), a)
 
 
 def _np_ravel(a, order="C"):
@@ -504,7 +508,7 @@ def _np_squeeze(a, axis=None):
 
 def _np_broadcast_to(array, shape, subok=False):
     shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
-    return _tensor.apply(ops.BroadcastTo(shape), array)
+    return apply(ops.BroadcastTo(shape), array)
 
 
 def _np_tile(A, reps):
@@ -543,7 +547,7 @@ def _np_diagonal(a, offset=0, axis1=0, axis2=1):
 
 
 def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-    a = _tensor._as_tensor(a)
+    a = _as_tensor(a)
     check_keywords("numpy.trace", a, dtype, out)
     return shapes.diagonal(a, offset, axis1, axis2).sum(axis=-1)
 
@@ -569,7 +573,7 @@ def _np_triu(m, k=0):
 def _np_norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm``: vector norms (ord None, 2, 1, inf, -inf, p) and the matrix norms that are
     sums and maxima (None/'fro', 1, -1, inf, -inf). Singular-value norms (2, -2, 'nuc') are refused."""
-    x = _tensor._as_tensor(x)
+    x = _as_tensor(x)
     if axis is None:
         if ord is None:
             return reductions.norm(x, None, keepdims)
