@@ -65,6 +65,7 @@ def confirm_second_call(program: Program, fn: Callable, args: tuple, kwargs: dic
 
 
 def _refuse_a_changed_value(graph: Graph, position: int, tape: list, what: str) -> None:
+    """Refuse the program: op ``position`` got ``what`` computed outside the ops, and it changed."""
     raise AutogradError(
         f"compile: {graph.name}: op {position} ({tape[position][0].label()}) got {what} as a value computed "
         "outside the ops, and it changed between the first two calls (NumPy on an argument, .item(), a "

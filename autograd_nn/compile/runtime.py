@@ -44,38 +44,22 @@ class Program(Graph):
         self.lock = threading.Lock()
         self.owner: CompiledCall | None = None  # the call whose values the buffers hold
         self.confirmed = False  # whether the second call agreed with the trace
+        # The stages, in order (see the package's docstring)
         record(self, tape, result, arguments, wrapped, outside)
         self.nodes = fuse_patterns(self, self.nodes)
         mark_gradients(self)
         build_steps(self)
-        self.plan = plan_buffers(self)
-        self.slot, self.slot_specs, self.scratch_slots = (
-            self.plan.slot,
-            self.plan.slot_specs,
-            self.plan.scratch_slots,
-        )
-        code = generate_code(self, self.plan)
-        self.source, self.buffers, self.env, self.externals = (
-            code.source,
-            code.buffers,
-            code.env,
-            code.externals,
-        )
+        plan = self.plan = plan_buffers(self)
+        self.slot, self.slot_specs, self.scratch_slots = plan.slot, plan.slot_specs, plan.scratch_slots
+        code = generate_code(self, plan)
+        self.source, self.buffers, self.env = code.source, code.buffers, code.env
+        self.externals, self.read_tensors, self.unit_seed = code.externals, code.read_tensors, code.unit_seed
+        self.leaves_only, self.fits = code.leaves_only, code.fits
+        self._enter, self._versions, self._targets = code.enter, code.versions, code.targets
         self._forward, self._checked_forward, self._backward = (
             code.forward,
             code.checked_forward,
             code.backward,
-        )
-        self._enter, self._versions, self._targets, self.fits = (
-            code.enter,
-            code.versions,
-            code.targets,
-            code.fits,
-        )
-        self.read_tensors, self.leaves_only, self.unit_seed = (
-            code.read_tensors,
-            code.leaves_only,
-            code.unit_seed,
         )
 
     def as_eager_gives(self, result: Tensor) -> Tensor:
