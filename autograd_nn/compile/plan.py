@@ -30,7 +30,7 @@ class BufferPlan:
         self.scratch_slots: dict[int, list[int]] = {}  # step -> the slots of its scratch buffers
         self.roots: dict[int, frozenset] = {}  # value -> the buffer values whose memory it may share
         self.escaping: set[int] = set()  # the result and the leaves' gradients: handed to the caller
-        self.in_place: set[int] = set()  # values written over one of their step's inputs
+        self.in_place: set[int] = set()  # buffer values whose step may write them over an input
 
 
 def plan_buffers(graph: Graph) -> BufferPlan:

@@ -6,6 +6,8 @@ import numpy as np
 from compile_helpers import assert_close, clear, gradients, one_hot_batch
 
 import autograd_nn as ag
+from autograd_nn.compile.graph import Graph, Step
+from autograd_nn.compile.plan import plan_buffers
 from autograd_nn.digits.network import Network
 
 
@@ -70,3 +72,113 @@ def test_the_cross_entropy_forward_computes_in_scratch_buffers_the_planner_lends
         assert compiled.item() == eager.item()
         for a, b in zip(got, gradients(net.parameters()), strict=True):
             assert_close(a, b)
+
+
+# ------------------------------------------------------------------ the planner alone, on hand-built graphs
+# Each graph below is a straight line of steps over numbered values, with each value's kind given as
+# the backward's construction would give it: "external" (the caller's), "buffer" (written into),
+# "fresh" (a new array or a view of what its step read).
+
+VECTOR = ((4,), np.dtype(np.float64))
+
+
+def line_of_steps(kinds: list[str], steps: list[Step], *, specs=None, fresh_at_trace=(), grads=()) -> Graph:
+    """A forward-only graph: value i has kind ``kinds[i]`` and spec ``specs[i]`` (a vector by default);
+    its result is the last step's output, and ``grads`` lists (leaf, gradient) pairs that escape."""
+    graph = Graph("hand-built")
+    for i, kind in enumerate(kinds):
+        graph.new_value(*(specs[i] if specs else VECTOR))
+        graph.kind[i] = kind
+    graph.steps = steps
+    graph.forward_steps = len(steps)
+    graph.result = steps[-1].outs[0]
+    graph.fresh_at_trace = set(fresh_at_trace)
+    graph.leaf_grads = list(grads)
+    return graph
+
+
+def into(label: str, ins: list[int], out: int, inplace=()) -> Step:
+    return Step(label, ins, [out], inplace, node=0, how="into")
+
+
+def plain(label: str, ins: list[int], out: int) -> Step:
+    return Step(label, ins, [out], node=0, how="plain")
+
+
+def test_values_whose_lifetimes_do_not_overlap_share_a_buffer_and_overlapping_ones_do_not():
+    # x -> a -> b -> c -> result: a is dead once b is made, so c takes a's buffer; b overlaps both
+    x, a, b, c, result = range(5)
+    graph = line_of_steps(
+        ["external", "buffer", "buffer", "buffer", "fresh"],
+        [into("f", [x], a), into("g", [a], b), into("h", [b], c), plain("k", [c], result)],
+        fresh_at_trace=[result],
+    )
+    plan = plan_buffers(graph)
+    assert plan.slot[a] == plan.slot[c]
+    assert len({plan.slot[a], plan.slot[b]}) == 2 and plan.slot[b] != plan.slot[c]
+    assert plan.slot_specs == [VECTOR, VECTOR]
+
+
+def test_a_dead_buffer_is_reused_only_by_a_value_of_its_shape_and_dtype():
+    x, a, b, c, result = range(5)
+    matrix, float32 = ((2, 2), np.dtype(np.float64)), ((4,), np.dtype(np.float32))
+    for spec in (matrix, float32):
+        graph = line_of_steps(
+            ["external", "buffer", "buffer", "buffer", "fresh"],
+            [into("f", [x], a), into("g", [a], b), into("h", [b], c), plain("k", [c], result)],
+            specs=[VECTOR, VECTOR, VECTOR, spec, spec],
+            fresh_at_trace=[result],
+        )
+        plan = plan_buffers(graph)
+        assert len({plan.slot[a], plan.slot[b], plan.slot[c]}) == 3
+        assert plan.slot_specs[plan.slot[c]] == spec
+
+
+def test_a_fresh_value_that_may_view_a_buffer_keeps_that_buffer_alive():
+    # v = view(a) is read at the last step, so b (made in between) must not take a's buffer; when v is
+    # known to be a new array (it shared no input's memory at the trace), b may
+    x, a, v, b, result = range(5)
+    steps = [into("f", [x], a), plain("view", [a], v), into("g", [x], b), plain("k", [v, b], result)]
+    kinds = ["external", "buffer", "fresh", "buffer", "fresh"]
+    viewing = plan_buffers(line_of_steps(kinds, steps, fresh_at_trace=[result]))
+    assert viewing.roots[v] == {a}
+    assert viewing.slot[b] != viewing.slot[a]
+    copying = plan_buffers(line_of_steps(kinds, steps, fresh_at_trace=[v, result]))
+    assert copying.roots[v] == frozenset()
+    assert copying.slot[b] == copying.slot[a]
+
+
+def test_a_step_may_write_over_an_input_that_dies_there_and_no_other():
+    x, a, b, result = range(4)
+    over_a = [into("f", [x], a), into("sigmoid", [a], b, inplace=((b, [a]),)), plain("k", [b], result)]
+    plan = plan_buffers(line_of_steps(["external", "buffer", "buffer", "fresh"], over_a, fresh_at_trace=[3]))
+    assert plan.slot[b] == plan.slot[a]
+    # a read again after the step is still alive: b gets a buffer of its own
+    a_later = [*over_a[:2], plain("k", [b, a], result)]
+    plan = plan_buffers(line_of_steps(["external", "buffer", "buffer", "fresh"], a_later, fresh_at_trace=[3]))
+    assert plan.slot[b] != plan.slot[a]
+
+
+def test_values_the_caller_gets_never_take_a_buffer_and_keep_what_they_view_alive():
+    # the result is a buffer value (written into) and a leaf's gradient views buffer a: neither is pooled
+    x, a, grad, result = range(4)
+    steps = [into("f", [x], a), plain("view", [a], grad), into("g", [x], result)]
+    graph = line_of_steps(["external", "buffer", "fresh", "buffer"], steps, grads=[(x, grad)])
+    plan = plan_buffers(graph)
+    assert plan.escaping == {result, grad}
+    assert result not in plan.slot and grad not in plan.slot
+    assert plan.slot == {a: 0}  # and a, which the gradient may view, is never freed for another value
+
+
+def test_scratch_buffers_are_lent_for_their_step_only():
+    x, a, b, c, result = range(5)
+    with_scratch = into("loss", [a], b)
+    with_scratch.scratch = (VECTOR,)
+    steps = [into("f", [x], a), with_scratch, into("h", [b], c), plain("k", [c], result)]
+    graph = line_of_steps(["external", "buffer", "buffer", "buffer", "fresh"], steps, fresh_at_trace=[result])
+    plan = plan_buffers(graph)
+    (scratch,) = plan.scratch_slots[1]
+    assert scratch not in (plan.slot[a], plan.slot[b])  # never the step's input or output
+    assert plan.scratch_slots[0] == plan.scratch_slots[2] == []
+    assert plan.slot[c] in (scratch, plan.slot[a])  # free again after its step
+    assert len(plan.slot_specs) == 3
