@@ -167,7 +167,7 @@ def test_values_the_caller_gets_never_take_a_buffer_and_keep_what_they_view_aliv
     plan = plan_buffers(graph)
     assert plan.escaping == {result, grad}
     assert result not in plan.slot and grad not in plan.slot
-    assert plan.slot == {a: 0}  # and a, which the gradient may view, is never freed for another value
+    assert plan.slot == {a: 0}  # only a is pooled
 
 
 def test_scratch_buffers_are_lent_for_their_step_only():
