@@ -8,6 +8,9 @@ import pytest
 
 import autograd_nn as ag
 from autograd_nn import Tensor
+from autograd_nn.compile.graph import Graph
+from autograd_nn.compile.tape import run_on_tape
+from autograd_nn.compile.trace import record
 
 
 def test_float_arrays_arrive_as_tensors_so_the_articles_one_minus_y_is_recorded():
@@ -157,3 +160,54 @@ def test_dropout_is_refused_rather_than_frozen():
     step = ag.compile(lambda X: ag.dropout(Tensor(X) * w, 0.5).sum())
     with pytest.raises(ag.AutogradError, match="dropout"):
         step(np.ones(4))
+
+
+# ------------------------------------------------------------------ the tape and the trace alone
+
+
+def traced(fn, *args) -> tuple[Graph, Tensor]:
+    """``fn`` run on the tape and recorded into a graph, as the first call of a signature does."""
+    result, tape, arguments, outside = run_on_tape(fn, args, {})
+    graph = Graph(fn.__name__)
+    wrapped = {id(a): a is not given for a, given in zip(arguments, args, strict=True)}
+    record(graph, tape, result, arguments, wrapped, outside)
+    return graph, result
+
+
+def test_the_tape_hands_float_arrays_over_as_tensors_and_notes_which_fn_read_outside_the_ops():
+    def fn(x, y, unused):
+        return x * float(y.data.sum())  # y's values read outside the ops: frozen into a constant
+
+    result, tape, arguments, outside = run_on_tape(fn, (np.ones(3), np.arange(3.0), np.zeros(3)), {})
+    assert all(isinstance(a, Tensor) for a in arguments)
+    assert 1 in outside.read and 2 not in outside.read
+    assert [op.label() for op, *_ in tape] == ["mul"] and tape[0][2] is result
+
+
+def test_the_trace_holds_leaves_by_identity_and_keeps_only_the_ops_the_result_needs():
+    w = Tensor(np.ones(3), requires_grad=True)
+
+    def fn(x):
+        x * 3  # applied, but nothing the result needs
+        return (x * w).sum()
+
+    graph, _ = traced(fn, np.arange(3.0))
+    assert graph.tape_labels == ["mul", "mul", "sum"]
+    assert [op.label() for op, *_ in graph.nodes] == ["mul", "sum"]
+    ((x_value, argument),) = graph.arg_values
+    ((w_value, held),) = graph.leaf_values
+    assert argument == 0 and held is w and graph.grad_leaf == {w_value: w}
+    assert graph.nodes[0][1] == [x_value, w_value] and graph.result == graph.nodes[1][2]
+
+
+def test_the_trace_turns_a_detached_intermediate_into_a_node_that_stops_the_gradient():
+    w = Tensor(np.ones(3), requires_grad=True)
+
+    def fn(x):
+        h = x * w
+        return (h * h.detach()).sum()
+
+    graph, _ = traced(fn, np.arange(3.0))
+    (stop,) = [(op, ins, out, recorded) for op, ins, out, recorded in graph.nodes if op.name == "detach"]
+    h_value = graph.nodes[0][2]
+    assert stop[1] == [h_value] and not stop[3]  # reads h, and carries no gradient
