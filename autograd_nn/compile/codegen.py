@@ -1,6 +1,6 @@
 """Code generation: the planned steps written out as straight-line Python, one line or two a step.
 
-``generate_code`` reads the graph, its steps and its ``BufferPlan`` and writes five functions over
+``generate_code`` reads the graph, its steps and its ``BufferPlan`` and writes seven functions over
 ``e``, the list holding every value by index (a buffer value's entry is its buffer, set once):
 ``fits()`` and ``enter(e, a)`` check the held leaves still have the shapes, strides, dtypes and
 ``requires_grad`` of the trace, and put a call's arguments and the leaves' arrays into ``e``;
@@ -48,7 +48,7 @@ def generate_code(graph: Graph, plan: BufferPlan) -> GeneratedCode:
     """
     code = GeneratedCode()
     code.buffers = [np.empty(shape, dtype) for shape, dtype in plan.slot_specs]
-    code.env: list = [None] * len(graph.shapes)
+    code.env = [None] * len(graph.shapes)
     for v, slot in plan.slot.items():
         code.env[v] = code.buffers[slot]
     code.externals = [v for v, _ in graph.arg_values] + [v for v, _ in graph.leaf_values]

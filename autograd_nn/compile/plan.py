@@ -1,4 +1,4 @@
-"""Buffer planning: which array each value lives in, sharing arrays among values whose lifetimes do not overlap.
+"""Buffer planning: an array for each written-into value, shared by values whose lifetimes do not overlap.
 
 The planner reads a ``Graph``'s steps and the kind of each value, and writes nothing but its
 ``BufferPlan``. A "buffer" value (written by ``forward_into``, ``vjp_into`` or a sum of gradients)
