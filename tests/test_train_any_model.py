@@ -29,7 +29,7 @@ def test_the_default_run_is_the_tutorial_networks_cost_step_by_step():
     """train_network's default equals the tutorial loop written out with Network.cost, bit for bit."""
     data = blobs()
     config = TrainConfig(hidden=(5,), epochs=3, batch_size=16, lam=0.3, seed=2, compile=False)
-    result = train_network(data, config, progress=False)  # eager (compiled: tests/test_compile.py)
+    result = train_network(data, config, progress=False)  # eager (compiled: tests/compile/)
 
     train, _ = stratified_split(data, config.holdout, seed=config.seed)
     net = Network([4, 5, 3], seed=config.seed, input_scale=input_scale_for(train.X))

@@ -85,8 +85,8 @@ class Op:
         """For each input, whether a gradient must flow to it (VJPs skip the others' work)."""
         return tuple([target is not None for target in self.targets])
 
-    # Optional fast paths for ag.compile's replay (compile.py); an op without them replays through
-    # forward and vjp, which is always correct. They only save allocations and temporaries.
+    # Optional fast paths for ag.compile's replay (compile/backward.py picks them); an op without them
+    # replays through forward and vjp, which is always correct. They only save allocations and temporaries.
     # forward_into(out, *xs): write forward(*xs) into out, a buffer of the output's shape and dtype.
     # forward_in_place: out may then be one of the xs (same shape and dtype) the replay no longer needs.
     # forward_scratch(*xs) -> ((shape, dtype), ...): buffers forward_into needs only while it runs (the xs
