@@ -12,8 +12,7 @@ the operand's shape in ONE place (``broadcasting._unbroadcast``), fan-out contri
 buffers the engine allocated itself are ever added into in place.
 
 Layering: this module imports the ops (the Tensor's methods call them); the ops import ``recording`` and
-``broadcasting``, below both, never this module. ``_sum_over``, ``_summed_axes``, ``_new``, ``_target``,
-``_TracedMask`` and ``_unbroadcast`` stay importable from here for ``compile``.
+``broadcasting``, below both, never this module.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ from copy import deepcopy
 import numpy as np
 
 from . import numpy_dispatch, ops, recording
-from .broadcasting import _sum_over as _sum_over
-from .broadcasting import _summed_axes as _summed_axes
 from .broadcasting import _unbroadcast
 from .errors import AnomalyError, AutogradError, LeftTheGraphWarning, ShapeError
 from .grad_mode import STATE

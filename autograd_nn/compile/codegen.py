@@ -19,7 +19,9 @@ import builtins
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor, _sum_over, _summed_axes, _target, _unbroadcast
+from ..broadcasting import _sum_over, _summed_axes, _unbroadcast
+from ..recording import _target
+from ..tensor import Tensor
 from .backward import scalar_operands, scalar_rule
 from .graph import Graph, Stand, Step
 from .plan import BufferPlan

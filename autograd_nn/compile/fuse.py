@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import ops
-from ..tensor import _sum_over
+from ..broadcasting import _sum_over
 from .graph import Graph
 
 

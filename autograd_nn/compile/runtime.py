@@ -21,7 +21,8 @@ import numpy as np
 from .. import ops
 from ..errors import AutogradError
 from ..grad_mode import STATE
-from ..tensor import _HOOKS, Tensor, _accumulate_into_leaf, _new
+from ..recording import _new
+from ..tensor import _HOOKS, Tensor, _accumulate_into_leaf
 from .backward import build_steps, mark_gradients
 from .check import compare, confirm_second_call, eager_reference
 from .codegen import generate_code

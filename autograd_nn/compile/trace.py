@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import ops
 from ..errors import AutogradError
-from ..tensor import Tensor, _TracedMask
+from ..recording import _TracedMask
+from ..tensor import Tensor
 from .graph import Graph
 from .tape import TENSOR_DATA, FloatArgument, IntegerArgument, Outside
 
