@@ -9,6 +9,7 @@ Skipped when onnx or onnxruntime is missing, except under AUTOGRAD_NN_REQUIRE_ON
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -209,6 +210,23 @@ def test_a_time_major_layer_exports_with_a_fixed_batch(tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"input": x})
     np.testing.assert_allclose(got, model(x)[0].data, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_symbolic_axes_that_are_not_the_layers_are_an_error(tmp_path, batch_first):
+    """The defaults make axis 0 the batch and axis 1 the sequence, the reverse of a time-major layer's."""
+    model = nn.LSTM(3, 4, batch_first=batch_first)
+    axes = {} if not batch_first else {"dynamic_batch": [1], "dynamic_sequence": [0]}
+    hint = (
+        "dynamic_batch=[0], dynamic_sequence=[1]"
+        if batch_first
+        else "dynamic_batch=[1], dynamic_sequence=[0]"
+    )
+    with pytest.raises(
+        ag.ExportError, match=re.escape("name each input's axes: for this layer's input, " + hint)
+    ):
+        ag.export_onnx(lambda x: model(x)[0], np.zeros((5, 2, 3)), tmp_path / "m.onnx", **axes)
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_the_symbolic_axes_are_given_one_per_input(tmp_path):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .trace import ExportError, ValueInfo
+
 if TYPE_CHECKING:
     from .onnx import _Node, _Writer
 
@@ -25,6 +27,7 @@ _ONNX_GATE_ORDER = {"RNN": (0,), "GRU": (1, 0, 2), "LSTM": (0, 3, 1, 2)}
 def recurrent_layer(w: _Writer, n: _Node) -> None:
     """The layer as ONNX's RNN/GRU/LSTM in float32 (tanh for an RNN), else as a Scan of the engine's step."""
     op = n.op
+    _check_axes(op, n.inputs[0])
     names = [w.as_dtype(v, n.out.dtype) for v in n.inputs]
     x, w_ih, w_hh, rest = names[0], names[1], names[2], names[3:]
     biases = (rest[0], rest[1]) if op.has_bias else None
@@ -35,6 +38,25 @@ def recurrent_layer(w: _Writer, n: _Node) -> None:
     else:
         packed = _scan(w, op, n.out.dtype, x, w_ih, w_hh, biases, states)
     w.finish(packed, n.out.name)
+
+
+def _check_axes(op, x: ValueInfo) -> None:
+    """Refuse a layer whose time axis grows with the batch, or whose batch axis grows with the sequence: the
+    symbolic axes asked for are not the layer's (typically a time-major layer exported with the defaults)."""
+    time, batch = op.time_axis, 1 - op.time_axis
+    if x.second_shape and x.second_shape[time] != x.shape[time]:
+        swapped = "batch"
+    elif x.third_shape and x.third_shape[batch] != x.shape[batch]:
+        swapped = "sequence"
+    else:
+        return
+    layout = "(batch, sequence, features)" if time else "(sequence, batch, features)"
+    grows = "sequence" if swapped == "batch" else "batch"
+    raise ExportError(
+        f"export_onnx: {op.label()} reads an input of shape {x.shape} as {layout}, but its {grows} axis is what "
+        f"grows with dynamic_{swapped}; name each input's axes: for this layer's input, "
+        f"dynamic_batch=[{batch}], dynamic_sequence=[{time}] (one entry per input, None where an input has none)"
+    )
 
 
 def _in_onnx_gate_order(w: _Writer, value: str, kind: str, size: int) -> str:
