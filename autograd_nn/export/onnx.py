@@ -2,7 +2,7 @@
 
 A model here is plain forward code that the engine records, which is what an ONNX graph describes:
 nodes in topological order, parameters as initializers (under their own names), constants as
-initializers named ``const``, inputs with a symbolic ``batch`` dimension. A ``Reshape`` to a traced
+initializers named ``const``, inputs with a symbolic ``batch`` dimension (and ``sequence`` if asked). A ``Reshape`` to a traced
 shape such as ``(32, 8, 8)`` is written with ``-1`` on its one batch-dependent axis.
 
 Every op maps to standard operators that compute the same thing in the same float type (float32
@@ -10,7 +10,9 @@ or float64), one small exporter per op in ``_EXPORTERS``. Where ONNX lacks a pri
 uses (``log1p`` inside softplus and the binary cross-entropy), the export writes an identity that
 holds exactly in real arithmetic and is accurate to a few units in the last place (Goldberg's
 ``log1p(t) = t * log(u) / (u - 1)``, ``u = 1 + t``), never a series or an approximation; where
-onnxruntime lacks a float64 kernel (Conv), the engine's own decomposition. An op with no faithful
+onnxruntime lacks a float64 kernel (Conv), the engine's own decomposition. Recurrent layers are traced
+whole, one op per direction of each layer, and written as ONNX's RNN/GRU/LSTM or a Scan loop
+(``recurrent.py``), so the batch and sequence axes stay symbolic. An op with no faithful
 mapping is an ``ExportError`` naming it. The ``onnx`` package is imported only when
 ``export_onnx`` is called.
 """
