@@ -2,7 +2,7 @@
 
 A model here is plain forward code that the engine records, which is what an ONNX graph describes:
 nodes in topological order, parameters as initializers (under their own names), constants as
-initializers named ``const``, inputs with a symbolic ``batch`` dimension. A ``Reshape`` to a traced
+initializers named ``const``, inputs with a symbolic ``batch`` dimension (and ``sequence`` if asked). A ``Reshape`` to a traced
 shape such as ``(32, 8, 8)`` is written with ``-1`` on its one batch-dependent axis.
 
 Every op maps to standard operators that compute the same thing in the same float type (float32
@@ -10,7 +10,9 @@ or float64), one small exporter per op in ``_EXPORTERS``. Where ONNX lacks a pri
 uses (``log1p`` inside softplus and the binary cross-entropy), the export writes an identity that
 holds exactly in real arithmetic and is accurate to a few units in the last place (Goldberg's
 ``log1p(t) = t * log(u) / (u - 1)``, ``u = 1 + t``), never a series or an approximation; where
-onnxruntime lacks a float64 kernel (Conv), the engine's own decomposition. An op with no faithful
+onnxruntime lacks a float64 kernel (Conv), the engine's own decomposition. Recurrent layers are traced
+whole, one op per direction of each layer, and written as ONNX's RNN/GRU/LSTM or a Scan loop
+(``recurrent.py``), so the batch and sequence axes stay symbolic. An op with no faithful
 mapping is an ``ExportError`` naming it. The ``onnx`` package is imported only when
 ``export_onnx`` is called.
 """
@@ -28,8 +30,10 @@ import numpy as np
 
 from .. import ops
 from ..files import write_atomically
+from ..nn.recurrent_export import RecurrentLayer, recording_whole_layers
 from ..ops import elementwise
 from ..tensor import Tensor
+from .recurrent import recurrent_layer
 from .trace import ExportError, TracedGraph, ValueInfo, arguments, trace_forward, value_of
 
 DEFAULT_OPSET = 18  # the first opset whose reductions all take their axes as an input
@@ -44,10 +48,10 @@ def export_onnx(
     *,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    dynamic_batch: bool = True,
+    dynamic_batch: bool | Sequence[int | None] = True,
     opset: int | None = None,
     overwrite: bool = False,
-    dynamic_sequence: bool = False,
+    dynamic_sequence: bool | Sequence[int | None] = False,
 ):
     """Trace ``model_or_fn(*example_inputs)`` and write it to ``path`` as an ONNX model; return the
     ``onnx.ModelProto``.
@@ -55,7 +59,10 @@ def export_onnx(
     ``example_inputs``: one array or Tensor, or a tuple/list of them (one per input). With
     ``dynamic_batch`` the first axis of every input is the symbolic dimension ``batch``; with
     ``dynamic_sequence`` the second axis of every input is the symbolic dimension ``sequence`` (token ids
-    (batch, sequence); positions 0..T-1 and causal masks are then built from the length at run time). The file
+    (batch, sequence); positions 0..T-1 and causal masks are then built from the length at run time). Either
+    may instead give one axis (or None) per input: a time-major recurrent model with an initial state, inputs
+    x (T, N, I) and h0 (layers, N, H), takes ``dynamic_batch=[1, 1], dynamic_sequence=[0, None]``. Recurrent
+    layers (RNN, GRU, LSTM) are written whole, as ONNX's own operators or a Scan loop. The file
     is written atomically and an existing one is replaced only with ``overwrite=True``. ``opset``
     defaults to 18, the first whose reductions all take their axes as an input. Needs the ``onnx`` extra
     (``pip install "autograd-nn[onnx]"``).
@@ -69,7 +76,8 @@ def export_onnx(
         raise TypeError(f"export_onnx: the model must be callable, got {type(model_or_fn).__name__}")
     arrays = _example_arrays(example_inputs)
     input_names = _check_names(input_names, len(arrays), "input_names", "input")
-    graph = trace_forward(model_or_fn, arrays, dynamic_batch, dynamic_sequence)
+    with recording_whole_layers():  # a recurrent layer as one op per direction, not one per time step
+        graph = trace_forward(model_or_fn, arrays, dynamic_batch, dynamic_sequence)
     output_names = _check_names(output_names, len(graph.first.outputs), "output_names", "output")
     if set(input_names) & set(output_names):
         raise ValueError(
@@ -166,7 +174,7 @@ class _Writer:
         self.used: set[str] = set()
         self.counts: Counter = Counter()
         self.int_inputs: dict[int, str] = {}  # id(integer input array) -> its graph input's name
-        self.first_input = ""  # the first graph input: its axis 1 is the sequence length (dynamic_sequence)
+        self.sequence_source: tuple[str, int] = ("", 1)  # an input and its sequence axis (dynamic_sequence)
         self.scope: str | None = None  # the name_scope of the op being written, prefixed to node names
         self.op_start = 0  # how many nodes were written before the op being written
 
@@ -200,6 +208,13 @@ class _Writer:
         self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=name, **attributes))
         return out
 
+    def node_outputs(self, op_type: str, inputs: list[str], count: int, **attributes) -> list[str]:
+        """A node with ``count`` outputs (RNN's Y and Y_h, a Scan's final states and outputs); their names."""
+        outs = [self.fresh(f"{op_type.lower()}_{k}") for k in range(count)]
+        name = self.fresh(f"{self.scope}/{op_type}" if self.scope else op_type)
+        self.nodes.append(self.helper.make_node(op_type, inputs, outs, name=name, **attributes))
+        return outs
+
     def finish(self, value: str, out: str) -> None:
         """Give ``value`` the name ``out``: renames the output of the node this op's exporter wrote
         last (nothing can have read it yet), or copies an existing value with Identity."""
@@ -221,12 +236,15 @@ class _Writer:
         helper, infos, first = self.helper, graph.infos, graph.first
         for name in (*input_names, *output_names):
             self.used.add(name)
-        self.first_input = input_names[0]
+        for name, k in zip(input_names, graph.sequence_axes or (), strict=False):
+            if k is not None:  # the first input with a sequence axis tells the length at run time
+                self.sequence_source = (name, k)
+                break
         graph_inputs = []
         for i, (tensor, name) in enumerate(zip(first.inputs, input_names, strict=True)):
             if isinstance(tensor, np.ndarray):  # integer ids: an int64 input that ops read as a parameter
                 self.int_inputs[id(tensor)] = name
-                graph_inputs.append(self._int_value_info(name, tensor, graph))
+                graph_inputs.append(self._int_value_info(name, tensor, graph, i))
                 continue
             info = infos.get(id(tensor))
             if info is None:
@@ -235,7 +253,7 @@ class _Writer:
                     "leaves the recorded graph (through .data, NumPy or no_grad)"
                 )
             info.name = name
-            graph_inputs.append(self._value_info(name, info, graph, dims_of_batch=True))
+            graph_inputs.append(self._value_info(name, info, graph, input_index=i))
         output_of = {}
         for i, (tensor, name) in enumerate(zip(first.outputs, output_names, strict=True)):
             value = value_of(tensor)
@@ -278,7 +296,7 @@ class _Writer:
             info = infos[id(value_of(tensor))]
             if info.name != name:
                 self.node("Identity", [info.name], out=name)
-            graph_outputs.append(self._value_info(name, info, graph, dims_of_batch=False))
+            graph_outputs.append(self._value_info(name, info, graph))
         onnx_graph = helper.make_graph(
             self.nodes, model_name, graph_inputs, graph_outputs, initializer=self.initializers
         )
@@ -293,31 +311,48 @@ class _Writer:
             ir_version=helper.find_min_ir_version_for(opsets),
         )
 
-    def _int_value_info(self, name: str, array: np.ndarray, graph: TracedGraph):
+    def _int_value_info(self, name: str, array: np.ndarray, graph: TracedGraph, index: int):
         dims: list = list(array.shape)
-        if graph.second is not None:
-            dims[0] = "batch"
-        if graph.third is not None:
-            dims[1] = "sequence"
+        for k, role in _input_axes(graph, index):
+            dims[k] = role
         return self.helper.make_tensor_value_info(name, self.onnx.TensorProto.INT64, dims)
 
-    def _value_info(self, name: str, info: ValueInfo, graph: TracedGraph, dims_of_batch: bool):
-        batch = graph.first.inputs[0].shape[0] if graph.second is not None else None
+    def _value_info(self, name: str, info: ValueInfo, graph: TracedGraph, input_index: int | None = None):
+        """An input's or output's type: "batch" and "sequence" on the axes that are (for an input, those
+        asked for; for an output, those whose lengths follow the inputs' in every trace), other
+        batch- or sequence-dependent axes unnamed."""
         dims: list = list(info.shape)
-        length = graph.first.inputs[0].shape[1] if graph.third is not None else None
-        for k in info.dynamic:  # "batch" where the length is the batch size in both traces; else unnamed
+        batch = _axis_length(graph.first, graph.batch_axes)
+        length = _axis_length(graph.first, graph.sequence_axes)
+        for k in info.dynamic:
             is_batch = bool(info.second_shape) and (info.shape[k], info.second_shape[k]) == (batch, batch + 1)
             is_sequence = k in info.sequence_axes and (info.shape[k], info.third_shape[k]) == (
                 length,
                 length + 1,
             )
-            if dims_of_batch:
-                is_batch, is_sequence = (
-                    k == 0 and graph.second is not None,
-                    k == 1 and graph.third is not None,
-                )
             dims[k] = "batch" if is_batch else "sequence" if is_sequence else None
+        if input_index is not None:
+            dims = list(info.shape)
+            for k, role in _input_axes(graph, input_index):
+                dims[k] = role
         return self.helper.make_tensor_value_info(name, _element_type(info.dtype, name), dims)
+
+
+def _input_axes(graph: TracedGraph, index: int) -> list[tuple[int, str]]:
+    """The symbolic axes of graph input ``index``: (axis, "batch" or "sequence")."""
+    named = []
+    for axes, role in ((graph.batch_axes, "batch"), (graph.sequence_axes, "sequence")):
+        if axes is not None and axes[index] is not None:
+            named.append((axes[index], role))
+    return named
+
+
+def _axis_length(trace, axes: list | None) -> int | None:
+    """The traced length of the first input's axis among ``axes`` (the batch or the sequence)."""
+    for tensor, k in zip(trace.inputs, axes or (), strict=False):
+        if k is not None:
+            return (tensor.data if isinstance(tensor, Tensor) else tensor).shape[k]
+    return None
 
 
 def _element_type(dtype: np.dtype, where: str) -> int:
@@ -779,8 +814,9 @@ def _embedding(w: _Writer, n: _Node) -> None:
 
 
 def _sequence_length(w: _Writer) -> str:
-    """The sequence length at run time, an int64 scalar: axis 1 of the first input."""
-    return w.node("Gather", [w.node("Shape", [w.first_input]), w.int64s(1)], axis=0)
+    """The sequence length at run time, an int64 scalar: the sequence axis of the first input that has one."""
+    name, axis = w.sequence_source
+    return w.node("Gather", [w.node("Shape", [name]), w.int64s(axis)], axis=0)
 
 
 def _horner(w: _Writer, z: str, top: float, coefficients, dtype: np.dtype) -> str:
@@ -1007,4 +1043,5 @@ _EXPORTERS: dict[type, Callable[[_Writer, _Node], None]] = {
     ops.BatchNorm: _batch_norm,
     ops.MaskedSoftmax: _masked_softmax,
     ops.AvgPool2d: _avg_pool2d,
+    RecurrentLayer: recurrent_layer,
 }

@@ -10,7 +10,7 @@ graph, which an exported file would freeze, so it is an ``ExportError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,41 +27,107 @@ class ExportError(AutogradError, ValueError):
 
 
 def trace_forward(
-    fn: Callable, arrays: list[np.ndarray], dynamic_batch: bool, dynamic_sequence: bool = False
+    fn: Callable,
+    arrays: list[np.ndarray],
+    dynamic_batch: bool | Sequence[int | None],
+    dynamic_sequence: bool | Sequence[int | None] = False,
 ) -> TracedGraph:
     """Run ``fn`` on the example ``arrays`` (twice with ``dynamic_batch``, once more with ``dynamic_sequence``)
-    and return its graph."""
-    if dynamic_batch:
-        _check_batch(arrays)
+    and return its graph. Each option is False, True (axis 0 of every input is the batch, axis 1 the sequence)
+    or one axis (or None) per input."""
+    batch_axes = dynamic_axes(dynamic_batch, arrays, 0, "dynamic_batch")
+    sequence_axes = dynamic_axes(dynamic_sequence, arrays, 1, "dynamic_sequence")
+    if batch_axes is not None:
+        _check_batch(arrays, batch_axes, dynamic_batch is True)
+    if sequence_axes is not None:
+        _check_sequence(arrays, sequence_axes)
+    if batch_axes is not None and sequence_axes is not None:
+        for i, (b, t) in enumerate(zip(batch_axes, sequence_axes, strict=True)):
+            if b is not None and b == t:
+                raise ValueError(
+                    f"export_onnx: axis {b} of input {i} is given as both its batch and its sequence"
+                )
     first = trace(fn, arrays)
     second = third = None
-    if dynamic_batch:
+    if batch_axes is not None:
         # Rows reversed and the first repeated: a mask or statistic computed from the data outside
         # the graph then changes too, and is caught instead of frozen into the file.
-        second = trace(fn, [np.concatenate([a[::-1], a[:1]]) for a in arrays])
-    if dynamic_sequence:  # one more position along axis 1 (the first repeated at the end)
+        flipped = [
+            a if k is None else _one_more(np.flip(a, k), k) for a, k in zip(arrays, batch_axes, strict=True)
+        ]
+        second = trace(fn, flipped)
+    if sequence_axes is not None:  # one more position along each sequence axis (the first repeated)
+        longer = [a if k is None else _one_more(a, k) for a, k in zip(arrays, sequence_axes, strict=True)]
+        third = trace(fn, longer)
+    return TracedGraph(first, second, third=third, batch_axes=batch_axes, sequence_axes=sequence_axes)
+
+
+def _one_more(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with its first position along ``axis`` repeated at the end."""
+    return np.concatenate([a, np.take(a, [0], axis=axis)], axis=axis)
+
+
+def dynamic_axes(option, arrays: list[np.ndarray], default: int, what: str) -> list[int | None] | None:
+    """The symbolic axis of each input (None where it has none) that ``option`` asks for, checked: None for
+    False, ``default`` of every input for True, or the list given (one axis or None per input)."""
+    if option is False or option is None:
+        return None
+    if option is True:
         for i, a in enumerate(arrays):
-            if a.ndim < 2:
+            if a.ndim <= default:
+                role = "batch" if default == 0 else "sequence"
                 raise ValueError(
-                    f"export_onnx: with dynamic_sequence axis 1 of every input is the sequence, but example "
-                    f"input {i} has shape {a.shape}"
+                    f"export_onnx: with {what}=True axis {default} of every input is the {role}, but example "
+                    f"input {i} has shape {a.shape}; give one axis (or None) per input, e.g. {what}=[...]"
                 )
-        third = trace(fn, [np.concatenate([a, a[:, :1]], axis=1) for a in arrays])
-    return TracedGraph(first, second, third=third)
+        return [default] * len(arrays)
+    if isinstance(option, (str, bytes)) or not isinstance(option, Sequence):
+        raise TypeError(
+            f"export_onnx: {what} must be True, False or one axis (or None) per input, got {option!r}"
+        )
+    if len(option) != len(arrays):
+        raise ValueError(
+            f"export_onnx: {what} gives {len(option)} axes for {len(arrays)} inputs; give one axis (or None) per input"
+        )
+    axes = []
+    for i, (k, a) in enumerate(zip(option, arrays, strict=True)):
+        if k is None:
+            axes.append(None)
+            continue
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not -a.ndim <= k < a.ndim:
+            raise ValueError(
+                f"export_onnx: {what}[{i}] = {k!r} is not an axis of example input {i} of shape {a.shape}"
+            )
+        axes.append(int(k) % a.ndim)
+    return axes if any(k is not None for k in axes) else None
 
 
-def _check_batch(arrays: list[np.ndarray]) -> None:
-    for i, a in enumerate(arrays):
-        if a.ndim == 0 or a.shape[0] == 0:
+def _check_batch(arrays: list[np.ndarray], axes: list[int | None], every_first: bool) -> None:
+    for i, (a, k) in enumerate(zip(arrays, axes, strict=True)):
+        if k is not None and a.shape[k] == 0:
             raise ValueError(
                 f"export_onnx: example input {i} of shape {a.shape} has no batch axis with examples in it; "
                 "give at least one example, or pass dynamic_batch=False"
             )
-    if len({a.shape[0] for a in arrays}) > 1:
-        sizes = [a.shape[0] for a in arrays]
+    sizes = [a.shape[k] for a, k in zip(arrays, axes, strict=True) if k is not None]
+    if len(set(sizes)) > 1:
+        where = "every input's first axis is the batch" if every_first else "the inputs' batch axes"
         raise ValueError(
-            f"export_onnx: with dynamic_batch every input's first axis is the batch, but the example "
-            f"inputs have first axes of lengths {sizes}; pass dynamic_batch=False"
+            f"export_onnx: with dynamic_batch {where}, but the example inputs have batches of lengths {sizes}; "
+            "pass dynamic_batch=False"
+        )
+
+
+def _check_sequence(arrays: list[np.ndarray], axes: list[int | None]) -> None:
+    for i, (a, k) in enumerate(zip(arrays, axes, strict=True)):
+        if k is not None and a.shape[k] == 0:
+            raise ValueError(
+                f"export_onnx: example input {i} of shape {a.shape} has an empty sequence axis {k}"
+            )
+    lengths = [a.shape[k] for a, k in zip(arrays, axes, strict=True) if k is not None]
+    if len(set(lengths)) > 1:
+        raise ValueError(
+            f"export_onnx: with dynamic_sequence the inputs' sequence axes must have one length, got {lengths}"
         )
 
 
@@ -149,7 +215,11 @@ class TracedGraph:
     second: Trace | None
     infos: dict = field(default_factory=dict)  # id(value) -> ValueInfo
     twins: dict = field(default_factory=dict)  # id(node in the first trace) -> the same node in the second
-    third: Trace | None = None  # the trace with one more position along axis 1 (dynamic_sequence)
+    third: Trace | None = None  # the trace with one more position along the sequence axes (dynamic_sequence)
+    batch_axes: list | None = (
+        None  # per input, its batch axis (None: it has none); None without dynamic_batch
+    )
+    sequence_axes: list | None = None  # per input, its sequence axis; None without dynamic_sequence
 
     def __post_init__(self) -> None:
         first, second, third = self.first, self.second, self.third
@@ -157,9 +227,9 @@ class TracedGraph:
             if other is not None and len(other.order) != len(first.order):
                 raise ExportError(
                     "export_onnx: the forward records a different graph for another batch size or sequence "
-                    "length; it cannot be exported with dynamic_batch or dynamic_sequence (pass False). A loop "
-                    "over an axis does that, such as a recurrent layer with batch_first=False, which is unrolled "
-                    "over its sequence (its first axis): make the batch the first axis (batch_first=True)"
+                    "length; it cannot be exported with dynamic_batch or dynamic_sequence (pass False). A Python "
+                    "loop over an axis does that (one op per step): loop over an axis of fixed length, or check that "
+                    "dynamic_batch and dynamic_sequence name each input's batch and sequence axes"
                 )
         input_index = {id(t): i for i, t in enumerate(first.inputs)}
         for position, value in enumerate(first.order):

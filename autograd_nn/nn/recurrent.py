@@ -16,8 +16,9 @@ does one matmul for all the gates of the hidden state, and the outputs are stack
 missing initial state is zero, and the first step skips its (zero) hidden-state matmul (which also keeps a
 zero array sized from the batch out of an exported graph).
 
-``ag.export_onnx`` writes a layer unrolled over the traced sequence: the sequence length is fixed in the file
-(the batch stays symbolic when it is the first axis, i.e. with ``batch_first=True``).
+While ``ag.export_onnx`` traces a forward (``recurrent_export.recording_whole_layers``), each direction of each
+layer is recorded as one ``RecurrentLayer`` op over the whole sequence, which the exporter writes as ONNX's
+RNN/GRU/LSTM or a Scan loop, so the batch and sequence lengths stay symbolic in the file.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from .. import ops
 from ..tensor import Tensor
-from . import init
+from . import init, recurrent_export
 from .layers import _check_dtype, _check_positive
 from .module import Module, Parameter
 
@@ -238,6 +239,24 @@ def _time_steps(xw: Tensor, axis: int) -> list[Tensor]:
     return pieces
 
 
+def run_direction(kind: str, x: Tensor, weights, state, time_axis: int, reverse: bool, nonlinearity: str):
+    """One direction of one layer over the whole sequence ``x``: (its outputs stacked along ``time_axis``,
+    its final state). ``weights``: (w_ih, w_hh, b_ih, b_hh), biases None without bias; ``state`` h, (h, c)
+    for an LSTM, or None for zeros."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    xw = x @ w_ih.T  # every time step's input part of every gate, in one matmul
+    if b_ih is not None:
+        xw = xw + b_ih
+    step, size = _STEPS[kind], w_hh.shape[1]
+    activation = _nonlinearity(nonlinearity, kind) if kind == "RNN" else None
+    inputs = _time_steps(xw, time_axis)
+    outputs = [None] * len(inputs)
+    for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
+        state = step(inputs[t], state, w_hh, b_hh, size, activation)
+        outputs[t] = state[0] if kind == "LSTM" else state
+    return ops.stack(outputs, axis=time_axis), state
+
+
 class _RNNBase(Module):
     """A stack of recurrent layers over a sequence, each optionally in both directions."""
 
@@ -311,18 +330,6 @@ class _RNNBase(Module):
     def _time_axis(self, ndim: int) -> int:
         return 1 if self.batch_first and ndim == 3 else 0
 
-    def _direction(self, xw: Tensor, time_axis: int, state, suffix: str, reverse: bool):
-        """Run one direction of one layer over the time steps; returns the per-step outputs (in time
-        order) and the final state."""
-        _, w_hh, _, b_hh = self._weights(suffix)
-        step, size = _STEPS[self.kind], self.hidden_size
-        inputs = _time_steps(xw, time_axis)
-        outputs = [None] * len(inputs)
-        for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
-            state = step(inputs[t], state, w_hh, b_hh, size, self._activation)
-            outputs[t] = state[0] if self.kind == "LSTM" else state
-        return outputs, state
-
     def _run(self, input, hx):
         """The whole stack: (output, final states), with states (h, c) for an LSTM."""
         x = _as_tensor(input)
@@ -339,13 +346,12 @@ class _RNNBase(Module):
                 x = ops.dropout(x, self.dropout, training=True, rng=self.dropout_rng)
             outputs = []
             for d, suffix in enumerate(self._suffixes(layer)):
-                w_ih, _, b_ih, _ = self._weights(suffix)
-                xw = x @ w_ih.T  # every time step's input part of every gate, in one matmul
-                if b_ih is not None:
-                    xw = xw + b_ih
                 state = None if initial is None else initial[layer * directions + d]
-                per_step, final = self._direction(xw, time_axis, state, suffix, reverse=d == 1)
-                outputs.append(ops.stack(per_step, axis=time_axis))
+                run = recurrent_export.record_direction if recurrent_export.is_recording() else run_direction
+                output, final = run(
+                    self.kind, x, self._weights(suffix), state, time_axis, d == 1, self.nonlinearity
+                )
+                outputs.append(output)
                 finals_h.append(final[0] if self.kind == "LSTM" else final)
                 if self.kind == "LSTM":
                     finals_c.append(final[1])
