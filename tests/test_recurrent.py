@@ -357,7 +357,7 @@ def test_gradients_from_a_zero_initial_state():
 @pytest.mark.parametrize("steps", [1, 2, 3, 4, 7, 10, 16])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_the_time_slices_taken_in_two_levels_are_the_steps_and_pass_gradients_back(steps, axis):
-    from autograd_nn.nn.recurrent import _time_steps
+    from autograd_nn.nn.recurrent_steps import _time_steps
 
     rng = np.random.default_rng(steps)
     shape = (steps, 2, 3) if axis == 0 else (2, steps, 3)

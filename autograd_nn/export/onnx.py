@@ -33,12 +33,11 @@ from ..files import write_atomically
 from ..nn.recurrent_export import RecurrentLayer, recording_whole_layers
 from ..ops import elementwise
 from ..tensor import Tensor
+from .onnx_types import ELEMENT_TYPES, INT64_MAX, INT64_MIN
 from .recurrent import recurrent_layer
 from .trace import ExportError, TracedGraph, ValueInfo, arguments, trace_forward, value_of
 
 DEFAULT_OPSET = 18  # the first opset whose reductions all take their axes as an input
-_INT64_MAX = int(np.iinfo(np.int64).max)
-_INT64_MIN = int(np.iinfo(np.int64).min)
 
 
 def export_onnx(
@@ -158,9 +157,6 @@ def _model_name(model_or_fn) -> str:
 # ---------------------------------------------------------------- writing ONNX
 
 
-_ELEMENT_TYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 11}  # TensorProto.FLOAT, DOUBLE
-
-
 class _Writer:
     """Builds the ONNX graph: names, initializers and nodes, one op exporter per engine op."""
 
@@ -229,7 +225,7 @@ class _Writer:
             return info.name
         if info.constant is not None:
             return self.constant(info.constant.astype(dtype))
-        return self.node("Cast", [info.name], to=_ELEMENT_TYPES[np.dtype(dtype)])
+        return self.node("Cast", [info.name], to=ELEMENT_TYPES[np.dtype(dtype)])
 
     # -- the whole graph
     def write(self, graph: TracedGraph, input_names: list[str], output_names: list[str], model_name: str):
@@ -356,7 +352,7 @@ def _axis_length(trace, axes: list | None) -> int | None:
 
 
 def _element_type(dtype: np.dtype, where: str) -> int:
-    element = _ELEMENT_TYPES.get(np.dtype(dtype))
+    element = ELEMENT_TYPES.get(np.dtype(dtype))
     if element is None:
         raise ExportError(f"export_onnx: {where} has dtype {dtype}; ONNX export supports float32 and float64")
     return element
@@ -399,7 +395,7 @@ def _pow(w: _Writer, n: _Node) -> None:
 
 
 def _cast(w: _Writer, n: _Node) -> None:
-    w.node("Cast", [n.x], out=n.out.name, to=_ELEMENT_TYPES[np.dtype(n.op.to)])
+    w.node("Cast", [n.x], out=n.out.name, to=ELEMENT_TYPES[np.dtype(n.op.to)])
 
 
 def _reduce(onnx_type: str):
@@ -461,7 +457,7 @@ def _element_count(w: _Writer, info: ValueInfo, dtype: np.dtype) -> str:
     """The number of elements of a value, as a float: a constant, or computed when it grows with the batch."""
     if not info.dynamic:
         return w.scalar(int(np.prod(info.shape)), dtype)
-    return w.node("Cast", [w.node("Size", [info.name])], to=_ELEMENT_TYPES[np.dtype(dtype)])
+    return w.node("Cast", [w.node("Size", [info.name])], to=ELEMENT_TYPES[np.dtype(dtype)])
 
 
 def _bce_with_logits(w: _Writer, n: _Node) -> None:
@@ -591,13 +587,13 @@ def _basic_index(w: _Writer, n: _Node, parts: tuple) -> None:
             continue
         if isinstance(p, slice) and p != slice(None):
             step = 1 if p.step is None else int(p.step)
-            starts.append((0 if step > 0 else _INT64_MAX) if p.start is None else int(p.start))
-            ends.append((_INT64_MAX if step > 0 else _INT64_MIN) if p.stop is None else int(p.stop))
+            starts.append((0 if step > 0 else INT64_MAX) if p.start is None else int(p.start))
+            ends.append((INT64_MAX if step > 0 else INT64_MIN) if p.stop is None else int(p.stop))
             axes.append(axis)
             steps.append(step)
         elif _is_int(p):
             starts.append(int(p))
-            ends.append(_INT64_MAX if int(p) == -1 else int(p) + 1)
+            ends.append(INT64_MAX if int(p) == -1 else int(p) + 1)
             axes.append(axis)
             steps.append(1)
             squeezed.append(axis)
@@ -665,7 +661,7 @@ def _variance(w: _Writer, n: _Node) -> str:
     total = w.node("ReduceSum", [squares, axes_name], keepdims=int(bool(n.op.keepdims)))
     if any(a in source.dynamic for a in axes):  # the count grows with the batch: computed at run time
         count = w.node("Div", [w.node("Size", [n.x]), w.node("Size", [mean])])
-        count = w.node("Cast", [count], to=_ELEMENT_TYPES[np.dtype(dtype)])
+        count = w.node("Cast", [count], to=ELEMENT_TYPES[np.dtype(dtype)])
         divisor = w.node("Sub", [count, w.scalar(n.op.ddof, dtype)])
     else:
         divisor = w.scalar(int(np.prod([source.shape[a] for a in axes])) - n.op.ddof, dtype)
@@ -963,7 +959,7 @@ def _batch_norm(w: _Writer, n: _Node) -> None:
 def _masked_softmax(w: _Writer, n: _Node) -> None:
     """Where(keep, x, -inf), then Softmax: masked entries get probability 0."""
     if n.out.sequence_axes:  # a causal mask as long as the scores: lower-triangular ones, built at run time
-        square = w.node("Slice", [w.node("Shape", [n.x]), w.int64s([-2]), w.int64s([_INT64_MAX])])
+        square = w.node("Slice", [w.node("Shape", [n.x]), w.int64s([-2]), w.int64s([INT64_MAX])])
         ones = w.node("ConstantOfShape", [square], value=w.numpy_helper.from_array(np.ones(1, n.out.dtype)))
         keep = w.node("Cast", [w.node("Trilu", [ones], upper=0)], to=w.onnx.TensorProto.BOOL)
     else:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .onnx_types import ELEMENT_TYPES, INT64_MAX, INT64_MIN
 from .trace import ExportError, ValueInfo
 
 if TYPE_CHECKING:
@@ -102,8 +103,6 @@ def _scan(w: _Writer, op, dtype: np.dtype, x: str, w_ih: str, w_hh: str, biases,
     computed for all steps in one MatMul (as the engine does); returns the packed output. The loop runs over
     the first axis, forwards (onnx's reference evaluator scans no other way): a batch-first input is transposed,
     and the reverse direction reads its steps and writes its outputs in reversed order."""
-    from .onnx import _ELEMENT_TYPES
-
     size = op.hidden_size
     if op.time_axis == 1:
         x = w.node("Transpose", [x], perm=[1, 0, 2])  # (T, N, I)
@@ -119,7 +118,7 @@ def _scan(w: _Writer, op, dtype: np.dtype, x: str, w_ih: str, w_hh: str, biases,
         xw = _reversed_steps(w, xw)
     hidden_weight = w.node("Transpose", [w_hh], perm=[1, 0])
     body = _step_graph(
-        w, op, dtype, hidden_weight, None if biases is None else biases[1], _ELEMENT_TYPES[dtype]
+        w, op, dtype, hidden_weight, None if biases is None else biases[1], ELEMENT_TYPES[dtype]
     )
     outputs = w.node_outputs("Scan", [*states, xw], op.finals + 1, body=body, num_scan_inputs=1)
     per_step = _reversed_steps(w, outputs[-1]) if op.reverse else outputs[-1]
@@ -130,14 +129,12 @@ def _scan(w: _Writer, op, dtype: np.dtype, x: str, w_ih: str, w_hh: str, biases,
 
 def _reversed_steps(w: _Writer, value: str) -> str:
     """``value`` with its first (time) axis reversed: a Slice from the last step back, by steps of -1."""
-    from .onnx import _INT64_MAX, _INT64_MIN
-
-    ends = w.int64s([_INT64_MIN])
-    return w.node("Slice", [value, w.int64s([_INT64_MAX]), ends, w.int64s([0]), w.int64s([-1])])
+    ends = w.int64s([INT64_MIN])
+    return w.node("Slice", [value, w.int64s([INT64_MAX]), ends, w.int64s([0]), w.int64s([-1])])
 
 
 def _step_graph(w: _Writer, op, dtype: np.dtype, hidden_weight: str, hidden_bias: str | None, element: int):
-    """The Scan body: one step of the layer as the engine computes it (``nn.recurrent``'s step functions),
+    """The Scan body: one step of the layer as the engine computes it (``nn.recurrent_steps``),
     from the previous state(s) and this step's input part of the gates (N, gates * H)."""
     size, kind = op.hidden_size, op.kind
     outer, w.nodes = w.nodes, []
