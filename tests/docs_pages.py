@@ -67,7 +67,9 @@ def blocks(path: Path) -> list[Block]:
 def marked(kind: str, name: str) -> Block:
     """The one block marked ``<!-- KIND: NAME -->`` in README.md or docs/."""
     found = [block for path in pages() for block in blocks(path) if block.markers.get(kind) == name]
-    assert len(found) == 1, f"README.md and docs/ must hold one block after '<!-- {kind}: {name} -->', found {len(found)}"
+    assert len(found) == 1, (
+        f"README.md and docs/ must hold one block after '<!-- {kind}: {name} -->', found {len(found)}"
+    )
     return found[0]
 
 

@@ -173,5 +173,7 @@ def test_every_relative_link_resolves(path):
 def test_the_readme_links_into_every_page_of_the_site():
     linked = set(LINK.findall(README.read_text(encoding="utf-8")))
     topics = [path for path in DOCS.glob("*.md")]
-    missing = [path.name for path in topics if f"docs/{path.name}" not in {t.partition("#")[0] for t in linked}]
+    missing = [
+        path.name for path in topics if f"docs/{path.name}" not in {t.partition("#")[0] for t in linked}
+    ]
     assert not missing, f"README.md does not link to {missing}"
