@@ -25,9 +25,10 @@ in float64, 1e-3 in float32); a mismatch exits with status 1. ``--quick`` shrink
 (and leaves MNIST size out); ``--skip`` leaves out JAX, PyTorch, the end-to-end runs or MNIST size (its steps
 and its memory).
 
-``--markdown`` prints the results as README-ready markdown: a line saying when, with which command and on
+``--markdown`` prints the results as markdown for docs/performance.md: a line saying when, with which command and on
 what, the step table, and a table of issue 13's targets with each one's figure and whether it is met
-(computed from the figures). ``--update-readme FILE`` writes that block between the lines
+(computed from the figures). ``--update-docs FILE`` (docs/performance.md; ``--update-readme`` is the older
+spelling) writes that block between the lines
 ``<!-- compiled-benchmark:start -->`` and ``<!-- compiled-benchmark:end -->`` of FILE; a file without both
 is refused before anything is measured.
 """
@@ -710,10 +711,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help=f"comma-separated: {', '.join(SKIPPABLE)}")
     parser.add_argument("--markdown", action="store_true", help="also print the results as README markdown")
     parser.add_argument(
+        "--update-docs",
         "--update-readme",
+        dest="update_readme",
         type=Path,
         metavar="FILE",
-        help=f"write the markdown between the lines {MARKERS[0]} and {MARKERS[1]} of FILE",
+        help=f"write the markdown between the lines {MARKERS[0]} and {MARKERS[1]} of FILE (docs/performance.md)",
     )
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}

@@ -33,8 +33,9 @@ targets: per step autograd_nn <= 1.0x PyTorch eager and <= 1.05x hand-written Nu
 bare matmuls; float32 >= 1.8x faster than float64 at MNIST size; per-op overhead <= 10 µs; peak memory
 <= 1.3x hand-written; flat memory over many steps.
 
-``--markdown`` prints the results as a README-ready table and ``--update-readme FILE`` writes that table
-between the lines ``<!-- benchmark:start -->`` and ``<!-- benchmark:end -->`` of FILE. PyTorch and HIPS
+``--markdown`` prints the results as a markdown table and ``--update-docs FILE`` (docs/performance.md;
+``--update-readme`` is the older spelling) writes that table between the lines ``<!-- benchmark:start -->``
+and ``<!-- benchmark:end -->`` of FILE. PyTorch and HIPS
 autograd are optional: without them (or with ``--skip torch,autograd``) their rows are left out.
 """
 
@@ -815,10 +816,10 @@ def check_markers(path: Path, markers: tuple[str, str] = MARKERS) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise SystemExit(f"error: --update-readme: cannot read {path}: {error.strerror}") from None
+        raise SystemExit(f"error: --update-docs: cannot read {path}: {error.strerror}") from None
     if marker_lines(text, markers) is None:
         raise SystemExit(
-            f"error: --update-readme: {path} must contain a line {markers[0]} and, after it, a line "
+            f"error: --update-docs: {path} must contain a line {markers[0]} and, after it, a line "
             f"{markers[1]}, once each; add them where the benchmark table belongs (nothing was written)"
         )
     return text
@@ -858,10 +859,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--markdown", action="store_true", help="also print the results as a markdown table")
     parser.add_argument(
+        "--update-docs",
         "--update-readme",
+        dest="update_readme",
         type=Path,
         metavar="FILE",
-        help=f"write the markdown table between {START_MARKER} and {END_MARKER} in FILE",
+        help=f"write the markdown table between {START_MARKER} and {END_MARKER} in FILE (docs/performance.md)",
     )
     args = parser.parse_args(argv)
     args.skip = {name.strip() for name in args.skip.split(",") if name.strip()}

@@ -1,4 +1,4 @@
-"""Regenerate every drawing in docs/ (the README's images) from the code, deterministically.
+"""Regenerate every drawing in docs/ (the documentation's images) from the code, deterministically.
 
     python docs/make_drawings.py            # all of them
     python docs/make_drawings.py cnn page   # only some: network, check, cnn, page

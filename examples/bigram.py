@@ -1,6 +1,6 @@
 """A bigram model of the names two ways: counting, and a one-layer network trained by gradient descent.
 
-    python examples/bigram.py              # the README's figures
+    python examples/bigram.py              # the figures in docs/sequence.md
     python examples/bigram.py --steps 5    # a quick run
 
 A name is read one character at a time, with "." marking its start and its end ("emma" gives the pairs

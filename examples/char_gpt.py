@@ -1,6 +1,6 @@
 """A 2-layer GPT on the names: causal self-attention over the characters so far, trained with AdamW.
 
-    python examples/char_gpt.py              # the README's figures (a few minutes on two cores)
+    python examples/char_gpt.py              # the figures in docs/sequence.md (a few minutes on two cores)
     python examples/char_gpt.py --steps 20   # a quick run
 
 Each name is one sequence: "." then its letters, predicting each next character and finally the end ".":

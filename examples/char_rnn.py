@@ -1,6 +1,6 @@
 """A vanilla character RNN on the names: backprop through time by hand, checked, then trained with clipping.
 
-    python examples/char_rnn.py              # the README's figures
+    python examples/char_rnn.py              # the figures in docs/sequence.md
     python examples/char_rnn.py --steps 20   # a quick run
 
 The training names are joined into one stream, ".emma.olivia.ava...", and the RNN reads it one character at a

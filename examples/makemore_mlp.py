@@ -1,6 +1,6 @@
 """A character-level MLP language model of the names: 3 characters of context, embeddings, BatchNorm, tanh.
 
-    python examples/makemore_mlp.py              # the README's figures
+    python examples/makemore_mlp.py              # the figures in docs/sequence.md
     python examples/makemore_mlp.py --steps 50   # a quick run
 
 To guess the next character of a name the model looks at the three before it (".." pads the start):

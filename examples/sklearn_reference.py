@@ -1,4 +1,4 @@
-"""scikit-learn's MLPClassifier (25 logistic hidden units) under the protocol of the README's accuracy table.
+"""scikit-learn's MLPClassifier (25 logistic hidden units) under the protocol of the accuracy table in docs/models.md.
 
 The protocol is the one of the table's `autograd-nn train --seed S` row: for each seed S in 0..5 the data
 is split by `load_digits(seed=S)` (stratified, 20% held out: the split `autograd-nn train --seed S`
@@ -6,7 +6,7 @@ makes), the inputs are divided by the training part's largest value, the model s
 `random_state=S`, and the score is the accuracy on the 359 held-out digits. A model is judged over
 several splits, not one, because on 359 digits one split moves the accuracy by a point or more.
 
-Prints each seed's accuracy, then the table's row for scikit-learn, exactly as the README shows it.
+Prints each seed's accuracy, then the table's row for scikit-learn, exactly as docs/models.md shows it.
 Needs scikit-learn (`pip install -e ".[test]"` or `".[dev]"`).
 """
 

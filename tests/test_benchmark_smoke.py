@@ -64,14 +64,21 @@ def test_quick_run_reports_every_measurement(quick_run, expected):
     assert expected in quick_run.stdout
 
 
-def test_update_readme_refuses_a_file_without_markers(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# Results\n\nno markers here\n")
-    run = run_script("--quick", "--skip", "torch,autograd", "--update-readme", str(readme))
+def test_update_docs_refuses_a_file_without_markers(tmp_path):
+    page = tmp_path / "performance.md"
+    page.write_text("# Results\n\nno markers here\n")
+    run = run_script("--quick", "--skip", "torch,autograd", "--update-docs", str(page))
     assert run.returncode != 0
     assert "<!-- benchmark:start -->" in run.stderr
     assert "one training step" not in run.stdout  # it stops before measuring anything
-    assert readme.read_text() == "# Results\n\nno markers here\n"
+    assert page.read_text() == "# Results\n\nno markers here\n"
+
+
+def test_the_performance_page_holds_the_tables_place():
+    """`--update-docs docs/performance.md` has its markers there, once each and in order."""
+    marker_lines = runpy.run_path(str(SCRIPT), run_name="train_step")["marker_lines"]
+    page = SCRIPT.parents[1] / "docs" / "performance.md"
+    assert marker_lines(page.read_text(encoding="utf-8")) is not None
 
 
 def test_the_table_replaces_only_what_lies_between_the_markers():

@@ -353,10 +353,16 @@ def test_a_model_with_the_wrong_number_of_classes_is_one_line(work):
     )
 
 
-def test_the_readmes_model_example_runs_as_written(tmp_path):
-    """The README's shell example of --model (its heredoc, train, evaluate, check) in an empty folder."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("**Any model: `--model FILE.py:NAME`.**")[1].split("```bash\n", 1)[1].split("```")[0]
+def test_the_docs_model_example_runs_as_written(tmp_path):
+    """The command line page's shell example of --model (its heredoc, train, evaluate, check) in an empty folder."""
+    from docs_pages import page
+
+    block = (
+        page("cli.md")
+        .split("**Any model: `--model FILE.py:NAME`.**")[1]
+        .split("```bash\n", 1)[1]
+        .split("```")[0]
+    )
     script = block.replace("autograd-nn ", f"{sys.executable} -m autograd_nn ")
     done = subprocess.run(
         ["bash", "-e", "-c", script], capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=600

@@ -1,7 +1,7 @@
 """What the command line says, through the real entry point (``python -m autograd_nn``): usage errors name
 the subcommand, help pages describe each command, Ctrl-C while starting is one line, the suggestions
 without Graphviz work, ``check`` explains its columns and exit codes, and every line of ``train`` uses
-one format for accuracy. The README's sample of ``examples/check_backprop.py`` is what it prints."""
+one format for accuracy. The docs' sample of ``examples/check_backprop.py`` (docs/checking.md) is what it prints."""
 
 from __future__ import annotations
 
@@ -257,8 +257,8 @@ def test_the_run_header_names_the_dtype_and_no_scale(tmp_path):
     assert "network: 64-25-10 sigmoid, float64; adam" in default.stdout
 
 
-# ------------------------------------------------------------------------------ the README's sample
-def test_the_readmes_check_backprop_sample_is_what_the_script_prints(tmp_path):
+# ------------------------------------------------------------------------------ the docs' sample
+def test_the_docs_check_backprop_sample_is_what_the_script_prints(tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "check_backprop.py")],
         capture_output=True,
@@ -269,8 +269,14 @@ def test_the_readmes_check_backprop_sample_is_what_the_script_prints(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     printed = done.stdout.split("--- check 3")[1].split("\n", 1)[1].split("=> fixing")[0].strip().splitlines()
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    from docs_pages import page
+
     sample = (
-        readme.split("Here is its third check,")[1].split("```\n", 1)[1].split("```")[0].strip().splitlines()
+        page("checking.md")
+        .split("Here is its third check,")[1]
+        .split("```\n", 1)[1]
+        .split("```")[0]
+        .strip()
+        .splitlines()
     )
     assert sample == printed  # exactly, rounding noise of the rows that agree included

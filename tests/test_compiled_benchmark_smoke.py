@@ -1,5 +1,5 @@
 """Smoke test of benchmarks/compiled_step.py: in --quick mode it runs, reports every measurement and writes
-its markdown (the step table and issue 13's targets) into a README between its own markers.
+its markdown (the step table and issue 13's targets) into docs/performance.md between its own markers.
 
 Not a timed test: nothing about speed is asserted, and it never needs JAX or PyTorch.
 """
@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "compiled_step.py"
+PERFORMANCE_PAGE = ROOT / "docs" / "performance.md"
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 START, END = "<!-- compiled-benchmark:start -->", "<!-- compiled-benchmark:end -->"
 
@@ -49,16 +50,16 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def readme_copy(tmp_path_factory) -> Path:
-    """A copy of the project's README, which the quick run below updates."""
-    path = tmp_path_factory.mktemp("readme") / "README.md"
-    path.write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+def page_copy(tmp_path_factory) -> Path:
+    """A copy of the documentation's performance page, which the quick run below updates."""
+    path = tmp_path_factory.mktemp("docs") / "performance.md"
+    path.write_text(PERFORMANCE_PAGE.read_text(encoding="utf-8"), encoding="utf-8")
     return path
 
 
 @pytest.fixture(scope="module")
-def quick_run(readme_copy) -> subprocess.CompletedProcess:
-    return run_script("--quick", "--skip", "torch,jax", "--markdown", "--update-readme", str(readme_copy))
+def quick_run(page_copy) -> subprocess.CompletedProcess:
+    return run_script("--quick", "--skip", "torch,jax", "--markdown", "--update-docs", str(page_copy))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_the_markdown_says_when_with_which_command_and_on_what(block):
     assert "autograd_nn at " in first and "NumPy " in first and "load average" in first
 
 
-def test_the_step_table_has_every_measured_row_with_the_readme_columns(block):
+def test_the_step_table_has_every_measured_row_with_the_pages_columns(block):
     header = "| step | eager | compiled | hand-written | bare matmuls | JAX jit / PyTorch eager |"
     rows = table_rows(block, header)
     assert list(rows) == STEP_ROWS
@@ -176,20 +177,20 @@ def test_the_markdown_says_where_the_time_outside_the_training_loop_goes(block):
         assert re.search(r"would need that part to take at most [0-9.]+ s\.$", paragraph), paragraph
 
 
-def test_update_readme_writes_the_block_between_the_markers_and_nothing_else(quick_run, block, readme_copy):
-    original = (ROOT / "README.md").read_text(encoding="utf-8")
-    updated = readme_copy.read_text(encoding="utf-8")
-    assert f"wrote the results into {readme_copy}" in quick_run.stdout
+def test_update_docs_writes_the_block_between_the_markers_and_nothing_else(quick_run, block, page_copy):
+    original = PERFORMANCE_PAGE.read_text(encoding="utf-8")
+    updated = page_copy.read_text(encoding="utf-8")
+    assert f"wrote the results into {page_copy}" in quick_run.stdout
     before, _, rest = original.partition(START + "\n")
     _, _, after = rest.partition(END + "\n")
     assert updated == f"{before}{START}\n{block.strip()}\n{END}\n{after}"
 
 
-def test_update_readme_refuses_a_file_without_its_markers_before_measuring(tmp_path):
-    readme = tmp_path / "README.md"
+def test_update_docs_refuses_a_file_without_its_markers_before_measuring(tmp_path):
+    readme = tmp_path / "performance.md"
     text = "# Results\n\n<!-- benchmark:start -->\ntrain_step's table\n<!-- benchmark:end -->\n"
     readme.write_text(text)
-    run = run_script("--quick", "--skip", "torch,jax,end-to-end", "--update-readme", str(readme))
+    run = run_script("--quick", "--skip", "torch,jax,end-to-end", "--update-docs", str(readme))
     assert run.returncode != 0
     assert START in run.stderr and END in run.stderr
     assert "mini-batch step" not in run.stdout  # it stops before measuring anything

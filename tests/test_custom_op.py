@@ -1,30 +1,23 @@
-"""A user's own op, written as the README shows: subclass Op with forward and vjp, apply it, gradcheck it."""
+"""A user's own op, written as the engine's page (docs/engine.md) shows: subclass Op with forward and vjp, apply it, gradcheck it."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
+from docs_pages import example as docs_example
 
 import autograd_nn as ag
-
-README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
 def example() -> dict:
-    """The README's custom-op block, run as written; its names are returned."""
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- example: custom op -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "README.md must hold the custom op example after '<!-- example: custom op -->'"
+    """The docs' custom-op block, run as written; its names are returned."""
     names: dict = {}
-    exec(compile(match.group(1), "README.md (custom op)", "exec"), names)
+    exec(compile(docs_example("custom op"), "docs (custom op)", "exec"), names)
     return names
 
 
-def test_the_readme_example_runs_and_its_op_is_recorded(example):
+def test_the_docs_example_runs_and_its_op_is_recorded(example):
     x = example["x"]
     y = example["gaussian"](x)
     np.testing.assert_allclose(y.data, np.exp(-(x.data**2)), rtol=1e-15)

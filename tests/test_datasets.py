@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from docs_pages import example as docs_example
 
 from autograd_nn.datasets import DigitsData, load_digits
 from autograd_nn.datasets.tables import bundled_digits, load_dataset, split_rows
@@ -87,21 +88,13 @@ def test_the_old_module_names_are_the_same_modules():
     assert data is tables and old_cache is data_cache
 
 
-def readme_example(name: str) -> str:
-    """The README's python block after ``<!-- example: NAME -->``."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, f"README.md must hold a python block after '<!-- example: {name} -->'"
-    return match.group(1)
-
-
-def test_the_readmes_digits_examples_run_as_written_from_an_empty_folder(tmp_path):
+def test_the_docs_digits_examples_run_as_written_from_an_empty_folder(tmp_path):
     """The tutorial network, any network, the training loop for any model and the drawing, one after the
     other as a reader runs them, in a fresh interpreter in an empty folder (no data/ path to lean on)."""
     names = ["tutorial network", "any network", "train any model"]
     if shutil.which("dot") or os.environ.get("AUTOGRAD_NN_REQUIRE_DOT") == "1":
         names.append("seeing the graph")  # renders with Graphviz's dot
-    program = "\n".join(readme_example(name) for name in names)
+    program = "\n".join(docs_example(name) for name in names)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -115,6 +108,6 @@ def test_the_readmes_digits_examples_run_as_written_from_an_empty_folder(tmp_pat
     )
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
-    claimed = re.search(r"# (0\.\d+) on the held-out digits", readme_example("tutorial network")).group(1)
-    assert f"{float(first):.4f}" == claimed  # the README's figure is what the block prints
+    claimed = re.search(r"# (0\.\d+) on the held-out digits", docs_example("tutorial network")).group(1)
+    assert f"{float(first):.4f}" == claimed  # the page's figure is what the block prints
     assert (folder / "net.npz").is_file() and (folder / "runs" / "mlp" / "weights.npz").is_file()

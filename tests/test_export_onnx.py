@@ -27,6 +27,8 @@ except ImportError as missing:
         raise ImportError(f"AUTOGRAD_NN_REQUIRE_ONNX=1 but {missing}; pip install -e '.[onnx]'") from None
     pytest.skip(f"{missing} (pip install -e '.[onnx]')", allow_module_level=True)
 
+from docs_pages import page
+
 import autograd_nn as ag
 from autograd_nn import Tensor, nn, ops
 from autograd_nn.digits.cli import main
@@ -640,7 +642,7 @@ def test_inputs_of_different_batch_lengths_need_dynamic_batch_off(tmp_path):
         )
 
 
-# ---------------------------------------------------------------- the command line and the README
+# ---------------------------------------------------------------- the command line and the docs
 
 
 @pytest.fixture(scope="module")
@@ -690,7 +692,7 @@ def test_export_command_with_missing_weights_is_one_line(tmp_path):
     assert not (tmp_path / "model.onnx").exists()
 
 
-def test_the_readme_round_trip_is_what_the_example_prints(tmp_path):
+def test_the_docs_round_trip_is_what_the_example_prints(tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "onnx_roundtrip.py"), str(tmp_path / "digits.onnx")],
         capture_output=True,
@@ -702,8 +704,7 @@ def test_the_readme_round_trip_is_what_the_example_prints(tmp_path):
     assert len(lines) == 4 and "for 359 of 359 digits" in lines[3]
     engine, runtime = (line.rsplit("accuracy ", 1)[1].split()[0] for line in lines[:3:2])
     assert engine == runtime
-    readme = (ROOT / "README.md").read_text()
-    assert done.stdout in readme  # the README shows exactly what the example prints
+    assert done.stdout in page("onnx.md")  # the ONNX page shows exactly what the example prints
 
 
 def test_the_benchmark_runs_end_to_end():

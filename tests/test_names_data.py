@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from docs_pages import example as docs_example
 
 from autograd_nn.datasets import Names, load_names
 
@@ -126,12 +126,9 @@ def test_the_wheel_carries_the_names_and_loads_them_without_the_source_tree(tmp_
     assert loaded["sizes"] == [91_910, 73_528, 9_191, 9_191]
 
 
-def test_the_readme_example_prints_the_sizes_it_says(tmp_path):
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- example: names data -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "README.md must hold the names example after '<!-- example: names data -->'"
+def test_the_docs_example_prints_the_sizes_it_says(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-c", match.group(1)],
+        [sys.executable, "-c", docs_example("names data")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

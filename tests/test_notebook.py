@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from docs_pages import all_text, command
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"
-README = ROOT / "README.md"
 
 
 def notebook_tools():
@@ -96,16 +96,7 @@ def test_the_notebook_loads_its_data_with_load_digits_and_no_path():
         assert path_making not in source
 
 
-# ---------------------------------------------------------------- the README's commands for the notebook
-
-
-def readme_command(name: str) -> str:
-    """The one-line bash block after ``<!-- command: NAME -->`` in README.md."""
-    found = re.search(
-        rf"<!-- command: {re.escape(name)} -->\n```bash\n(.*?)\n```", README.read_text(), re.DOTALL
-    )
-    assert found, f"README.md must hold a bash block after '<!-- command: {name} -->'"
-    return found.group(1)
+# ---------------------------------------------------------------- the documented commands for the notebook
 
 
 def extras() -> dict[str, list[str]]:
@@ -136,30 +127,30 @@ def extras_in(command: str) -> list[str]:
     ]
 
 
-def test_every_extra_the_readme_installs_exists_in_pyproject():
-    named = extras_in(README.read_text())
-    assert {"test", "browser", "notebook", "onnx", "jupyter"} <= set(named)
+def test_every_extra_the_docs_install_exists_in_pyproject():
+    named = extras_in(all_text())
+    assert {"test", "browser", "notebook", "onnx", "jupyter", "docs"} <= set(named)
     assert set(named) <= set(extras()), set(named) - set(extras())
 
 
-def test_the_readme_says_how_to_open_the_notebook_and_how_to_run_it():
-    opening = readme_command("open the notebook")
+def test_the_docs_say_how_to_open_the_notebook_and_how_to_run_it():
+    opening = command("open the notebook")
     assert opening.endswith("jupyter lab examples/tutorial.ipynb")
     assert "jupyterlab" in set().union(*(installed_by(e) for e in extras_in(opening)))
-    running = readme_command("run the notebook")
+    running = command("run the notebook")
     assert "jupyter nbconvert --to notebook --execute examples/tutorial.ipynb" in running
     needs = {"nbconvert", "nbclient", "nbformat", "ipykernel"}
     assert needs <= set().union(*(installed_by(e) for e in extras_in(running)))
-    test_command = readme_command("test")
+    test_command = command("test")
     assert "notebook" in extras_in(test_command) and "jupyter" not in extras_in(
         test_command
     )  # CI: no JupyterLab
 
 
-def test_the_readmes_nbconvert_command_runs_the_notebook(tmp_path):
-    """The README's command, as written, on a copy of the notebook (so the clone gets no new files)."""
+def test_the_docs_nbconvert_command_runs_the_notebook(tmp_path):
+    """The documented command, as written, on a copy of the notebook (so the clone gets no new files)."""
     notebook_tools()
-    _, _, command = readme_command("run the notebook").partition(" && ")
+    _, _, nbconvert = command("run the notebook").partition(" && ")
     bin_dir = Path(sys.executable).parent
     if not (bin_dir / "jupyter-nbconvert").exists():
         message = "nbconvert is not installed (pip install -e '.[notebook]')"
@@ -174,7 +165,7 @@ def test_the_readmes_nbconvert_command_runs_the_notebook(tmp_path):
         "PYTHONPATH": str(ROOT),
     }
     done = subprocess.run(
-        shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        shlex.split(nbconvert), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
     _, nbformat = notebook_tools()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from docs_pages import code_blocks, page
 
 import autograd_nn as ag
 from autograd_nn import Tensor
@@ -134,15 +135,12 @@ def test_the_example_draws_the_numpy_names_and_agrees_with_the_hand_written_back
     assert {"hstack", "dot", "exp", "log", "sum"} <= labels
 
 
-def test_the_readme_section_runs_and_prints_what_it_says():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Your NumPy code, differentiated") :]
-    section = section[: section.index("\n## ", 1)]
+def test_the_docs_page_runs_and_prints_what_it_says():
     printed = io.StringIO()
     names: dict = {}
     with contextlib.redirect_stdout(printed):
-        for block in re.findall(r"```python\n(.*?)```", section, re.DOTALL):
-            exec(compile(block, "README.md (Your NumPy code)", "exec"), names)
+        for block in code_blocks(page("numpy.md")):
+            exec(compile(block, "docs/numpy.md", "exec"), names)
     lines = printed.getvalue().splitlines()
     assert lines[0] == "Tensor (5, 5) (3, 6)"
     assert lines[1].startswith(

@@ -371,15 +371,11 @@ def test_the_time_slices_taken_in_two_levels_are_the_steps_and_pass_gradients_ba
     np.testing.assert_array_equal(xw.grad, weights if axis == 0 else weights.transpose(1, 0, 2))
 
 
-def test_the_readme_block_runs():
-    """README.md's recurrent example (after '<!-- example: recurrent -->'), run as written."""
-    import re
-    from pathlib import Path
+def test_the_docs_block_runs():
+    """The docs' recurrent example (after '<!-- example: recurrent -->'), run as written."""
+    from docs_pages import example
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- example: recurrent -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "README.md must hold the recurrent example after '<!-- example: recurrent -->'"
-    exec(compile(match.group(1), "README.md (recurrent example)", "exec"), {})
+    exec(compile(example("recurrent"), "docs (recurrent example)", "exec"), {})
 
 
 @pytest.mark.parametrize("kind", ["GRU", "LSTM"])

@@ -304,15 +304,11 @@ def test_compile_refuses_attention_dropout_clearly():
         step(x)
 
 
-# ---------------------------------------------------------------- the README's example
+# ---------------------------------------------------------------- the docs' example
 
 
-def test_the_readme_sequence_example_runs_and_prints_what_it_says(capsys):
-    import re
-    from pathlib import Path
+def test_the_docs_sequence_example_runs_and_prints_what_it_says(capsys):
+    from docs_pages import example
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- example: sequence models -->\n```python\n(.*?)```", text, re.S)
-    assert match, "README.md must hold the sequence example after '<!-- example: sequence models -->'"
-    exec(compile(match.group(1), "README.md (sequence models)", "exec"), {})
+    exec(compile(example("sequence models"), "docs (sequence models)", "exec"), {})
     assert capsys.readouterr().out.strip() == "(27, 16) (48, 16)"

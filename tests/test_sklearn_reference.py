@@ -1,4 +1,4 @@
-"""The README's scikit-learn row is what examples/sklearn_reference.py prints, run as a reader runs it.
+"""The scikit-learn row of docs/models.md is what examples/sklearn_reference.py prints, run as a reader runs it.
 
 Needs scikit-learn (the test and dev extras); skipped without it, unless ``AUTOGRAD_NN_REQUIRE_SKLEARN=1``
 (set in CI) makes that a failure.
@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from docs_pages import page
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_readmes_scikit_learn_row_is_what_the_script_prints(tmp_path):
+def test_the_docs_scikit_learn_row_is_what_the_script_prints(tmp_path):
     if importlib.util.find_spec("sklearn") is None:
         message = "scikit-learn is not installed (pip install -e '.[test]')"
         if os.environ.get("AUTOGRAD_NN_REQUIRE_SKLEARN") == "1":
@@ -37,7 +38,7 @@ def test_the_readmes_scikit_learn_row_is_what_the_script_prints(tmp_path):
     assert [line.split(":")[0] for line in lines[:-1]] == [f"seed {s}" for s in range(6)]
     row = lines[-1]
     assert row.startswith("| scikit-learn `MLPClassifier(") and row.count("|") == 4
-    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    assert row in readme  # the README's figures are the script's, digit for digit
-    ours = next(line for line in readme if line.startswith("| `autograd-nn train --seed S`"))
+    models = page("models.md").splitlines()
+    assert row in models  # the page's figures are the script's, digit for digit
+    ours = next(line for line in models if line.startswith("| `autograd-nn train --seed S`"))
     assert len(ours.split("|")[2].split()) == len(row.split("|")[2].split()) == 6  # the same seeds, 0..5

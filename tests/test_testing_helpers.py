@@ -1,5 +1,5 @@
 """autograd_nn.testing: assert_backward, assert_value_and_grad and assert_gradients_close in a user's pytest suite,
-and the README's pytest example, run by pytest as written."""
+and the docs' pytest example, run by pytest as written."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from docs_pages import example, section
 
 from autograd_nn.testing import assert_backward, assert_gradients_close, assert_value_and_grad
 
@@ -82,15 +83,8 @@ def test_assert_gradients_close_names_the_kind_of_mistake():
         assert_gradients_close(np.full_like(a, np.nan), a)
 
 
-def readme_pytest_example() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- example: pytest check_backward -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "README.md must hold the pytest example after '<!-- example: pytest check_backward -->'"
-    return match.group(1)
-
-
-def test_the_readme_pytest_example_passes_as_written_and_fails_with_the_table_on_a_mistake(tmp_path):
-    source = readme_pytest_example()
+def test_the_docs_pytest_example_passes_as_written_and_fails_with_the_table_on_a_mistake(tmp_path):
+    source = example("pytest check_backward")
     planted = source.replace("db = dout.sum(axis=0)", "db = dout")  # the bias gradient not summed
     assert planted != source
     (tmp_path / "test_my_layers.py").write_text(source, encoding="utf-8")
@@ -120,10 +114,9 @@ def test_the_readme_pytest_example_passes_as_written_and_fails_with_the_table_on
     )
 
 
-def test_the_readme_check_backward_example_prints_what_the_readme_shows(capsys):
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Checking layer-by-layer backprop") :]
-    match = re.search(r"```python\n(.*?)```\n\n```\n(.*?)```", section, re.DOTALL)
+def test_the_docs_check_backward_example_prints_what_the_page_shows(capsys):
+    text = section("checking.md", "## Checking layer-by-layer backprop")
+    match = re.search(r"```python\n(.*?)```\n\n```\n(.*?)```", text, re.DOTALL)
     assert match, "the section's first python block must be followed by the output it prints"
-    exec(compile(match.group(1), "README.md (check_backward)", "exec"), {"__name__": "readme"})
+    exec(compile(match.group(1), "docs/checking.md (check_backward)", "exec"), {"__name__": "docs"})
     assert capsys.readouterr().out == match.group(2)
