@@ -117,7 +117,7 @@ class ProductWithTransposed(ops.Op):
         self.product(_rows(x), w.T, out=_rows(out))
 
     def vjp(self, g, out, x, w):
-        need_x, need_w = self.needs_grad
+        need_x, need_w = self.needs_grad[:2]  # Affine's third flag is its bias's
         rows = _rows(g)
         return ((rows @ w).reshape(x.shape) if need_x else None), (rows.T @ _rows(x) if need_w else None)
 

@@ -154,7 +154,7 @@ def test_a_square_summed_whole_becomes_one_dot_product_unless_it_is_the_result()
 
 
 def test_the_fused_layer_writes_into_buffers_what_the_eager_ops_compute():
-    # (a program always runs Affine through forward_into and vjp_into: it defines both)
+    # (a program runs Affine through forward_into and vjp_into; its plain vjp, the Op interface, must agree)
     rng = np.random.default_rng(0)
     x, w, b = rng.normal(size=(2, 5, 4)), rng.normal(size=(3, 4)), rng.normal(size=3)
     g = rng.normal(size=(2, 5, 3))
@@ -168,6 +168,8 @@ def test_the_fused_layer_writes_into_buffers_what_the_eager_ops_compute():
     eager = g @ w, np.einsum("bij,bik->jk", g, x), g.sum(axis=(0, 1))
     for into_buffer, expected in zip(grads, eager, strict=True):
         np.testing.assert_allclose(into_buffer, expected, rtol=1e-12)
+    for plain, expected in zip(affine.vjp(g, out, x, w, b), eager, strict=True):
+        np.testing.assert_allclose(plain, expected, rtol=1e-12)
     product = ProductWithTransposed(True)
     product.targets = (True, True)
     for plain, expected in zip(product.vjp(g, out, x, w), eager[:2], strict=True):
