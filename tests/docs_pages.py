@@ -3,11 +3,15 @@
 A block is found by the HTML comment on the line before its fence: ``<!-- example: NAME -->`` names a
 Python block other tests run, ``<!-- command: NAME -->`` a shell command, ``<!-- not run: REASON -->``
 marks a Python block that is a fragment, and ``<!-- needs: dot -->`` one that renders with Graphviz.
+``run_as_reader`` runs Python as a reader would, in a fresh interpreter from an empty folder.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +101,29 @@ def section(name: str, heading: str) -> str:
 def code_blocks(text: str, language: str = "python") -> list[str]:
     """The code of the fenced blocks of ``language`` in a piece of Markdown, in order."""
     return [code for lang, code in FENCE.findall(text) if lang == language]
+
+
+def run_as_reader(
+    program: str, tmp_path: Path, stdin: str | None = None
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """``python -c program`` in a fresh interpreter, from the empty folder ``tmp_path/reader`` (files it
+    writes land there), with the repository importable, a cache of its own and matplotlib drawing offscreen.
+    Returns the finished process and the folder."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AUTOGRAD_NN_CACHE_DIR": str(tmp_path / "cache"),
+        "MPLBACKEND": "Agg",
+    }
+    folder = tmp_path / "reader"
+    folder.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        input=stdin,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return done, folder

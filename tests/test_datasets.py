@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from docs_pages import example as docs_example
+from docs_pages import run_as_reader
 
 from autograd_nn.datasets import DigitsData, load_digits
 from autograd_nn.datasets.tables import bundled_digits, load_dataset, split_rows
@@ -95,17 +96,7 @@ def test_the_docs_digits_examples_run_as_written_from_an_empty_folder(tmp_path):
     if shutil.which("dot") or os.environ.get("AUTOGRAD_NN_REQUIRE_DOT") == "1":
         names.append("seeing the graph")  # renders with Graphviz's dot
     program = "\n".join(docs_example(name) for name in names)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AUTOGRAD_NN_CACHE_DIR": str(tmp_path / "cache"),
-        "MPLBACKEND": "Agg",
-    }
-    folder = tmp_path / "reader"
-    folder.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-c", program], cwd=folder, env=env, capture_output=True, text=True, timeout=600
-    )
+    done, folder = run_as_reader(program, tmp_path)
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     claimed = re.search(r"# (0\.\d+) on the held-out digits", docs_example("tutorial network")).group(1)

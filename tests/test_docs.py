@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from docs_pages import DOCS, README, ROOT, blocks, pages
+from docs_pages import DOCS, README, ROOT, blocks, pages, run_as_reader
 
 # The modules whose public names (their __all__) must each have an entry in the API reference.
 DOCUMENTED_MODULES = [
@@ -117,23 +117,8 @@ def test_the_python_blocks_of_each_page_run_as_written(path, tmp_path):
             pytest.fail("Graphviz's dot is not installed, and AUTOGRAD_NN_REQUIRE_DOT=1 requires it")
         runnable = [block for block in runnable if block.markers.get("needs") != "dot"]
     assert all(block.markers.get("needs", "dot") == "dot" for block in runnable), "unknown 'needs:' marker"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AUTOGRAD_NN_CACHE_DIR": str(tmp_path / "cache"),
-        "MPLBACKEND": "Agg",
-    }
-    folder = tmp_path / "reader"
-    folder.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_BLOCKS],
-        input=json.dumps([[block.where, block.code] for block in runnable]),
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    program = json.dumps([[block.where, block.code] for block in runnable])
+    done, _ = run_as_reader(RUN_BLOCKS, tmp_path, stdin=program)
     assert done.returncode == 0, done.stderr
 
 
