@@ -117,8 +117,8 @@ def test_the_python_blocks_of_each_page_run_as_written(path, tmp_path):
             pytest.fail("Graphviz's dot is not installed, and AUTOGRAD_NN_REQUIRE_DOT=1 requires it")
         runnable = [block for block in runnable if block.markers.get("needs") != "dot"]
     assert all(block.markers.get("needs", "dot") == "dot" for block in runnable), "unknown 'needs:' marker"
-    program = json.dumps([[block.where, block.code] for block in runnable])
-    done, _ = run_as_reader(RUN_BLOCKS, tmp_path, stdin=program)
+    code = json.dumps([[block.where, block.code] for block in runnable])  # RUN_BLOCKS reads it from stdin
+    done, _ = run_as_reader(RUN_BLOCKS, tmp_path, stdin=code)
     assert done.returncode == 0, done.stderr
 
 
