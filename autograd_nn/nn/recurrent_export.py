@@ -80,7 +80,8 @@ class RecurrentLayer(ops.Op):
         return f"{self.kind}, {direction}{activation}"
 
     def _compute(self, inputs) -> Tensor:
-        """The eager layer's computation (``recurrent_steps.run_direction``) on Tensors, packed as the output."""
+        """The eager layer's computation (``recurrent_steps.run_direction``) on Tensors, packed as the
+        output."""
         x, w_ih, w_hh, *rest = inputs
         b_ih, b_hh = (rest.pop(0), rest.pop(0)) if self.has_bias else (None, None)
         state = None
@@ -120,8 +121,8 @@ class RecurrentLayer(ops.Op):
 def record_direction(
     kind: str, x: Tensor, weights, state, time_axis: int, reverse: bool, nonlinearity: str
 ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
-    """As ``recurrent_steps.run_direction`` (its outputs stacked along ``time_axis``, its final state), recorded as
-    one ``RecurrentLayer`` op and the slices of its output."""
+    """As ``recurrent_steps.run_direction`` (its outputs stacked along ``time_axis``, its final state),
+    recorded as one ``RecurrentLayer`` op and the slices of its output."""
     w_ih, w_hh, b_ih, b_hh = weights
     inputs = [x, w_ih, w_hh]
     if b_ih is not None:

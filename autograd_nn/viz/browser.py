@@ -1,5 +1,6 @@
 """Headless Chromium for the graph page: how its tests, its load benchmark and the docs' screenshot
-(docs/make_drawings.py) open it. Needs the ``browser`` extra (selenium) and Debian's ``chromium`` and ``chromium-driver``.
+(docs/make_drawings.py) open it. Needs the ``browser`` extra (selenium) and Debian's ``chromium`` and
+``chromium-driver``.
 
 The flags keep Chromium offline and quiet: on a machine without a network its background connections
 (component updates, sync, first-run pages) would only be refused.
